@@ -1,0 +1,1 @@
+"""The die service: serves die specifications loaded from a JSON file."""

@@ -1,0 +1,60 @@
+"""Die specifications: the JSON file's format, and its validation."""
+
+import json
+from dataclasses import dataclass
+
+from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+
+
+class SpecificationError(Exception):
+    """The specifications file cannot be used; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class DieSpecification:
+    identifier: str
+    faces: tuple
+    error_rate: float
+
+    def to_dict(self):
+        return {"identifier": self.identifier, "faces": list(self.faces), "error_rate": self.error_rate}
+
+
+def load_specifications(path):
+    """{identifier: DieSpecification}, in file order, from the JSON file at `path`."""
+    try:
+        with open(path, encoding="utf-8") as spec_file:
+            data = json.load(spec_file)
+    except FileNotFoundError:
+        raise SpecificationError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecificationError(f"{path}: cannot be read ({error})") from None
+    except json.JSONDecodeError as error:
+        raise SpecificationError(f"{path}: not valid JSON ({error})") from None
+    return parse_specifications(data, source=path)
+
+
+def parse_specifications(data, source="<data>"):
+    if not isinstance(data, dict) or not data:
+        raise SpecificationError(f"{source}: must be a non-empty JSON object of identifier -> specification")
+    return {identifier: _parse_entry(identifier, entry, source) for identifier, entry in data.items()}
+
+
+def _parse_entry(identifier, entry, source):
+    def problem(text):
+        return SpecificationError(f"{source}: entry {identifier!r}: {text}")
+
+    if not is_valid_identifier(identifier):
+        raise problem(f"identifier must be {IDENTIFIER_RULE}")
+    if not isinstance(entry, dict):
+        raise problem('must be an object with "faces" and "error_rate"')
+    faces = entry.get("faces")
+    # bool is an int to Python, but not a die face.
+    if not isinstance(faces, list) or not faces or not all(
+        isinstance(face, int) and not isinstance(face, bool) for face in faces
+    ):
+        raise problem('"faces" must be a non-empty list of integers')
+    error_rate = entry.get("error_rate")
+    if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) or not 0 <= error_rate <= 1:
+        raise problem('"error_rate" must be a number from 0 to 1')
+    return DieSpecification(identifier, tuple(faces), float(error_rate))

@@ -1,0 +1,1 @@
+"""The frontend: a page to roll dice, forwarding each roll to the dice roller."""

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from frontend_site import views
+
+urlpatterns = [
+    path("", views.index),
+    path("roll", views.roll),
+    path("healthz", views.healthz),
+    path("readyz", views.readyz),
+    path("metrics", views.metrics),
+]
+
+# Unknown paths and crashes answer JSON like the other services (with DEBUG off).
+handler404 = views.not_found
+handler500 = views.server_error

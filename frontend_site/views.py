@@ -1,0 +1,130 @@
+"""The frontend's views: the page, the roll forwarded to the dice roller, and probes."""
+
+import functools
+import logging
+import time
+
+import requests
+from django.apps import apps
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from opentelemetry import trace
+
+from frontend_site.metrics import DICE_ROLLER_REQUEST_DURATION, ROLL_REQUESTS
+from ops.metrics import OTHER, render_metrics, trace_exemplar
+from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+
+logger = logging.getLogger(__name__)
+
+
+def current_trace_id():
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
+def json_error(status, code, message):
+    return JsonResponse(
+        {"error": code, "message": message, "trace_id": current_trace_id()}, status=status
+    )
+
+
+def get_only(view):
+    """Like Django's require_safe, but the 405 is JSON like every other error."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = json_error(405, "method_not_allowed", "This path does not accept that method.")
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def frontend():
+    return apps.get_app_config("frontend_site")
+
+
+@get_only
+def index(request):
+    return render(request, "frontend_site/index.html", {"dice": frontend().die_list.identifiers()})
+
+
+@get_only
+def roll(request):
+    values = request.GET.getlist("die")
+    if values in ([], [""]):
+        return json_error(400, "missing_parameter", "The 'die' parameter is required.")
+    if len(values) != 1 or not is_valid_identifier(values[0]):
+        return json_error(400, "invalid_identifier", f"The 'die' parameter must be one identifier of {IDENTIFIER_RULE}.")
+    die_type = values[0]
+    trace.get_current_span().set_attribute("die.type", die_type)
+    logger.info("Roll request received", extra={"die_type": die_type})
+
+    response = _ask_dice_roller(die_type)
+    # Only dice the die service lists become label values.
+    label = die_type if die_type in frontend().die_list.identifiers() else OTHER
+    ROLL_REQUESTS.labels(label, str(response.status_code)).inc()
+    return response
+
+
+def _ask_dice_roller(die_type):
+    started = time.perf_counter()
+    try:
+        answer = frontend().http.get(
+            f"{settings.DICE_ROLLER_URL}/roll",
+            params={"die": die_type},
+            timeout=settings.DICE_ROLLER_TIMEOUT_SECONDS,
+        )
+    except requests.Timeout:
+        return json_error(504, "dice_roller_timeout", "The dice roller did not answer in time.")
+    except requests.ConnectionError:
+        return json_error(503, "dice_roller_unavailable", "The dice roller cannot be reached; try again.")
+    finally:
+        DICE_ROLLER_REQUEST_DURATION.observe(time.perf_counter() - started, exemplar=trace_exemplar())
+
+    logger.info(
+        "Dice roller response received",
+        extra={
+            "die_type": die_type,
+            "status_code": answer.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    )
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code == 200 and isinstance(body, dict) and isinstance(body.get("roll"), int):
+        return JsonResponse({"die": die_type, "roll": body["roll"], "trace_id": current_trace_id()})
+    if answer.status_code >= 400 and isinstance(body, dict) and "error" in body:
+        return json_error(answer.status_code, str(body["error"]), str(body.get("message", "")))
+    return json_error(502, "bad_gateway", "The dice roller gave an answer that could not be used.")
+
+
+@get_only
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@get_only
+def readyz(request):
+    if not frontend().die_list.identifiers():
+        return json_error(503, "not_ready", "No die list from the die service yet.")
+    return JsonResponse({"status": "ready"})
+
+
+@get_only
+def metrics(request):
+    body, content_type = render_metrics(request.headers.get("Accept"))
+    return HttpResponse(body, content_type=content_type)
+
+
+def not_found(request, exception=None):
+    return json_error(404, "not_found", "There is nothing at this path.")
+
+
+def server_error(request):
+    return json_error(500, "internal_error", "Something went wrong on our side.")

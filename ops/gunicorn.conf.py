@@ -1,0 +1,41 @@
+"""The one gunicorn configuration of the three services, local run and containers alike:
+
+    gunicorn -c ops/gunicorn.conf.py -b 127.0.0.1:8103 'diespec.app:create_app()'
+
+No `preload_app`: each worker imports the app after the fork and so sets up its own
+tracer provider (a provider made in the master would be shared, and its export thread lost).
+"""
+
+import os
+import shutil
+import tempfile
+
+# Threads, not processes, wait out a roll's simulated delay: with 32 of them, ten
+# concurrent slow rolls never queue behind each other.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+graceful_timeout = 10
+# Three gunicorns run side by side; they would fight over the one default control socket.
+control_socket_disable = True
+
+# Error and access logs as JSON lines on stderr, like the apps' own.
+logger_class = "ops.gunicorn_logger.JsonLogger"
+accesslog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
+
+# Several workers: prometheus_client must know before any worker imports it that
+# values go to shared files, and the files of an earlier run must go.
+if workers > 1 or "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    _metrics_dir = os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-multiproc-")
+    )
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir)
+
+
+def child_exit(server, worker):
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,47 @@
+"""gunicorn's own error and access logs, as JSON lines through `ops.logs`."""
+
+import os
+
+from gunicorn import glogging
+
+from ops.logs import configure_logging
+
+# gunicorn's master logs before any app is loaded, so it names the service from
+# the package it is asked to load ('diespec.app:create_app()' -> die-service).
+SERVICE_BY_PACKAGE = {"diespec": "die-service", "roller": "dice-roller", "frontend_site": "frontend"}
+
+
+def service_name_for(app_uri):
+    package = (app_uri or "").split(".", 1)[0].split(":", 1)[0]
+    return os.environ.get("OTEL_SERVICE_NAME") or SERVICE_BY_PACKAGE.get(package, "unknown")
+
+
+class JsonLogger(glogging.Logger):
+    def setup(self, cfg):
+        super().setup(cfg)
+        configure_logging(service_name_for(cfg.default_proc_name))
+        # Hand gunicorn's records to the root JSON handler instead of its own.
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        method, path = environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", "-")
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "method": method,
+                "path": path,
+                "status_code": int(status),
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                "remote_addr": environ.get("REMOTE_ADDR", "-"),
+                "user_agent": environ.get("HTTP_USER_AGENT", "-"),
+            },
+        )

@@ -1,0 +1,60 @@
+"""JSON logs for every line a service process writes, with the active trace's ids.
+
+One handler on the root logger; Django's and gunicorn's loggers propagate to it.
+"""
+
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+
+class JsonLineFormatter(JsonFormatter):
+    """timestamp, level, logger, message first; event fields (`extra=`) follow."""
+
+    def __init__(self):
+        super().__init__(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
+        )
+
+    def formatTime(self, record, datefmt=None):
+        # RFC 3339, UTC, milliseconds: 2026-11-27T03:45:00.123Z
+        moment = datetime.fromtimestamp(record.created, timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ServiceContextFilter(logging.Filter):
+    """Adds `service`, and `trace_id`/`span_id` whenever a span is active."""
+
+    def __init__(self, service_name):
+        super().__init__()
+        self.service_name = service_name
+
+    def filter(self, record):
+        record.service = self.service_name
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
+        return True
+
+
+def configure_logging(service_name):
+    """Send every record, from any logger, to stderr as one JSON object per line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLineFormatter())
+    handler.addFilter(ServiceContextFilter(service_name))
+
+    root = logging.getLogger()
+    for old_handler in root.handlers[:]:
+        # Replace our own handler on a second call; leave others (pytest's) alone.
+        if isinstance(old_handler.formatter, JsonLineFormatter):
+            root.removeHandler(old_handler)
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    logging.captureWarnings(True)

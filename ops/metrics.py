@@ -1,0 +1,62 @@
+"""Prometheus metrics shared by the three services, and the `/metrics` exposition.
+
+With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py does it for more than one worker)
+prometheus_client writes every value to per-process files and a scrape adds them up.
+"""
+
+import os
+
+from opentelemetry import trace
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    multiprocess,
+)
+from prometheus_client.exposition import choose_encoder
+
+# `*_created` series double the output and teach nothing here.
+disable_created_metrics()
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests handled.", ["method", "route", "status"]
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds", "Time to handle an HTTP request.", ["method", "route"]
+)
+
+# Anything else would let a client create a new series with every request.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"
+OTHER = "other"
+
+
+def trace_exemplar():
+    """The active trace as an exemplar, so a latency spike links to its trace.
+
+    Exemplars are shown only in OpenMetrics and only in single-process mode.
+    """
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return {"trace_id": format(span_context.trace_id, "032x")}
+
+
+def record_http_request(method, route, status, seconds):
+    method = method if method in KNOWN_METHODS else OTHER
+    route = route or UNMATCHED_ROUTE
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_REQUEST_DURATION.labels(method, route).observe(seconds, exemplar=trace_exemplar())
+
+
+def render_metrics(accept_header):
+    """(body, content type) for a scrape: OpenMetrics, with exemplars, when asked for."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    encode, content_type = choose_encoder(accept_header)
+    return encode(registry), content_type

@@ -1,0 +1,94 @@
+"""The dice roller's client of the die service."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import requests
+
+from ops.metrics import OTHER, trace_exemplar
+from roller.metrics import DIE_SERVICE_REQUEST_DURATION, DIE_SERVICE_REQUESTS
+
+logger = logging.getLogger(__name__)
+
+
+class DieServiceError(Exception):
+    """The die service could not give a usable specification."""
+
+
+class UnknownDie(DieServiceError):
+    pass
+
+
+class DieServiceUnavailable(DieServiceError):
+    pass
+
+
+class DieServiceBadResponse(DieServiceError):
+    pass
+
+
+@dataclass(frozen=True)
+class Die:
+    faces: list
+    error_rate: float
+
+
+class DieServiceClient:
+    def __init__(self, base_url, timeout_seconds, session):
+        self._base_url = base_url
+        self._timeout = timeout_seconds
+        self._session = session
+        # Identifiers the die service has confirmed: the only ones used as metric labels.
+        self._known_identifiers = set()
+
+    def get_die(self, identifier):
+        logger.info("Querying die service for specification", extra={"identifier": identifier})
+        started = time.perf_counter()
+        try:
+            response = self._session.get(
+                f"{self._base_url}/dice", params={"identifier": identifier}, timeout=self._timeout
+            )
+        except requests.Timeout:
+            self._record(identifier, "timeout", started)
+            logger.error("Die service unavailable", extra={"identifier": identifier, "reason": "timeout"})
+            raise DieServiceUnavailable("timeout") from None
+        except requests.ConnectionError:
+            self._record(identifier, "connection_error", started)
+            logger.error(
+                "Die service unavailable", extra={"identifier": identifier, "reason": "connection_error"}
+            )
+            raise DieServiceUnavailable("connection_error") from None
+
+        status = response.status_code
+        die = _parse_die(response) if status == 200 else None
+        if die is not None:
+            self._known_identifiers.add(identifier)
+        self._record(identifier, str(status), started)
+        if die is None:
+            logger.warning("Die service returned error", extra={"identifier": identifier, "status_code": status})
+            raise UnknownDie(identifier) if status == 404 else DieServiceBadResponse(f"status {status}")
+        return die
+
+    def is_reachable(self):
+        try:
+            return self._session.get(f"{self._base_url}/healthz", timeout=min(self._timeout, 1.0)).ok
+        except requests.RequestException:
+            return False
+
+    def _record(self, identifier, status, started):
+        label = identifier if identifier in self._known_identifiers else OTHER
+        DIE_SERVICE_REQUESTS.labels(label, status).inc()
+        DIE_SERVICE_REQUEST_DURATION.observe(time.perf_counter() - started, exemplar=trace_exemplar())
+
+
+def _parse_die(response):
+    """The Die in a 200 answer, or None when it is not a usable specification."""
+    try:
+        body = response.json()
+        faces, error_rate = body["faces"], body["error_rate"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    usable_faces = isinstance(faces, list) and faces and all(type(face) is int for face in faces)
+    usable_rate = type(error_rate) in (int, float) and 0 <= error_rate <= 1
+    return Die(faces, float(error_rate)) if usable_faces and usable_rate else None
