@@ -1,0 +1,97 @@
+import re
+import time
+
+import pytest
+
+from tests.helpers import free_port
+
+
+def test_page_lists_the_dice_from_the_die_service(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<option value="fair">fair</option>' in html and '<option value="risky">' in html
+    assert "<button" in html and "Roll" in html
+
+
+def test_page_escapes_die_names(client, die_service):
+    die_service.routes["/dice"] = lambda q: (200, {"identifiers": ["<b>bold</b>"]})
+    html = client.get("/").content.decode()
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_page_renders_when_the_die_service_is_down(client, die_service):
+    die_service.routes["/dice"] = lambda q: (503, b"down")
+    response = client.get("/")
+    assert response.status_code == 200 and "No dice available yet" in response.content.decode()
+
+
+def test_roll_is_forwarded(client, roller):
+    roller.routes["/roll"] = lambda q: (200, {"die": q["die"][0], "roll": 4})
+    response = client.get("/roll", {"die": "fair"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["die"] == "fair" and body["roll"] == 4 and "trace_id" in body
+    assert roller.requests[0][1] == {"die": ["fair"]}
+
+
+@pytest.mark.parametrize(
+    "status, code",
+    [(404, "unknown_die"), (500, "die_failed"), (503, "die_service_unavailable"), (502, "bad_gateway")],
+)
+def test_roller_errors_keep_their_status(client, roller, status, code):
+    roller.routes["/roll"] = lambda q: (status, {"error": code, "message": "From the roller."})
+    response = client.get("/roll", {"die": "risky"})
+    assert response.status_code == status
+    assert response.json()["error"] == code and response.json()["message"] == "From the roller."
+    assert "trace_id" in response.json()
+
+
+def test_unusable_roller_answer_is_502(client, roller):
+    roller.routes["/roll"] = lambda q: (200, b"<html>")
+    assert client.get("/roll", {"die": "fair"}).json()["error"] == "bad_gateway"
+
+
+def test_roller_unreachable_is_503(client, settings):
+    settings.DICE_ROLLER_URL = f"http://127.0.0.1:{free_port()}"
+    response = client.get("/roll", {"die": "fair"})
+    assert response.status_code == 503 and response.json()["error"] == "dice_roller_unavailable"
+
+
+def test_roller_timeout_is_504_after_the_timeout(client, roller):
+    roller.routes["/roll"] = lambda q: (time.sleep(1.0), (200, {"die": "fair", "roll": 1}))[1]
+    started = time.monotonic()
+    response = client.get("/roll", {"die": "fair"})
+    assert response.status_code == 504 and response.json()["error"] == "dice_roller_timeout"
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "query, code",
+    [
+        ("", "missing_parameter"),
+        ("die=", "missing_parameter"),
+        ("die=fair&die=risky", "invalid_identifier"),
+        ("die=%3Cscript%3E", "invalid_identifier"),
+        ("die=" + "a" * 5000, "invalid_identifier"),
+    ],
+)
+def test_bad_die_parameter_is_400(client, roller, query, code):
+    response = client.get("/roll?" + query)
+    assert response.status_code == 400 and response.json()["error"] == code
+    assert "<script>" not in response.content.decode() and roller.requests == []
+
+
+def test_unknown_path_and_wrong_method_are_json(client):
+    assert client.get("/nope").json()["error"] == "not_found"
+    response = client.post("/roll")
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+
+
+def test_probes_and_metrics(client, die_service):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    die_service.routes["/dice"] = lambda q: (503, b"")
+    metrics = client.get("/metrics").content.decode()
+    assert re.search(r"^die_types_available 2\.0$", metrics, re.M)
+    assert "django_http_requests_total_by_method_total" in metrics

@@ -1,0 +1,63 @@
+"""Run the three services locally with gunicorn, exactly as the containers do.
+
+    python -m ops.run_local        (Ctrl-C stops all three)
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+GUNICORN_CONFIG = "ops/gunicorn.conf.py"
+
+# name (OTEL_SERVICE_NAME), local port, WSGI entry point
+SERVICES = [
+    ("die-service", 8103, "diespec.app:create_app()"),
+    ("dice-roller", 8104, "roller.app:create_app()"),
+    ("frontend", 8105, "frontend_site.wsgi:application"),
+]
+
+
+def gunicorn_command(entry_point, bind):
+    return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-b", bind, entry_point]
+
+
+def main():
+    os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
+    processes = [
+        subprocess.Popen(
+            gunicorn_command(entry_point, f"127.0.0.1:{port}"), env={**env, "OTEL_SERVICE_NAME": name}
+        )
+        for name, port, entry_point in SERVICES
+    ]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(
+        "Dice sandbox: page http://127.0.0.1:8105, dice roller http://127.0.0.1:8104, "
+        "die service http://127.0.0.1:8103. Ctrl-C stops all three.",
+        file=sys.stderr,
+    )
+    try:
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("A service stopped; stopping the others.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+import time
+
+import pytest
+
+from ops.http_session import create_session
+from roller.die_client import DieServiceBadResponse, DieServiceClient, DieServiceUnavailable, UnknownDie
+from tests.helpers import FakeService, free_port
+
+
+@pytest.fixture
+def die_service():
+    fake = FakeService()
+    yield fake
+    fake.close()
+
+
+def client_for(url, timeout=2.0):
+    return DieServiceClient(url, timeout, create_session())
+
+
+def test_specification(die_service):
+    die_service.routes["/dice"] = lambda q: (200, {"identifier": q["identifier"][0], "faces": [1, 2], "error_rate": 0})
+    die = client_for(die_service.url).get_die("fair")
+    assert die.faces == [1, 2] and die.error_rate == 0
+    assert die_service.requests[0][1] == {"identifier": ["fair"]}
+
+
+def test_unknown_die(die_service):
+    die_service.routes["/dice"] = lambda q: (404, {"error": "unknown_die", "message": "no"})
+    with pytest.raises(UnknownDie):
+        client_for(die_service.url).get_die("nope")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (500, {"error": "internal_error", "message": "boom"}),
+        (503, b"<html>down</html>"),
+        (200, b"not json"),
+        (200, {"faces": [], "error_rate": 0}),
+        (200, {"faces": [1, "2"], "error_rate": 0}),
+        (200, {"faces": [1], "error_rate": 2}),
+        (200, {"faces": [1]}),
+        (200, [1, 2, 3]),
+    ],
+)
+def test_errors_and_malformed_specifications_are_bad_responses(die_service, answer):
+    die_service.routes["/dice"] = lambda q: answer
+    with pytest.raises(DieServiceBadResponse):
+        client_for(die_service.url).get_die("fair")
+
+
+def test_connection_refused_is_unavailable_and_fast():
+    started = time.monotonic()
+    with pytest.raises(DieServiceUnavailable, match="connection_error"):
+        client_for(f"http://127.0.0.1:{free_port()}").get_die("fair")
+    assert time.monotonic() - started < 1.0
+
+
+def test_slow_answer_is_a_timeout(die_service):
+    die_service.routes["/dice"] = lambda q: (time.sleep(0.6), (200, {"faces": [1], "error_rate": 0}))[1]
+    with pytest.raises(DieServiceUnavailable, match="timeout"):
+        client_for(die_service.url, timeout=0.2).get_die("fair")

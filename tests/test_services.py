@@ -1,0 +1,133 @@
+"""The user's scenarios, replayed against the three services as real gunicorn processes."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.helpers import REPO, ServiceProcess
+
+pytestmark = pytest.mark.slow
+
+
+def test_happy_path_through_all_three(start_stack):
+    stack = start_stack()
+    response = stack.frontend.get("/roll", params={"die": "fair"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["die"] == "fair" and body["roll"] in range(1, 7)
+    assert re.fullmatch(r"[0-9a-f]{32}", body["trace_id"])
+    assert stack.roller.get("/roll", params={"die": "risky"}).status_code in (200, 500)
+    assert stack.die_service.get("/dice").json()["identifiers"][:2] == ["fair", "risky"]
+    page = stack.frontend.get("/").text
+    assert '<option value="fair">' in page and '<option value="risky">' in page
+
+
+def test_unknown_die_is_404_at_every_hop(start_stack):
+    stack = start_stack()
+    assert stack.die_service.get("/dice", params={"identifier": "loaded"}).status_code == 404
+    for service in (stack.roller, stack.frontend):
+        response = service.get("/roll", params={"die": "loaded"})
+        assert response.status_code == 404 and response.json()["error"] == "unknown_die"
+
+
+def test_die_service_down_then_back(start_stack):
+    stack = start_stack()
+    stack.die_service.stop()
+
+    started = time.monotonic()
+    response = stack.roller.get("/roll", params={"die": "fair"})
+    assert response.status_code == 503 and response.json()["error"] == "die_service_unavailable"
+    assert time.monotonic() - started < 1.0
+    response = stack.frontend.get("/roll", params={"die": "fair"})
+    assert response.status_code == 503 and response.json()["error"] == "die_service_unavailable"
+    assert stack.roller.get("/readyz").status_code == 503
+
+    stack.die_service.start()
+    assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
+    assert stack.roller.get("/readyz").status_code == 200
+
+
+def test_roller_down_is_503_at_the_frontend(start_stack):
+    stack = start_stack()
+    stack.roller.stop()
+    response = stack.frontend.get("/roll", params={"die": "fair"})
+    assert response.status_code == 503 and response.json()["error"] == "dice_roller_unavailable"
+
+
+def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
+    stack = start_stack(ROLL_MAX_DELAY_SECONDS=1)
+    stack.frontend.get("/roll", params={"die": "fair"})  # warm the connection pools
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: stack.frontend.get("/roll", params={"die": "fair"}).status_code, range(10)))
+    elapsed = time.monotonic() - started
+    assert statuses == [200] * 10
+    assert elapsed < 2.5, f"10 concurrent rolls took {elapsed:.2f}s: they queued"
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (None, "file not found"),
+        ("{oops", "not valid JSON"),
+        ('{"ok": {"faces": [1], "error_rate": 0}, "bad one": {"faces": [1], "error_rate": 0}}', "entry 'bad one'"),
+        ('{"d": {"faces": [], "error_rate": 0}}', "entry 'd': \"faces\""),
+        ('{"d": {"faces": [1], "error_rate": 3}}', "entry 'd': \"error_rate\""),
+    ],
+)
+def test_bad_specifications_file_stops_the_die_service(tmp_path, content, problem):
+    path = tmp_path / "dice.json"
+    if content is not None:
+        path.write_text(content)
+    service = ServiceProcess(
+        "diespec.app:create_app()", {"DIE_SPECIFICATIONS_FILE": str(path), "OTEL_TRACES_EXPORTER": "none"},
+        tmp_path, "die-service",
+    )
+    service.start(wait=False)
+    try:
+        exit_code = service.process.wait(timeout=20)
+    finally:
+        service.stop()
+    assert exit_code != 0
+    messages = [json.loads(line) for line in service.log_lines()]
+    critical = [m for m in messages if m["level"] == "CRITICAL"]
+    assert len(critical) == 1, messages
+    assert str(path) in critical[0]["message"] and problem in critical[0]["message"]
+
+
+def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):
+    ports = (8103, 8104, 8105)
+    for port in ports:  # the contract's ports must be free for this test
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0"}
+    with open(tmp_path / "run.log", "wb") as log:
+        runner = subprocess.Popen([sys.executable, "-m", "ops.run_local"], cwd=REPO, env={**os.environ, **env},
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get("http://127.0.0.1:8105/roll", params={"die": "fair"}, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        assert requests.get("http://127.0.0.1:8105/roll", params={"die": "fair"}, timeout=5).status_code == 200
+        runner.send_signal(subprocess.signal.SIGINT)
+        assert runner.wait(timeout=30) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    for port in ports:
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    leftover = subprocess.run(["pgrep", "-f", "ops/gunicorn.conf.py -b 127.0.0.1:810"], capture_output=True)
+    assert leftover.stdout == b""
+
