@@ -129,6 +129,8 @@ class Stack:
         "ROLL_MAX_DELAY_SECONDS": "0",
         "DJANGO_SECRET_KEY": "test-only-secret-key",
         "LOG_LEVEL": "INFO",
+        # pytest-django exported the test settings; the real services use the real ones.
+        "DJANGO_SETTINGS_MODULE": "frontend_site.settings",
     }
 
     def __init__(self, log_dir, **env):
@@ -150,3 +152,25 @@ class Stack:
     def stop(self):
         for service in self.services:
             service.stop()
+
+
+def scrape(service, openmetrics=False):
+    """{(name, frozenset(labels)): value} of one /metrics scrape, via prometheus_client's parser."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    headers = {"Accept": "application/openmetrics-text; version=1.0.0"} if openmetrics else {}
+    response = service.get("/metrics", headers=headers)
+    response.raise_for_status()
+    parse = parse_openmetrics if openmetrics else parse_text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample
+        for family in parse(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples, name, **labels):
+    """The value of one series of a scrape, 0 when the series does not exist."""
+    sample = samples.get((name, frozenset(labels.items())))
+    return sample.value if sample else 0.0

@@ -1,0 +1,240 @@
+"""Traces, logs and metrics of real processes, read through real wire formats."""
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.helpers import Stack, scrape, value
+from tests.otlp_receiver import OtlpReceiver
+
+pytestmark = pytest.mark.slow
+
+SPECIFICATIONS = {
+    "fair": {"faces": [1, 2, 3, 4, 5, 6], "error_rate": 0},
+    "risky": {"faces": [2, 3, 4, 5, 6, 7], "error_rate": 0.1},
+    "doomed": {"faces": [1], "error_rate": 1},
+}
+FAIR_ROLLS, DOOMED_ROLLS, UNKNOWN_ROLLS = 5, 3, 2
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def telemetry_env(tmp_path, receiver, **extra):
+    spec_file = tmp_path / "dice.json"
+    spec_file.write_text(json.dumps(SPECIFICATIONS))
+    return {
+        "DIE_SPECIFICATIONS_FILE": str(spec_file),
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One stack, one receiver, and a known set of rolls through the frontend."""
+    tmp_path = tmp_path_factory.mktemp("telemetry")
+    receiver = OtlpReceiver()
+    stack = Stack(tmp_path, **telemetry_env(tmp_path, receiver)).start()
+    answers = [stack.frontend.get("/roll", params={"die": "fair"}) for _ in range(FAIR_ROLLS)]
+    answers += [stack.frontend.get("/roll", params={"die": "doomed"}) for _ in range(DOOMED_ROLLS)]
+    answers += [stack.frontend.get("/roll", params={"die": f"nope{i}"}) for i in range(UNKNOWN_ROLLS)]
+    for service in stack.services:  # probes and scrapes must make no spans
+        service.get("/healthz"), service.get("/readyz"), service.get("/metrics")
+    roll_trace_ids = {answer.json()["trace_id"] for answer in answers}
+    receiver.wait_for(lambda traces: roll_trace_ids <= set(traces) and _complete(traces, roll_trace_ids))
+    yield stack, receiver, answers
+    stack.stop()
+    receiver.close()
+
+
+def _complete(traces, trace_ids):
+    """Each roll trace holds at least its five hops."""
+    return all(len(traces.get(trace_id, [])) >= 5 for trace_id in trace_ids)
+
+
+def _one(spans, service, kind, **attributes):
+    found = [
+        span for span in spans
+        if span.service == service and span.kind == kind
+        and all(span.attributes.get(key) == wanted for key, wanted in attributes.items())
+    ]
+    assert len(found) == 1, f"{service} {kind} {attributes}: {found}"
+    return found[0]
+
+
+def test_each_roll_is_one_trace_across_three_services(run):
+    stack, receiver, answers = run
+    traces = receiver.traces()
+    roll_traces = {
+        trace_id: spans for trace_id, spans in traces.items()
+        if any(s.service == "frontend" and s.kind == "SERVER" and "die.type" in s.attributes for s in spans)
+    }
+    assert len(roll_traces) == FAIR_ROLLS + DOOMED_ROLLS + UNKNOWN_ROLLS
+    assert set(roll_traces) == {answer.json()["trace_id"] for answer in answers}
+
+    for answer in answers:
+        body = answer.json()
+        spans = roll_traces[body["trace_id"]]
+        span_ids = {span.span_id for span in spans}
+        roots = [span for span in spans if not span.parent_span_id]
+        assert len(roots) == 1 and all(s.parent_span_id in span_ids for s in spans if s is not roots[0])
+
+        frontend_server = roots[0]
+        assert (frontend_server.service, frontend_server.kind) == ("frontend", "SERVER")
+        die_type = body.get("die") or frontend_server.attributes["die.type"]
+        assert frontend_server.attributes["die.type"] == die_type
+        frontend_client = _one(spans, "frontend", "CLIENT")
+        roller_server = _one(spans, "dice-roller", "SERVER")
+        roller_client = _one(spans, "dice-roller", "CLIENT")
+        die_server = _one(spans, "die-service", "SERVER")
+        chain = [frontend_server, frontend_client, roller_server, roller_client, die_server]
+        for parent, child in zip(chain, chain[1:]):
+            assert child.parent_span_id == parent.span_id, f"{child.name} is not under {parent.name}"
+
+        assert roller_server.attributes["die.type"] == die_type
+        assert die_server.attributes["die.identifier"] == die_type
+        if answer.status_code == 404:
+            assert die_server.attributes["die.found"] is False
+            continue
+        assert die_server.attributes["die.found"] is True
+        roll_span = _one(spans, "dice-roller", "INTERNAL")
+        assert roll_span.parent_span_id == roller_server.span_id
+        if answer.status_code == 200:
+            assert roller_server.attributes["die.result"] == body["roll"]
+            assert roller_server.attributes["die.error"] is False and not roller_server.status_error
+        else:
+            assert answer.status_code == 500 and body["error"] == "die_failed"
+            assert roller_server.attributes["die.error"] is True and roller_server.status_error
+            assert any(name == "exception" for name, _ in roller_server.events)
+            assert roll_span.status_error and any(name == "exception" for name, _ in roll_span.events)
+
+
+def test_resources_name_the_services(run):
+    stack, receiver, answers = run
+    spans = [span for spans in receiver.traces().values() for span in spans]
+    assert {span.service for span in spans} == {"frontend", "dice-roller", "die-service"}
+    for span in spans:
+        assert span.resource["service.version"] and span.resource["deployment.environment.name"]
+
+
+def test_probes_and_scrapes_make_no_spans(run):
+    stack, receiver, answers = run
+    names = {span.name for spans in receiver.traces().values() for span in spans}
+    assert not [name for name in names if re.search(r"healthz|readyz|metrics", name)]
+
+
+def test_start_up_die_list_fetch_is_its_own_trace(run):
+    stack, receiver, answers = run
+    fetches = [
+        spans for spans in receiver.traces().values()
+        if any(s.name == "fetch die list" and not s.parent_span_id for s in spans)
+    ]
+    assert fetches, "no start-up fetch trace"
+    spans = fetches[0]
+    root = _one(spans, "frontend", "INTERNAL")
+    client = _one(spans, "frontend", "CLIENT")
+    server = _one(spans, "die-service", "SERVER")
+    assert client.parent_span_id == root.span_id and server.parent_span_id == client.span_id
+
+
+def test_every_log_line_is_json_and_its_trace_was_received(run):
+    stack, receiver, answers = run
+    trace_ids = set(receiver.traces())
+    messages = set()
+    for service in stack.services:
+        for line in service.log_lines():
+            record = json.loads(line)
+            assert TIMESTAMP.fullmatch(record["timestamp"]), line
+            assert record["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+            assert record["logger"] and "message" in record and record["service"] == service.name
+            if "trace_id" in record:
+                assert re.fullmatch(r"[0-9a-f]{32}", record["trace_id"])
+                assert re.fullmatch(r"[0-9a-f]{16}", record["span_id"])
+                assert record["trace_id"] in trace_ids, line
+            messages.add((service.name, record["level"], record["message"]))
+    expected = {
+        ("die-service", "INFO", "Die list requested"),
+        ("die-service", "INFO", "Die specification requested"),
+        ("die-service", "WARNING", "Unknown die identifier requested"),
+        ("die-service", "INFO", "Die specifications loaded"),
+        ("dice-roller", "INFO", "Roll request received"),
+        ("dice-roller", "INFO", "Querying die service for specification"),
+        ("dice-roller", "WARNING", "Die service returned error"),
+        ("dice-roller", "ERROR", "Die triggered error condition"),
+        ("dice-roller", "INFO", "Roll completed"),
+        ("frontend", "INFO", "Die list fetched from die service"),
+        ("frontend", "INFO", "Roll request received"),
+        ("frontend", "INFO", "Dice roller response received"),
+    }
+    assert expected <= messages
+    assert any(logger_line for logger_line in messages if logger_line[2].startswith("GET /roll"))
+
+
+def test_roll_log_lines_carry_the_roll(run):
+    stack, receiver, answers = run
+    fair = next(answer.json() for answer in answers if answer.status_code == 200)
+    completed = [
+        json.loads(line) for line in stack.roller.log_lines() if fair["trace_id"] in line and "Roll completed" in line
+    ]
+    assert completed[0]["die_type"] == "fair" and completed[0]["roll_value"] == fair["roll"]
+
+
+def test_metrics_count_exactly_the_requests_made(run):
+    stack, receiver, answers = run
+    frontend, roller, die_service = scrape(stack.frontend), scrape(stack.roller), scrape(stack.die_service)
+
+    assert value(frontend, "frontend_roll_requests_total", die_type="fair", status="200") == FAIR_ROLLS
+    assert value(frontend, "frontend_roll_requests_total", die_type="doomed", status="500") == DOOMED_ROLLS
+    assert value(frontend, "frontend_roll_requests_total", die_type="other", status="404") == UNKNOWN_ROLLS
+    assert value(frontend, "http_requests_total", method="GET", route="/roll", status="200") == FAIR_ROLLS
+    assert value(frontend, "dice_roller_request_duration_seconds_count") == FAIR_ROLLS + DOOMED_ROLLS + UNKNOWN_ROLLS
+    assert value(frontend, "die_types_available") == len(SPECIFICATIONS)
+    assert value(frontend, "django_http_requests_total_by_method_total", method="GET") > 0
+
+    assert value(roller, "dice_rolls_total", die_type="fair", result="success") == FAIR_ROLLS
+    assert value(roller, "dice_rolls_total", die_type="doomed", result="error") == DOOMED_ROLLS
+    assert value(roller, "dice_roll_value_count", die_type="fair") == FAIR_ROLLS
+    assert value(roller, "die_service_requests_total", identifier="fair", status="200") == FAIR_ROLLS
+    assert value(roller, "die_service_requests_total", identifier="other", status="404") == UNKNOWN_ROLLS
+    assert value(roller, "die_service_request_duration_seconds_count") == FAIR_ROLLS + DOOMED_ROLLS + UNKNOWN_ROLLS
+    assert value(roller, "http_requests_total", method="GET", route="/roll", status="500") == DOOMED_ROLLS
+    assert value(roller, "http_request_duration_seconds_count", method="GET", route="/roll") == 10
+
+    assert value(die_service, "die_specifications_requested_total", identifier="fair") == FAIR_ROLLS
+    assert value(die_service, "die_specifications_requested_total", identifier="doomed") == DOOMED_ROLLS
+    assert value(die_service, "die_specifications_requested_total", identifier="other") == UNKNOWN_ROLLS
+    assert value(die_service, "die_list_requests_total") >= 1
+    assert value(die_service, "die_specifications_loaded") == len(SPECIFICATIONS)
+    assert value(die_service, "http_requests_total", method="GET", route="/dice", status="404") == UNKNOWN_ROLLS
+
+
+def test_histograms_carry_trace_exemplars_in_openmetrics(run):
+    stack, receiver, answers = run
+    trace_ids = set(receiver.traces())
+    for service, name in [
+        (stack.frontend, "dice_roller_request_duration_seconds_bucket"),
+        (stack.roller, "dice_roll_value_bucket"),
+        (stack.die_service, "http_request_duration_seconds_bucket"),
+    ]:
+        exemplars = [s.exemplar for (n, _), s in scrape(service, openmetrics=True).items() if n == name and s.exemplar]
+        assert exemplars, f"no exemplar on {name}"
+        assert all(exemplar.labels["trace_id"] in trace_ids for exemplar in exemplars)
+
+
+def test_a_thousand_unknown_dice_add_no_series(run):
+    stack, receiver, answers = run
+
+    def series():
+        return {service.name: set(scrape(service)) for service in stack.services}
+
+    before = series()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = set(pool.map(lambda i: stack.frontend.get("/roll", params={"die": f"unknown-{i}"}).status_code,
+                                range(1000)))
+    assert statuses == {404}
+    after = series()
+    for name in before:
+        assert after[name] == before[name], f"{name} gained {after[name] - before[name]}"

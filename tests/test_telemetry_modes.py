@@ -1,0 +1,95 @@
+"""Telemetry across process boundaries: several workers, a real Prometheus, no collector, tracing off."""
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.helpers import free_port, scrape, value
+from tests.otlp_receiver import OtlpReceiver
+from tests.prometheus_server import PrometheusServer, check_config, local_config
+
+pytestmark = pytest.mark.slow
+
+JOBS = {"die-service-stage3": "die_service", "dice-roller-stage3": "roller", "frontend-stage3": "frontend"}
+
+
+def test_counters_add_up_across_two_workers(start_stack):
+    stack = start_stack(WEB_CONCURRENCY=2)
+    rolls = 40
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: stack.frontend.get("/roll", params={"die": "fair"}).status_code, range(rolls)))
+    assert statuses == [200] * rolls
+    frontend, roller, die_service = scrape(stack.frontend), scrape(stack.roller), scrape(stack.die_service)
+    assert value(frontend, "frontend_roll_requests_total", die_type="fair", status="200") == rolls
+    assert value(frontend, "http_requests_total", method="GET", route="/roll", status="200") == rolls
+    assert value(roller, "dice_rolls_total", die_type="fair", result="success") == rolls
+    assert value(roller, "dice_roll_value_count", die_type="fair") == rolls
+    assert value(die_service, "die_specifications_requested_total", identifier="fair") == rolls
+    # Each worker loaded the specifications; the gauge shows the value, not the sum.
+    assert value(die_service, "die_specifications_loaded") == 4
+    for service in stack.services:
+        booted = [line for line in service.log_lines() if "Booting worker" in line]
+        assert len(booted) == 2, service.name
+
+
+def test_real_prometheus_scrapes_the_three_jobs(start_stack, tmp_path):
+    stack = start_stack()
+    targets = {job: getattr(stack, attribute).url.removeprefix("http://") for job, attribute in JOBS.items()}
+    config = local_config(targets)
+    (tmp_path / "check.yml").write_text(config)
+    checked = check_config(tmp_path / "check.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    stack.frontend.get("/roll", params={"die": "fair"})
+    prometheus = PrometheusServer(config, tmp_path).start()
+    try:
+        up = prometheus.wait_for("up", lambda result: len(result) == 3 and all(r["value"][1] == "1" for r in result))
+        assert {r["metric"]["job"] for r in up} == set(JOBS)
+        assert all(r["value"][1] == "1" for r in up), up
+        rolls = prometheus.wait_for('frontend_roll_requests_total{die_type="fair"}', bool)
+        assert rolls[0]["metric"]["job"] == "frontend-stage3" and rolls[0]["value"][1] == "1"
+    finally:
+        prometheus.stop()
+
+
+def test_no_collector_one_clear_line_and_full_service(start_stack):
+    closed = f"http://127.0.0.1:{free_port()}"
+    stack = start_stack(
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=closed,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",
+    )
+    for _ in range(3):
+        statuses = [stack.frontend.get("/roll", params={"die": "fair"}, timeout=2).status_code for _ in range(10)]
+        assert statuses == [200] * 10
+        time.sleep(1.0)
+    time.sleep(1.5)
+    for service in stack.services:
+        records = [json.loads(line) for line in service.log_lines()]
+        where = [r for r in records if r["message"].startswith("Exporting traces to")]
+        assert len(where) == 1 and where[0]["endpoint"] == f"{closed}/v1/traces"
+        failures = [r for r in records if r["message"].startswith("No OTLP collector answers")]
+        assert len(failures) == 1, service.name
+        assert not [r for r in records if r["logger"].startswith("opentelemetry")]
+
+
+def test_sdk_disabled_switches_tracing_off(start_stack):
+    receiver = OtlpReceiver()
+    try:
+        stack = start_stack(
+            OTEL_SDK_DISABLED="true", OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        )
+        answers = [stack.frontend.get("/roll", params={"die": "fair"}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200] * 3
+        assert all(a.json()["trace_id"] is None for a in answers)
+        time.sleep(1.0)
+        assert receiver.traces() == {}
+        for service in stack.services:
+            assert not [line for line in service.log_lines() if '"trace_id"' in line]
+            assert any("Tracing is off" in line for line in service.log_lines())
+    finally:
+        receiver.close()
