@@ -1,0 +1,189 @@
+"""The docker compose path, checked without a Docker engine: schemas, linters, and that
+every name, port and file agrees across compose, the configs and the contract."""
+
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from ops.logs import JsonLineFormatter, ServiceContextFilter
+from ops.run_local import SERVICES, gunicorn_command
+from tests.helpers import REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES_IN_COMPOSE = COMPOSE["services"]
+PROMETHEUS = yaml.safe_load((REPO / "ops/prometheus/prometheus.yml").read_text())
+TEMPO = yaml.safe_load((REPO / "ops/tempo/tempo.yaml").read_text())
+LOKI = yaml.safe_load((REPO / "ops/loki/loki.yaml").read_text())
+DATASOURCES = yaml.safe_load((REPO / "ops/grafana/provisioning/datasources/datasources.yaml").read_text())
+ALLOY = (REPO / "ops/alloy/config.alloy").read_text()
+DESIGN = REPO.parent / "shared" / "design.md"
+
+# The contract's table: compose service -> (local port, container_name, entry point)
+CONTRACT = {
+    "die-service": (8103, "die-service-stage3", "diespec.app:create_app()"),
+    "dice-roller": (8104, "dice-roller-stage3", "roller.app:create_app()"),
+    "frontend": (8105, "frontend-stage3", "frontend_site.wsgi:application"),
+}
+
+
+def container_command(entry_point):
+    """What the local run executes, with the image's `python` for this interpreter."""
+    return ["python", *gunicorn_command(entry_point, "0.0.0.0:8000")[1:]]
+
+
+def test_compose_files_follow_the_compose_specification():
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         "docker-compose.yml", "docker-compose.monitoring.yml"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "version" not in COMPOSE
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(hadolint), "Dockerfile"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_passes_promtool():
+    result = subprocess.run(["promtool", "check", "config", "ops/prometheus/prometheus.yml"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_config_file_parses():
+    for path in [*REPO.glob("ops/**/*.y*ml"), *REPO.glob("docker-compose*.yml")]:
+        assert yaml.safe_load(path.read_text()) is not None, path
+    for path in [*REPO.glob("dashboards/*.json"), REPO / "diespec/die_specifications.json"]:
+        json.loads(path.read_text())
+    assert ALLOY.count("{") == ALLOY.count("}")
+
+
+def test_alloy_references_only_components_it_defines():
+    defined = set(re.findall(r'^([a-z_.]+) "([a-z_]+)" \{', ALLOY, re.M))
+    used = set(re.findall(r"\b((?:otelcol|loki|discovery)\.[a-z_.]+?)\.([a-z_]+)\.(?:input|receiver|targets|rules)\b", ALLOY))
+    assert used and used <= defined, used - defined
+
+
+def test_contract_table_matches_design_md():
+    if not DESIGN.exists():
+        pytest.skip("../shared/design.md is not beside this checkout")
+    text = DESIGN.read_text()
+    for name, (port, container, _) in CONTRACT.items():
+        row = next(line for line in text.splitlines() if f"`{name}`" in line and "|" in line)
+        assert str(port) in row and f"`{container}`" in row, row
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_app_containers_match_contract_and_local_run(name):
+    port, container, entry_point = CONTRACT[name]
+    service = SERVICES_IN_COMPOSE[name]
+    assert service["container_name"] == container
+    assert service["ports"] == [f"{port}:8000"]
+    assert service["command"] == container_command(entry_point)
+    assert (name, port, entry_point) in SERVICES  # ops.run_local starts the same thing
+    assert service["environment"]["OTEL_SERVICE_NAME"] == name
+    assert service["healthcheck"]["test"][0] == "CMD"
+
+
+def test_dockerfile_runs_the_local_command_as_non_root():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    assert cmd == container_command("diespec.app:create_app()")
+    assert re.search(r"^USER \d+$", dockerfile, re.M)
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", dockerfile, re.M)
+    healthcheck = json.loads(re.search(r"CMD (\[\"python\", \"-c\".*\])$", dockerfile, re.M).group(1))
+    assert SERVICES_IN_COMPOSE["die-service"]["healthcheck"]["test"][1:] == healthcheck
+
+
+def test_services_start_in_dependency_order():
+    assert SERVICES_IN_COMPOSE["dice-roller"]["depends_on"] == {"die-service": {"condition": "service_healthy"}}
+    assert SERVICES_IN_COMPOSE["frontend"]["depends_on"] == {
+        "die-service": {"condition": "service_healthy"}, "dice-roller": {"condition": "service_healthy"},
+    }
+    for name, service in SERVICES_IN_COMPOSE.items():
+        assert set(service.get("depends_on", {})) <= set(SERVICES_IN_COMPOSE), name
+
+
+def test_image_tags_are_pinned():
+    for name, service in SERVICES_IN_COMPOSE.items():
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image) or image == "dice-sandbox:stage3", image
+
+
+def test_every_mounted_file_exists():
+    for name, service in SERVICES_IN_COMPOSE.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (REPO / source).exists(), f"{name}: {source}"
+
+
+def test_prometheus_scrapes_each_container_under_its_job_name():
+    jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in PROMETHEUS["scrape_configs"]}
+    assert jobs == {container: [f"{container}:8000"] for _, container, _ in CONTRACT.values()}
+    flags = SERVICES_IN_COMPOSE["prometheus"]["command"]
+    assert "--web.enable-remote-write-receiver" in flags and "--enable-feature=exemplar-storage" in flags
+    # Prometheus reaches the frontend by container name: Django must accept that host.
+    from frontend_site import settings
+
+    assert {"frontend", "frontend-stage3"} <= set(settings.ALLOWED_HOSTS)
+
+
+def test_traces_flow_services_to_alloy_to_tempo_to_prometheus():
+    for name in CONTRACT:
+        assert SERVICES_IN_COMPOSE[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://alloy:4318"
+    assert 'endpoint = "0.0.0.0:4318"' in ALLOY and "4318:4318" in SERVICES_IN_COMPOSE["alloy"]["ports"]
+    tempo_grpc = TEMPO["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert re.search(r'endpoint = "tempo:(\d+)"', ALLOY).group(1) == tempo_grpc.rsplit(":", 1)[1]
+    loki_url = re.search(r'url = "http://loki:(\d+)/loki/api/v1/push"', ALLOY)
+    assert loki_url and int(loki_url.group(1)) == LOKI["server"]["http_listen_port"]
+    remote_write = TEMPO["metrics_generator"]["storage"]["remote_write"][0]
+    assert remote_write["url"] == "http://prometheus:9090/api/v1/write" and remote_write["send_exemplars"]
+    processors = TEMPO["overrides"]["defaults"]["metrics_generator"]["processors"]
+    assert {"service-graphs", "span-metrics"} <= set(processors)
+
+
+def test_logs_are_labelled_as_the_dashboards_expect():
+    assert '"__meta_docker_container_name"' in ALLOY and 'target_label  = "container_name"' in ALLOY
+    assert re.search(r"stage\.labels \{\s*values = \{level = \"\"", ALLOY)
+
+
+def test_datasources_have_fixed_uids_and_link_to_each_other():
+    datasources = {ds["uid"]: ds for ds in DATASOURCES["datasources"]}
+    assert set(datasources) == {"prometheus", "tempo", "loki"}
+    urls = {uid: ds["url"] for uid, ds in datasources.items()}
+    assert urls == {"prometheus": "http://prometheus:9090", "tempo": "http://tempo:3200", "loki": "http://loki:3100"}
+    tempo = datasources["tempo"]["jsonData"]
+    assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
+    assert datasources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0] == {
+        "name": "trace_id", "datasourceUid": "tempo"}
+    assert datasources["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "tempo"
+    for path in REPO.glob("dashboards/*.json"):
+        uids = set(re.findall(r'"uid":\s*"([^"]+)"', path.read_text()))
+        assert not {uid for uid in uids if uid in ("prometheus", "tempo", "loki")} - set(datasources)
+
+
+def test_loki_derived_field_finds_the_trace_id_in_our_real_log_lines():
+    span_context = SpanContext(trace_id=0x5B8EFFF798038103D269B633813FC60C, span_id=0xEEE19B7EC3C1B174,
+                               is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    with trace.use_span(NonRecordingSpan(span_context)):
+        record = logging.LogRecord("roller.resources", logging.INFO, __file__, 1, "Roll completed", None, None)
+        ServiceContextFilter("dice-roller").filter(record)
+        line = JsonLineFormatter().format(record)
+    trace_id = "5b8efff798038103d269b633813fc60c"
+    regex = DATASOURCES["datasources"][2]["jsonData"]["derivedFields"][0]["matcherRegex"]
+    assert re.search(regex, line).group(1) == trace_id
+    query = DATASOURCES["datasources"][1]["jsonData"]["tracesToLogsV2"]["query"]
+    assert "__trace.traceId" in query and "container_name" in query
