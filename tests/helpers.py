@@ -24,7 +24,29 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class FakeService:
+class LoopbackHttpServer:
+    """A threaded HTTP server on a free loopback port, serving `handler_class`."""
+
+    def __init__(self, handler_class):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def reply(handler, status, content_type, data):
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+class FakeService(LoopbackHttpServer):
     """A real HTTP server on loopback whose answers a test sets per path:
     `fake.routes["/dice"] = lambda query: (200, {"identifiers": ["fair"]})`.
     A handler may sleep to play a slow dependency."""
@@ -41,24 +63,12 @@ class FakeService:
                 fake.requests.append((url.path, query, dict(self.headers)))
                 route = fake.routes.get(url.path, lambda q: (404, {"error": "not_found", "message": "-"}))
                 status, body = route(query)
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, status, "application/json", body if isinstance(body, bytes) else json.dumps(body).encode())
 
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
 
 
 class ServiceProcess:

@@ -4,7 +4,7 @@ import gzip
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -12,6 +12,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from tests.helpers import LoopbackHttpServer, reply
 
 KIND = {value: name.removeprefix("SPAN_KIND_") for name, value in ProtoSpan.SpanKind.items()}
 
@@ -41,7 +43,7 @@ class ReceivedSpan:
     events: list = field(default_factory=list)
 
 
-class OtlpReceiver:
+class OtlpReceiver(LoopbackHttpServer):
     def __init__(self):
         self.spans = []
         self._lock = threading.Lock()
@@ -54,20 +56,13 @@ class OtlpReceiver:
                     body = gzip.decompress(body)
                 if self.path == "/v1/traces":
                     receiver._store(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                reply(self, 200, "application/x-protobuf", ExportTraceServiceResponse().SerializeToString())
 
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        super().__init__(Handler)
+        self.endpoint = self.url
 
     def _store(self, request):
         received = []
@@ -111,6 +106,3 @@ class OtlpReceiver:
             time.sleep(0.1)
         return self.traces()
 
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
