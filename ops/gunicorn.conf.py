@@ -25,13 +25,14 @@ accesslog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
 
 # Several workers: prometheus_client must know before any worker imports it that
-# values go to shared files, and the files of an earlier run must go.
-if workers > 1 or "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-    _metrics_dir = os.environ.setdefault(
-        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-multiproc-")
-    )
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
-    os.makedirs(_metrics_dir)
+# values go to shared files. Ours is a fresh directory, removed at exit; one given
+# in PROMETHEUS_MULTIPROC_DIR is wiped, since an earlier run's files would be counted.
+_own_metrics_dir = None
+if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-multiproc-")
+elif "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def child_exit(server, worker):
@@ -39,3 +40,8 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
