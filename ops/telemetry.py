@@ -41,7 +41,7 @@ def setup_telemetry(service_name, framework_instrumentor):
         logger.info("Tracing is off (OTEL_SDK_DISABLED=true)")
         return
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        trace.set_tracer_provider(_create_tracer_provider(service_name))
+        trace.set_tracer_provider(create_tracer_provider(service_name))
     # Falcon's instrumentation reads its exclusions only from the environment.
     os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
     for instrumentor in (RequestsInstrumentor(), framework_instrumentor):
@@ -49,7 +49,8 @@ def setup_telemetry(service_name, framework_instrumentor):
             instrumentor.instrument(excluded_urls=UNTRACED_URLS)
 
 
-def _create_tracer_provider(service_name):
+def create_tracer_provider(service_name):
+    """A provider exporting as the OTEL_* environment says (OTLP/HTTP by default)."""
     defaults = Resource({"service.version": VERSION, "deployment.environment.name": "local"})
     # OTEL_RESOURCE_ATTRIBUTES overrides the defaults; OTEL_SERVICE_NAME the name.
     resource = defaults.merge(

@@ -1,0 +1,70 @@
+"""The traffic generator against the real services."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO, free_port, scrape, value
+from tests.otlp_receiver import OtlpReceiver
+
+pytestmark = pytest.mark.slow
+
+
+def run_traffic(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "traffic", *args], cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OTEL_SDK_DISABLED": "false", **(env or {})},
+    )
+
+
+def test_summary_counts_equal_the_frontends_metrics(start_stack):
+    stack = start_stack()
+    result = run_traffic(
+        "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "3", "--max-rolls", "5",
+        "--think-min", "0", "--think-max", "0", "--seed", "1", "--json", "--no-trace",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert 3 <= summary["rolls"] == summary["planned"] <= 15
+    metrics = scrape(stack.frontend)
+    for die, statuses in summary["by_die_and_status"].items():
+        for status, count in statuses.items():
+            assert value(metrics, "frontend_roll_requests_total", die_type=die, status=status) == count
+    total = sum(sample.value for (name, _), sample in metrics.items() if name == "frontend_roll_requests_total")
+    assert total == summary["rolls"]
+    assert "risky" in summary["by_die_and_status"] or "fair" in summary["by_die_and_status"]
+
+
+def test_unreachable_frontend_is_one_sentence_and_non_zero():
+    result = run_traffic("--url", f"http://127.0.0.1:{free_port()}", "--no-trace")
+    assert result.returncode != 0
+    assert "Cannot reach the frontend at" in result.stderr and result.stdout == ""
+
+
+def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
+    receiver = OtlpReceiver()
+    try:
+        otlp = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        stack = start_stack(**otlp)
+        result = run_traffic(
+            "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "2",
+            "--max-rolls", "6", "--think-min", "0", "--think-max", "0.01", "--seed", "3", "--json", env=otlp,
+        )
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        trace_ids = {row["trace_id"] for row in summary["slowest"] + summary["failed"]}
+        assert trace_ids and None not in trace_ids
+        traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= 6 for i in trace_ids))
+        for trace_id in trace_ids:
+            spans = traces[trace_id]
+            roots = [span for span in spans if not span.parent_span_id]
+            assert len(roots) == 1
+            assert (roots[0].service, roots[0].kind) == ("traffic-generator", "CLIENT")
+            frontend = next(s for s in spans if s.service == "frontend" and s.kind == "SERVER")
+            assert frontend.parent_span_id == roots[0].span_id
+    finally:
+        receiver.close()

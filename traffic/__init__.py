@@ -1,0 +1,1 @@
+"""The traffic generator: simulated users rolling dice through the frontend."""

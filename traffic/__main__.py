@@ -1,0 +1,129 @@
+"""python -m traffic: simulated users rolling dice through the frontend, then a summary.
+
+    python -m traffic --users 10 --max-rolls 20          # a planned run
+    python -m traffic --duration 300                      # users rolling for five minutes
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import requests
+from opentelemetry import trace
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ops.http_session import create_session
+from ops.telemetry import create_tracer_provider
+from traffic.plan import FALLBACK_DICE, endless_rolls, make_plan
+from traffic.runner import Run
+from traffic.summary import render_text, summarize
+
+err = Console(stderr=True)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m traffic", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://localhost:8105", help="the frontend (default %(default)s)")
+    parser.add_argument("--die-service-url", default=os.environ.get("DIE_SERVICE_URL", "http://localhost:8103"),
+                        help="where the dice come from (default %(default)s)")
+    parser.add_argument("--users", type=int, default=10, help="concurrent users (default %(default)s)")
+    parser.add_argument("--max-rolls", type=int, default=20, help="each user rolls 1..N times (default %(default)s)")
+    parser.add_argument("--think-min", type=float, default=0.5, help="seconds (default %(default)s)")
+    parser.add_argument("--think-max", type=float, default=2.0, help="seconds (default %(default)s)")
+    parser.add_argument("--duration", type=float, help="roll continuously for this many seconds instead")
+    parser.add_argument("--seed", type=int, help="makes the plan reproducible")
+    parser.add_argument("--no-trace", action="store_true", help="do not trace the rolls")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"))
+    args = parser.parse_args(argv)
+    if args.users < 1 or args.max_rolls < 1 or not 0 <= args.think_min <= args.think_max:
+        parser.error("need --users >= 1, --max-rolls >= 1 and 0 <= --think-min <= --think-max")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be positive")
+    return args
+
+
+def current_dice(session, die_service_url):
+    try:
+        dice = session.get(f"{die_service_url}/dice", timeout=3).json()["identifiers"]
+        if dice:
+            return dice
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        pass
+    err.print(f"Could not get the dice from {die_service_url}; rolling {', '.join(FALLBACK_DICE)} instead.")
+    return FALLBACK_DICE
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    session = create_session()
+    url = args.url.rstrip("/")
+    try:
+        session.get(f"{url}/healthz", timeout=3).raise_for_status()
+    except requests.RequestException:
+        err.print(f"Cannot reach the frontend at {url}: start the sandbox first (make run).")
+        return 2
+    if not args.no_trace:
+        trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
+
+    dice = current_dice(session, args.die_service_url.rstrip("/"))
+    run = Run(url, session)
+    if args.duration is None:
+        plan = make_plan(args.users, args.max_rolls, dice, args.think_min, args.think_max, args.seed)
+        planned, deadline = sum(len(rolls) for rolls in plan), None
+        work = list(enumerate(plan))
+    else:
+        planned, deadline = None, time.monotonic() + args.duration
+        work = [(user, endless_rolls(user, dice, args.think_min, args.think_max, args.seed)) for user in range(args.users)]
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run.user, args=(user, rolls, deadline), daemon=True) for user, rolls in work]
+    for thread in threads:
+        thread.start()
+    interrupted = False
+    try:
+        watch(run, threads, planned, started)
+    except KeyboardInterrupt:
+        interrupted = True
+        run.stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    elapsed = time.monotonic() - started
+    if not args.no_trace:
+        trace.get_tracer_provider().shutdown()  # sends the last spans
+
+    summary = summarize(run.outcomes, planned, elapsed, args.grafana_url, interrupted)
+    print(json.dumps(summary, indent=2) if args.json else render_text(summary))
+    return 130 if interrupted else 0
+
+
+def watch(run, threads, planned, started):
+    """Live progress on a terminal; a plain line every five seconds otherwise."""
+    if err.is_terminal:
+        columns = [TextColumn("rolling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                   TimeElapsedColumn()]
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task("rolls", total=planned, status="")
+            while any(thread.is_alive() for thread in threads):
+                done, errors = run.counts()
+                rate = done / max(time.monotonic() - started, 1e-6)
+                progress.update(task, completed=done, status=f"errors {errors}  {rate:.1f} rolls/s")
+                time.sleep(0.2)
+            progress.update(task, completed=run.counts()[0])
+        return
+    last = 0.0
+    while any(thread.is_alive() for thread in threads):
+        time.sleep(0.2)
+        if time.monotonic() - last >= 5:
+            last = time.monotonic()
+            done, errors = run.counts()
+            print(f"{done}/{planned or '∞'} rolls, {errors} errors, "
+                  f"{done / max(last - started, 1e-6):.1f} rolls/s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Simulated users, one thread each, rolling through the frontend."""
+
+import threading
+import time
+
+import requests
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+
+from traffic.summary import Outcome
+
+tracer = trace.get_tracer("traffic")
+
+# Even --duration runs stop here: every loop is bounded.
+MAX_ROLLS_PER_USER = 100_000
+
+
+class Run:
+    def __init__(self, frontend_url, session, timeout_seconds=10.0):
+        self._roll_url = f"{frontend_url}/roll"
+        self._session = session
+        self._timeout = timeout_seconds
+        self._lock = threading.Lock()
+        self.outcomes = []
+        self.stop = threading.Event()
+
+    def user(self, user, rolls, deadline=None):
+        """One user's rolls; ends early when `stop` is set or the deadline passes."""
+        for count, roll in enumerate(rolls):
+            if count >= MAX_ROLLS_PER_USER or self.stop.wait(roll.think_seconds):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            outcome = self.roll(user, roll.die)
+            with self._lock:
+                self.outcomes.append(outcome)
+
+    def roll(self, user, die):
+        # The trace starts here, at the simulated user: the frontend's span is its child.
+        with tracer.start_as_current_span(
+            "roll die", kind=SpanKind.CLIENT, attributes={"die.type": die, "user.id": user}
+        ) as span:
+            headers = {}
+            propagate.inject(headers)
+            started = time.perf_counter()
+            try:
+                response = self._session.get(self._roll_url, params={"die": die}, headers=headers, timeout=self._timeout)
+                status = response.status_code
+                span.set_attribute("http.response.status_code", status)
+            except requests.Timeout:
+                response, status = None, "timeout"
+            except requests.ConnectionError:
+                response, status = None, "connection_error"
+            seconds = time.perf_counter() - started
+            if status != 200:
+                span.set_status(trace.StatusCode.ERROR, str(status))
+        return Outcome(user, die, status, seconds, _trace_id(response, span))
+
+    def counts(self):
+        with self._lock:
+            return len(self.outcomes), sum(o.status != 200 for o in self.outcomes)
+
+
+def _trace_id(response, span):
+    """The frontend's trace id (ours, when we traced); else our own span's, if any."""
+    try:
+        trace_id = response.json().get("trace_id")
+    except (AttributeError, ValueError):
+        trace_id = None
+    span_context = span.get_span_context()
+    return trace_id or (format(span_context.trace_id, "032x") if span_context.is_valid else None)

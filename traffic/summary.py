@@ -1,0 +1,86 @@
+"""What the run did: counts by die and status, latency, and the rolls worth a look."""
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from ops.grafana_links import explore_trace_url
+
+
+@dataclass(frozen=True)
+class Outcome:
+    user: int
+    die: str
+    status: int | str  # the HTTP status, or "timeout" / "connection_error"
+    seconds: float
+    trace_id: str | None
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return None
+    index = max(0, math.ceil(fraction * len(sorted_values)) - 1)
+    return sorted_values[index]
+
+
+def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False):
+    by_die_status = Counter((o.die, str(o.status)) for o in outcomes)
+    dice = sorted({o.die for o in outcomes})
+    latencies = sorted(o.seconds for o in outcomes)
+
+    def link(outcome):
+        return {
+            "die": outcome.die,
+            "status": outcome.status,
+            "seconds": round(outcome.seconds, 4),
+            "trace_id": outcome.trace_id,
+            "trace_url": explore_trace_url(grafana_url, outcome.trace_id) if outcome.trace_id else None,
+        }
+
+    return {
+        "rolls": len(outcomes),
+        "planned": planned,
+        "interrupted": interrupted,
+        "elapsed_seconds": round(elapsed_seconds, 3),
+        "by_die_and_status": {
+            die: {status: count for (d, status), count in sorted(by_die_status.items()) if d == die} for die in dice
+        },
+        "error_rate_by_die": {
+            die: round(
+                sum(count for (d, status), count in by_die_status.items() if d == die and status != "200")
+                / sum(count for (d, _), count in by_die_status.items() if d == die),
+                4,
+            )
+            for die in dice
+        },
+        "latency_seconds": {
+            name: None if percentile(latencies, q) is None else round(percentile(latencies, q), 4)
+            for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+        },
+        "slowest": [link(o) for o in sorted(outcomes, key=lambda o: o.seconds, reverse=True)[:5]],
+        "failed": [link(o) for o in outcomes if o.status != 200],
+    }
+
+
+def render_text(summary):
+    planned = f" of {summary['planned']} planned" if summary["planned"] else " (continuous run)"
+    lines = [
+        f"{summary['rolls']} rolls{planned} in {summary['elapsed_seconds']} s"
+        + (" (interrupted)" if summary["interrupted"] else ""),
+        "",
+        "die          status counts                      error rate",
+    ]
+    for die, statuses in summary["by_die_and_status"].items():
+        counts = ", ".join(f"{status}: {count}" for status, count in statuses.items())
+        lines.append(f"{die:<12} {counts:<36} {summary['error_rate_by_die'][die]:.1%}")
+    latency = summary["latency_seconds"]
+    if latency["max"] is not None:
+        lines += ["", "latency  " + "  ".join(f"{name} {value * 1000:.0f} ms" for name, value in latency.items())]
+    for title, rows in (("slowest rolls", summary["slowest"]), ("failed rolls", summary["failed"])):
+        if rows:
+            lines += ["", f"{title}:"]
+            lines += [
+                f"  {row['die']:<10} {row['status']!s:<16} {row['seconds'] * 1000:7.0f} ms  {row['trace_url'] or 'no trace id'}"
+                for row in rows
+            ]
+    return "\n".join(lines)
