@@ -83,14 +83,15 @@ def _ask_dice_roller(die_type):
     except requests.ConnectionError:
         return json_error(503, "dice_roller_unavailable", "The dice roller cannot be reached; try again.")
     finally:
-        DICE_ROLLER_REQUEST_DURATION.observe(time.perf_counter() - started, exemplar=trace_exemplar())
+        elapsed = time.perf_counter() - started
+        DICE_ROLLER_REQUEST_DURATION.observe(elapsed, exemplar=trace_exemplar())
 
     logger.info(
         "Dice roller response received",
         extra={
             "die_type": die_type,
             "status_code": answer.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": round(elapsed * 1000, 3),
         },
     )
     try:

@@ -49,16 +49,12 @@ class DieServiceClient:
             response = self._session.get(
                 f"{self._base_url}/dice", params={"identifier": identifier}, timeout=self._timeout
             )
-        except requests.Timeout:
-            self._record(identifier, "timeout", started)
-            logger.error("Die service unavailable", extra={"identifier": identifier, "reason": "timeout"})
-            raise DieServiceUnavailable("timeout") from None
-        except requests.ConnectionError:
-            self._record(identifier, "connection_error", started)
-            logger.error(
-                "Die service unavailable", extra={"identifier": identifier, "reason": "connection_error"}
-            )
-            raise DieServiceUnavailable("connection_error") from None
+        except (requests.Timeout, requests.ConnectionError) as error:
+            # A connect timeout is both; it counts as a timeout.
+            reason = "timeout" if isinstance(error, requests.Timeout) else "connection_error"
+            self._record(identifier, reason, started)
+            logger.error("Die service unavailable", extra={"identifier": identifier, "reason": reason})
+            raise DieServiceUnavailable(reason) from None
 
         status = response.status_code
         die = _parse_die(response) if status == 200 else None
