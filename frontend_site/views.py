@@ -13,14 +13,10 @@ from opentelemetry import trace
 
 from frontend_site.metrics import DICE_ROLLER_REQUEST_DURATION, ROLL_REQUESTS
 from ops.metrics import OTHER, render_metrics, trace_exemplar
-from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+from ops.telemetry import current_trace_id
+from ops.validation import identifier_error
 
 logger = logging.getLogger(__name__)
-
-
-def current_trace_id():
-    span_context = trace.get_current_span().get_span_context()
-    return format(span_context.trace_id, "032x") if span_context.is_valid else None
 
 
 def json_error(status, code, message):
@@ -55,10 +51,9 @@ def index(request):
 @get_only
 def roll(request):
     values = request.GET.getlist("die")
-    if values in ([], [""]):
-        return json_error(400, "missing_parameter", "The 'die' parameter is required.")
-    if len(values) != 1 or not is_valid_identifier(values[0]):
-        return json_error(400, "invalid_identifier", f"The 'die' parameter must be one identifier of {IDENTIFIER_RULE}.")
+    error = identifier_error("die", values)
+    if error:
+        return json_error(400, *error)
     die_type = values[0]
     trace.get_current_span().set_attribute("die.type", die_type)
     logger.info("Roll request received", extra={"die_type": die_type})

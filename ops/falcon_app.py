@@ -7,7 +7,7 @@ import time
 import falcon
 
 from ops.metrics import record_http_request, render_metrics
-from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+from ops.validation import identifier_error
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,9 @@ def create_service_app(readiness_check):
 def get_identifier_param(req, name):
     """The one identifier in query parameter `name`, or a 400 that does not echo it."""
     values = req.get_param_as_list(name) or []
-    if values in ([], [""]):
-        raise falcon.HTTPMissingParam(name)
-    if len(values) != 1 or not is_valid_identifier(values[0]):
-        raise ApiError(
-            400, "invalid_identifier", f"The '{name}' parameter must be one identifier of {IDENTIFIER_RULE}."
-        )
+    error = identifier_error(name, values)
+    if error:
+        raise ApiError(400, *error)
     return values[0]
 
 
@@ -56,9 +53,8 @@ def _handle_api_error(req, resp, ex, params):
     write_error(resp, ex.status, ex.code, ex.message)
 
 
-# Falcon's own errors (no route, wrong method, missing parameter), in the contract's shape.
+# Falcon's own errors (no route, wrong method), in the contract's shape.
 _FRAMEWORK_ERRORS = {
-    falcon.HTTPMissingParam: ("missing_parameter", None),
     falcon.HTTPRouteNotFound: ("not_found", "There is nothing at this path."),
     falcon.HTTPNotFound: ("not_found", "There is nothing at this path."),
     falcon.HTTPMethodNotAllowed: ("method_not_allowed", "This path does not accept that method."),

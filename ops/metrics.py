@@ -6,7 +6,6 @@ prometheus_client writes every value to per-process files and a scrape adds them
 
 import os
 
-from opentelemetry import trace
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -16,6 +15,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.exposition import choose_encoder
+
+from ops.telemetry import current_trace_id
 
 # `*_created` series double the output and teach nothing here.
 disable_created_metrics()
@@ -38,10 +39,8 @@ def trace_exemplar():
 
     Exemplars are shown only in OpenMetrics and only in single-process mode.
     """
-    span_context = trace.get_current_span().get_span_context()
-    if not span_context.is_valid:
-        return None
-    return {"trace_id": format(span_context.trace_id, "032x")}
+    trace_id = current_trace_id()
+    return {"trace_id": trace_id} if trace_id else None
 
 
 def record_http_request(method, route, status, seconds):

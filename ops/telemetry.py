@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 UNTRACED_URLS = "/healthz$,/readyz$,/metrics$"
 
 
+def current_trace_id():
+    """The active span's trace id as 32 hex digits, or None when no span is active."""
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
 def tracing_enabled():
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 

@@ -7,6 +7,7 @@ import requests
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
+from ops.telemetry import current_trace_id
 from traffic.summary import Outcome
 
 tracer = trace.get_tracer("traffic")
@@ -54,18 +55,17 @@ class Run:
             seconds = time.perf_counter() - started
             if status != 200:
                 span.set_status(trace.StatusCode.ERROR, str(status))
-        return Outcome(user, die, status, seconds, _trace_id(response, span))
+            # The frontend's trace id (ours, when we traced), else our own span's, if any.
+            trace_id = _answered_trace_id(response) or current_trace_id()
+        return Outcome(user, die, status, seconds, trace_id)
 
     def counts(self):
         with self._lock:
             return len(self.outcomes), sum(o.status != 200 for o in self.outcomes)
 
 
-def _trace_id(response, span):
-    """The frontend's trace id (ours, when we traced); else our own span's, if any."""
+def _answered_trace_id(response):
     try:
-        trace_id = response.json().get("trace_id")
+        return response.json().get("trace_id")
     except (AttributeError, ValueError):
-        trace_id = None
-    span_context = span.get_span_context()
-    return trace_id or (format(span_context.trace_id, "032x") if span_context.is_valid else None)
+        return None
