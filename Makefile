@@ -13,9 +13,9 @@ $(VENV)/installed: requirements/*.txt
 run: $(VENV)/installed
 	$(PYTHON) -m ops.run_local
 
-# The whole test suite; installs Prometheus (Debian package) when it is missing.
+# The whole test suite; installs Prometheus and Chromium (Debian packages) when missing.
 test: $(VENV)/installed
-	command -v prometheus >/dev/null || scripts/install-system-packages.sh
+	command -v prometheus >/dev/null && command -v chromium >/dev/null || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest
 
 clean:

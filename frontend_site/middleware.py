@@ -1,11 +1,15 @@
-"""http_requests_total and http_request_duration_seconds, as the Falcon services count them."""
+"""The frontend's own middleware: the shared HTTP metrics, and the Content-Security-Policy."""
 
 import time
+
+from django.conf import settings
 
 from ops.metrics import record_http_request
 
 
 class HttpMetricsMiddleware:
+    """http_requests_total and http_request_duration_seconds, as the Falcon services count them."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -15,4 +19,16 @@ class HttpMetricsMiddleware:
         match = request.resolver_match
         route = "/" + match.route if match else None
         record_http_request(request.method, route, response.status_code, time.perf_counter() - started)
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Django 5.2 has no CSP setting of its own (Django 6 adds one)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         return response

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from opentelemetry import trace
 
 from frontend_site.metrics import DICE_ROLLER_REQUEST_DURATION, ROLL_REQUESTS
+from frontend_site.page import page_config, roll_outcome
 from ops.metrics import OTHER, render_metrics, trace_exemplar
 from ops.telemetry import current_trace_id
 from ops.validation import identifier_error
@@ -19,10 +20,12 @@ from ops.validation import identifier_error
 logger = logging.getLogger(__name__)
 
 
+def error_body(code, message):
+    return {"error": code, "message": message, "trace_id": current_trace_id()}
+
+
 def json_error(status, code, message):
-    return JsonResponse(
-        {"error": code, "message": message, "trace_id": current_trace_id()}, status=status
-    )
+    return JsonResponse(error_body(code, message), status=status)
 
 
 def get_only(view):
@@ -45,24 +48,36 @@ def frontend():
 
 @get_only
 def index(request):
-    return render(request, "frontend_site/index.html", {"dice": frontend().die_list.identifiers()})
+    """The page. Without JavaScript its form sends `/?die=X` and the roll is shown here."""
+    context = {"dice": frontend().die_list.identifiers(), "page_config": page_config()}
+    status = 200
+    if "die" in request.GET:
+        started = time.perf_counter()
+        status, body = roll_die(request.GET.getlist("die"))
+        context["result"] = roll_outcome(status, body, time.perf_counter() - started)
+    return render(request, "frontend_site/index.html", context, status=status)
 
 
 @get_only
 def roll(request):
-    values = request.GET.getlist("die")
+    status, body = roll_die(request.GET.getlist("die"))
+    return JsonResponse(body, status=status)
+
+
+def roll_die(values):
+    """Checks the die, asks the dice roller and counts the roll: (status, JSON body)."""
     error = identifier_error("die", values)
     if error:
-        return json_error(400, *error)
+        return 400, error_body(*error)
     die_type = values[0]
     trace.get_current_span().set_attribute("die.type", die_type)
     logger.info("Roll request received", extra={"die_type": die_type})
 
-    response = _ask_dice_roller(die_type)
+    status, body = _ask_dice_roller(die_type)
     # Only dice the die service lists become label values.
     label = die_type if die_type in frontend().die_list.identifiers() else OTHER
-    ROLL_REQUESTS.labels(label, str(response.status_code)).inc()
-    return response
+    ROLL_REQUESTS.labels(label, str(status)).inc()
+    return status, body
 
 
 def _ask_dice_roller(die_type):
@@ -74,9 +89,9 @@ def _ask_dice_roller(die_type):
             timeout=settings.DICE_ROLLER_TIMEOUT_SECONDS,
         )
     except requests.Timeout:
-        return json_error(504, "dice_roller_timeout", "The dice roller did not answer in time.")
+        return 504, error_body("dice_roller_timeout", "The dice roller did not answer in time.")
     except requests.ConnectionError:
-        return json_error(503, "dice_roller_unavailable", "The dice roller cannot be reached; try again.")
+        return 503, error_body("dice_roller_unavailable", "The dice roller cannot be reached; try again.")
     finally:
         elapsed = time.perf_counter() - started
         DICE_ROLLER_REQUEST_DURATION.observe(elapsed, exemplar=trace_exemplar())
@@ -94,10 +109,10 @@ def _ask_dice_roller(die_type):
     except ValueError:
         body = None
     if answer.status_code == 200 and isinstance(body, dict) and isinstance(body.get("roll"), int):
-        return JsonResponse({"die": die_type, "roll": body["roll"], "trace_id": current_trace_id()})
+        return 200, {"die": die_type, "roll": body["roll"], "trace_id": current_trace_id()}
     if answer.status_code >= 400 and isinstance(body, dict) and "error" in body:
-        return json_error(answer.status_code, str(body["error"]), str(body.get("message", "")))
-    return json_error(502, "bad_gateway", "The dice roller gave an answer that could not be used.")
+        return answer.status_code, error_body(str(body["error"]), str(body.get("message", "")))
+    return 502, error_body("bad_gateway", "The dice roller gave an answer that could not be used.")
 
 
 @get_only

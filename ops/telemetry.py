@@ -24,8 +24,8 @@ from ops.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
-# Scrapes and probes would drown the interesting traces.
-UNTRACED_URLS = "/healthz$,/readyz$,/metrics$"
+# Scrapes, probes and the page's static files would drown the interesting traces.
+UNTRACED_URLS = "/healthz$,/readyz$,/metrics$,/static/"
 
 
 def current_trace_id():

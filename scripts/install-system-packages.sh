@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# What the tests need from Debian: Prometheus (and promtool) to scrape the services.
+# What the tests need from Debian: Prometheus (and promtool) to scrape the services,
+# Chromium for the page's browser tests (Playwright drives it; no browser download).
 set -euo pipefail
-packages=(prometheus)
+packages=(prometheus chromium)
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

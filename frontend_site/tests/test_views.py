@@ -95,3 +95,44 @@ def test_probes_and_metrics(client, die_service):
     metrics = client.get("/metrics").content.decode()
     assert re.search(r"^die_types_available 2\.0$", metrics, re.M)
     assert "django_http_requests_total_by_method_total" in metrics
+
+
+def test_page_rolls_without_javascript(client, roller, settings):
+    settings.GRAFANA_URL = "http://grafana.test:3000"
+    roller.routes["/roll"] = lambda q: (200, {"die": q["die"][0], "roll": 5})
+    response = client.get("/", {"die": "risky"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="result-value" class="result-value">5</p>' in html
+    assert '<option value="risky" selected>' in html
+    assert "http://grafana.test:3000/explore?" in html
+
+
+def test_page_tells_a_failed_roll_in_plain_words(client, roller):
+    roller.routes["/roll"] = lambda q: (500, {"error": "die_failed", "message": "<i>raw</i>"})
+    response = client.get("/", {"die": "risky"})
+    html = response.content.decode()
+    assert response.status_code == 500 and "The die failed" in html and "<i>raw</i>" not in html
+
+
+def test_page_never_echoes_a_bad_die(client, roller):
+    response = client.get("/", {"die": "<script>alert(1)</script>"})
+    html = response.content.decode()
+    assert response.status_code == 400 and "Pick a die" in html
+    assert "<script>alert" not in html and "alert(1)" not in html and roller.requests == []
+
+
+def test_page_hands_its_script_json_not_code(client):
+    html = client.get("/").content.decode()
+    assert '<script id="page-config" type="application/json">' in html
+    assert re.findall(r"<script(?![^>]*(?:src=|application/json))", html) == []
+
+
+def test_security_headers(client):
+    for path in ("/", "/roll", "/nope", "/healthz"):
+        response = client.get(path)
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        assert "unsafe-inline" not in response["Content-Security-Policy"]
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["Referrer-Policy"] == "same-origin"

@@ -1,0 +1,64 @@
+"""What the page shows for a roll: the result or the error in plain words, with its trace."""
+
+from django.conf import settings
+
+from ops.grafana_links import explore_trace_url
+
+# The page's words for each error code the frontend or the roller can answer with.
+ERROR_TEXT = {
+    "die_failed": (
+        "The die failed",
+        "This die fails on purpose now and then, to give you errors to find. "
+        "Open the trace to see where it failed.",
+    ),
+    "unknown_die": ("Unknown die", "The die service does not know this die. Reload the page for the current list."),
+    "missing_parameter": ("Pick a die", "Choose a die from the list, then roll."),
+    "invalid_identifier": ("Pick a die", "Choose a die from the list, then roll."),
+    "dice_roller_unavailable": (
+        "Dice roller unavailable",
+        "The dice roller is not answering. Start it again, or wait a moment and roll again.",
+    ),
+    "die_service_unavailable": (
+        "Die service unavailable",
+        "The dice roller cannot reach the die service. Wait a moment and roll again.",
+    ),
+    "dice_roller_timeout": (
+        "The roll timed out",
+        "The dice roller took too long to answer. The trace shows where the time went.",
+    ),
+    "bad_gateway": ("Unusable answer", "A service answered with something the frontend could not use."),
+    # Only the page's script meets this one: the frontend itself did not answer.
+    "frontend_unreachable": ("Frontend unreachable", "The page could not reach the frontend. Is it running?"),
+}
+UNKNOWN_ERROR_TEXT = ("Something went wrong", "The roll failed. The trace has the details.")
+
+# Stands in for the trace id in the link the page's script completes; a trace id is
+# 32 hex digits, which URL-encoding leaves alone, so a plain replace is safe.
+TRACE_ID_PLACEHOLDER = "TRACE_ID"
+
+
+def page_config():
+    """What the page's script needs, handed over as JSON (json_script), not as inline code."""
+    return {
+        "errors": {code: {"title": title, "text": text} for code, (title, text) in ERROR_TEXT.items()},
+        "unknownError": dict(zip(("title", "text"), UNKNOWN_ERROR_TEXT)),
+        "traceUrlTemplate": explore_trace_url(settings.GRAFANA_URL, TRACE_ID_PLACEHOLDER),
+        "historySize": 10,
+    }
+
+
+def roll_outcome(status, body, elapsed_seconds):
+    """The result area's content for a roll answered by the server (the page without JavaScript)."""
+    trace_id = body.get("trace_id")
+    outcome = {
+        "ok": status == 200,
+        "status": status,
+        "die": body.get("die"),
+        "roll": body.get("roll"),
+        "elapsed_ms": round(elapsed_seconds * 1000),
+        "trace_id": trace_id,
+        "trace_url": explore_trace_url(settings.GRAFANA_URL, trace_id) if trace_id else None,
+    }
+    if status != 200:
+        outcome["title"], outcome["text"] = ERROR_TEXT.get(body.get("error"), UNKNOWN_ERROR_TEXT)
+    return outcome

@@ -1,0 +1,129 @@
+// Rolls without reloading the page: the form's `GET /?die=X` becomes `fetch("/roll?die=X")`
+// and the JSON answer fills the same result area the server renders without JavaScript.
+// Everything from the server is inserted as text (textContent), never as HTML.
+"use strict";
+
+const config = JSON.parse(document.getElementById("page-config").textContent);
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const HISTORY_KEY = "dice-roller-history";
+
+function byId(id) {
+  return document.getElementById(id);
+}
+
+function traceUrl(traceId) {
+  return TRACE_ID.test(traceId || "") ? config.traceUrlTemplate.replace("TRACE_ID", traceId) : null;
+}
+
+function showTrace(traceId) {
+  const link = byId("result-trace-link");
+  const url = traceUrl(traceId);
+  byId("result-trace-id").textContent = traceId || "none (tracing is off)";
+  link.hidden = !url;
+  link.href = url || "";
+}
+
+function showRoll(roll) {
+  const ok = roll.status === 200;
+  const words = ok ? null : config.errors[roll.body.error] || config.unknownError;
+  byId("result-body").hidden = false;
+  byId("result-body").classList.toggle("is-error", !ok);
+  byId("result-value").hidden = !ok;
+  byId("result-value").textContent = ok ? String(roll.body.roll) : "";
+  byId("result-title").hidden = ok;
+  byId("result-title").textContent = ok ? "" : words.title;
+  byId("result-text").hidden = ok;
+  byId("result-text").textContent = ok ? "" : words.text;
+  byId("result-die").textContent = roll.die;
+  byId("result-status").textContent = ok ? "" : roll.status ? `HTTP ${roll.status}` : "no answer";
+  byId("result-time").textContent = `${roll.elapsedMs} ms`;
+  showTrace(roll.body.trace_id);
+}
+
+function loadHistory() {
+  try {
+    return JSON.parse(sessionStorage.getItem(HISTORY_KEY)) || [];
+  } catch {
+    return [];
+  }
+}
+
+function saveHistory(history) {
+  try {
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(history));
+  } catch {
+    // Storage can be off (private windows); the history then lasts until the page reloads.
+  }
+}
+
+function showHistory(history) {
+  const rows = byId("history-rows");
+  const template = byId("history-row");
+  rows.replaceChildren(
+    ...history.map((entry) => {
+      const row = template.content.firstElementChild.cloneNode(true);
+      row.querySelector(".history-value").textContent = entry.value;
+      row.querySelector(".history-die").textContent = entry.die;
+      row.querySelector(".history-status").textContent = entry.status;
+      const link = row.querySelector("a");
+      const url = traceUrl(entry.traceId);
+      if (url) link.href = url;
+      else link.replaceWith("none");
+      return row;
+    }),
+  );
+  byId("history").hidden = history.length === 0;
+}
+
+function remember(roll) {
+  const ok = roll.status === 200;
+  const entry = {
+    value: ok ? String(roll.body.roll) : "–",
+    die: roll.die,
+    status: ok ? "ok" : `${roll.status || "no answer"} ${roll.body.error}`,
+    traceId: roll.body.trace_id,
+  };
+  const history = [entry, ...loadHistory()].slice(0, config.historySize);
+  saveHistory(history);
+  showHistory(history);
+}
+
+async function ask(die) {
+  const started = performance.now();
+  let status = 0;
+  let body;
+  try {
+    const response = await fetch(`/roll?${new URLSearchParams({ die })}`, {
+      headers: { Accept: "application/json" },
+    });
+    status = response.status;
+    body = await response.json();
+  } catch {
+    body = { error: status ? "bad_gateway" : "frontend_unreachable" };
+  }
+  return { die, status, body, elapsedMs: Math.round(performance.now() - started) };
+}
+
+function start() {
+  showHistory(loadHistory());
+  const form = byId("roll-form");
+  if (!form) return;
+  const button = byId("roll-button");
+  let rolling = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (rolling) return;
+    // aria-disabled rather than disabled: a disabled button loses the keyboard focus.
+    rolling = true;
+    button.setAttribute("aria-disabled", "true");
+    button.textContent = "Rolling…";
+    const roll = await ask(form.elements.die.value);
+    showRoll(roll);
+    remember(roll);
+    button.removeAttribute("aria-disabled");
+    button.textContent = "Roll";
+    rolling = false;
+  });
+}
+
+start();

@@ -1,0 +1,215 @@
+"""The page in a real browser: Debian's chromium driven by Playwright, against the three
+services as real gunicorn processes. No browser is downloaded."""
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+from tests.helpers import Stack
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+# Only ever written into links, never visited.
+GRAFANA_URL = "http://grafana.sandbox.test:3000"
+# Every die certain, so that each test knows what it will see: `risky` always fails.
+DICE = {
+    "fair": {"faces": [1, 2, 3, 4, 5, 6], "error_rate": 0},
+    "risky": {"faces": [2, 3, 4, 5, 6, 7], "error_rate": 1},
+    "d20": {"faces": list(range(1, 21)), "error_rate": 0},
+    "coin": {"faces": [0, 1], "error_rate": 0},
+}
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
+# Chromium reports every 4xx/5xx answer to a fetch on the console; the error tests cause them.
+HTTP_ERROR_ON_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of 5\d\d")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("page-stack")
+    specifications = folder / "dice.json"
+    specifications.write_text(json.dumps(DICE))
+    stack = Stack(folder, DIE_SPECIFICATIONS_FILE=specifications, GRAFANA_URL=GRAFANA_URL).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install-system-packages.sh installs it")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # The machine's network is closed: no calls home, no component updates.
+            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots():
+    folder = Path(tempfile.mkdtemp(prefix="dice-page-screenshots-"))
+    yield folder
+    # Kept for a human to look at; listed at the end of the run.
+    print(f"\nPage screenshots: {', '.join(str(path) for path in sorted(folder.iterdir()))}")
+
+
+class ConsoleWatch:
+    """Console errors, uncaught exceptions and CSP violations seen by one page."""
+
+    def __init__(self, page):
+        self.errors = []
+        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        # Init scripts run outside the page's CSP, so they see every violation.
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', (event) =>"
+            " console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));"
+        )
+
+    def unexpected(self, allow_http_errors=False):
+        return [e for e in self.errors if not (allow_http_errors and HTTP_ERROR_ON_CONSOLE.match(e))]
+
+
+def open_page(browser, stack, java_script=True, **context_options):
+    context = browser.new_context(java_script_enabled=java_script, **context_options)
+    page = context.new_page()
+    watch = ConsoleWatch(page)
+    response = page.goto(stack.frontend.url + "/")
+    assert response.status == 200
+    return page, watch
+
+
+def roll(page, die):
+    """Picks the die and clicks Roll; returns once the result is on the page."""
+    rows = page.locator("#history-rows tr")
+    before = rows.count()
+    page.select_option("#die", die)
+    page.click("#roll-button")
+    # The click's submit handler marks the button busy before it returns.
+    expect(page.locator("#roll-button")).not_to_have_attribute("aria-disabled", "true")
+    expect(rows).to_have_count(min(before + 1, 10))
+
+
+def test_each_die_rolls_and_links_its_trace(browser, stack, screenshots):
+    page, watch = open_page(browser, stack)
+    expect(page.get_by_label("Die", exact=True)).to_be_visible()
+    assert page.locator("#die option").all_text_contents() == list(DICE)
+
+    for die in ("fair", "d20", "coin"):
+        roll(page, die)
+        value = page.locator("#result-value")
+        expect(value).to_be_visible()
+        assert int(value.text_content()) in DICE[die]["faces"]
+        assert page.locator("#result-die").text_content() == die
+        assert re.fullmatch(r"\d+ ms", page.locator("#result-time").text_content())
+        trace_id = page.locator("#result-trace-id").text_content()
+        assert TRACE_ID.fullmatch(trace_id)
+        link = page.locator("#result-trace-link").get_attribute("href")
+        assert link.startswith(GRAFANA_URL + "/explore?") and trace_id in link
+
+    history = page.locator("#history-rows tr")
+    assert history.nth(0).locator(".history-die").text_content() == "coin"
+    assert history.nth(2).locator(".history-die").text_content() == "fair"
+    page.screenshot(path=screenshots / "result.png", full_page=True)
+    assert watch.unexpected() == []
+
+
+def test_keyboard_alone_rolls_and_the_result_is_announced(browser, stack):
+    page, watch = open_page(browser, stack)
+    assert page.locator("#result").get_attribute("aria-live") == "polite"
+    page.focus("#die")
+    page.keyboard.press("ArrowDown")  # fair -> risky on a closed select
+    page.keyboard.press("Home")  # back to the first die
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "roll-button"
+    page.keyboard.press("Enter")
+    expect(page.locator("#history-rows tr")).to_have_count(1)
+    assert int(page.locator("#result-value").text_content()) in DICE["fair"]["faces"]
+    # The button keeps the focus, so the next roll is one more key press.
+    assert page.evaluate("document.activeElement.id") == "roll-button"
+    assert watch.unexpected() == []
+
+
+def test_history_keeps_the_last_ten_rolls(browser, stack):
+    page, watch = open_page(browser, stack)
+    for _ in range(12):
+        roll(page, "coin")
+    assert page.locator("#history-rows tr").count() == 10
+    page.reload()
+    expect(page.locator("#history-rows tr")).to_have_count(10)
+    assert watch.unexpected() == []
+
+
+def test_risky_die_failure_is_told_in_plain_words(browser, stack, screenshots):
+    page, watch = open_page(browser, stack)
+    roll(page, "risky")
+    expect(page.locator("#result-title")).to_have_text("The die failed")
+    expect(page.locator("#result-text")).to_contain_text("fails on purpose")
+    expect(page.locator("#result-value")).to_be_hidden()
+    assert page.locator("#result-status").text_content() == "HTTP 500"
+    assert TRACE_ID.fullmatch(page.locator("#result-trace-id").text_content())
+    assert page.locator("#history-rows tr").nth(0).locator(".history-status").text_content() == "500 die_failed"
+    page.screenshot(path=screenshots / "error.png", full_page=True)
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def test_stopped_roller_is_unavailable_then_recovers(browser, stack):
+    page, watch = open_page(browser, stack)
+    stack.roller.stop()
+    try:
+        roll(page, "fair")
+        expect(page.locator("#result-title")).to_have_text("Dice roller unavailable")
+        assert page.locator("#result-status").text_content() == "HTTP 503"
+        assert TRACE_ID.fullmatch(page.locator("#result-trace-id").text_content())
+        page.reload()
+        expect(page.locator("#die")).to_be_visible()
+    finally:
+        stack.roller.start()
+    roll(page, "fair")
+    expect(page.locator("#result-value")).to_be_visible()
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def test_without_javascript_the_form_still_rolls(browser, stack):
+    page, watch = open_page(browser, stack, java_script=False)
+    page.select_option("#die", "d20")
+    page.click("#roll-button")
+    page.wait_for_url(re.compile(r"/\?die=d20$"))
+    assert int(page.locator("#result-value").text_content()) in DICE["d20"]["faces"]
+    assert page.locator("#die").input_value() == "d20"
+    trace_id = page.locator("#result-trace-id").text_content()
+    assert TRACE_ID.fullmatch(trace_id)
+    assert trace_id in page.locator("#result-trace-link").get_attribute("href")
+
+    page.select_option("#die", "risky")
+    page.click("#roll-button")
+    expect(page.locator("#result-title")).to_have_text("The die failed")
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def test_fits_a_phone_screen(browser, stack, screenshots):
+    page, watch = open_page(browser, stack, viewport={"width": 360, "height": 740}, is_mobile=True)
+    roll(page, "d20")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=screenshots / "phone.png", full_page=True)
+    assert watch.unexpected() == []
+
+
+def test_every_response_carries_the_security_headers(stack):
+    for path in ("/", "/static/frontend_site/roll.js", "/roll?die=fair", "/nope"):
+        headers = requests.get(stack.frontend.url + path, timeout=5).headers
+        csp = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
