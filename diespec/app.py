@@ -10,12 +10,12 @@ from diespec.metrics import SPECIFICATIONS_LOADED
 from diespec.resources import Dice, ServiceInfo
 from diespec.specs import SpecificationError, load_specifications
 from ops.falcon_app import create_service_app
+from ops.startup import refuse_to_start
 from ops.telemetry import setup_telemetry
 
 SERVICE_NAME = "die-service"
 DEFAULT_SPECIFICATIONS_FILE = Path(__file__).parent / "die_specifications.json"
-# gunicorn stops (rather than restarting the worker) when a worker exits with this code.
-APP_LOAD_ERROR = 4
+OPENAPI_DOCUMENT = Path(__file__).parent / "openapi.json"
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,10 @@ def create_app(specifications=None):
         )
     SPECIFICATIONS_LOADED.set(len(specifications))
 
-    app = create_service_app(readiness_check=lambda: (True, {"loaded_specifications": len(specifications)}))
+    app = create_service_app(
+        readiness_check=lambda: (True, {"loaded_specifications": len(specifications)}),
+        openapi_path=OPENAPI_DOCUMENT,
+    )
     app.add_route("/", ServiceInfo(specifications))
     app.add_route("/dice", Dice(specifications))
     return app
@@ -40,8 +43,7 @@ def load_specifications_or_exit(path):
     try:
         specifications = load_specifications(path)
     except SpecificationError as error:
-        logger.critical("Cannot start: %s", error, extra={"file": str(path)})
-        raise SystemExit(APP_LOAD_ERROR) from None
+        refuse_to_start(error, file=str(path))
     logger.info(
         "Die specifications loaded",
         extra={"file": str(path), "identifiers": list(specifications)},

@@ -20,7 +20,7 @@ class ServiceInfo:
         resp.media = {
             "service": "die-service",
             "version": VERSION,
-            "endpoints": ["/", "/dice", "/dice?identifier={identifier}", "/healthz", "/readyz", "/metrics"],
+            "endpoints": ["/", "/dice", "/dice?identifier={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"],
             "loaded_specifications": len(self._specifications),
         }
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("metrics", views.metrics),
 ]
 
-# Unknown paths and crashes answer JSON like the other services (with DEBUG off).
+# Unknown paths, bad hosts and crashes answer JSON like the other services (with DEBUG off).
+handler400 = views.bad_request
 handler404 = views.not_found
 handler500 = views.server_error

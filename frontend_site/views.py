@@ -133,6 +133,11 @@ def metrics(request):
     return HttpResponse(body, content_type=content_type)
 
 
+def bad_request(request, exception=None):
+    # Reached for a Host header outside ALLOWED_HOSTS, among others.
+    return json_error(400, "bad_request", "The request could not be understood.")
+
+
 def not_found(request, exception=None):
     return json_error(404, "not_found", "There is nothing at this path.")
 

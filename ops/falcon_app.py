@@ -1,5 +1,5 @@
 """What the die service and the dice roller share as Falcon apps: JSON error bodies,
-HTTP metrics, and the `/healthz`, `/readyz` and `/metrics` routes."""
+HTTP metrics, and the `/healthz`, `/readyz`, `/metrics` and `/openapi.json` routes."""
 
 import logging
 import time
@@ -22,8 +22,9 @@ class ApiError(Exception):
         self.message = message
 
 
-def create_service_app(readiness_check):
-    """A Falcon app with the shared routes; `readiness_check()` returns (ready, detail)."""
+def create_service_app(readiness_check, openapi_path):
+    """A Falcon app with the shared routes; `readiness_check()` returns (ready, detail),
+    `openapi_path` is the service's OpenAPI document, kept beside its code."""
     # falcon.App, not `from falcon import App`: the OTel instrumentor swaps the class.
     app = falcon.App(middleware=[HttpMetricsMiddleware()])
     app.add_error_handler(Exception, _handle_unexpected_error)
@@ -32,6 +33,7 @@ def create_service_app(readiness_check):
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Readiness(readiness_check))
     app.add_route("/metrics", Metrics())
+    app.add_route("/openapi.json", OpenApiDocument(openapi_path))
     return app
 
 
@@ -104,3 +106,12 @@ class Readiness:
 class Metrics:
     def on_get(self, req, resp):
         resp.data, resp.content_type = render_metrics(req.get_header("Accept"))
+
+
+class OpenApiDocument:
+    def __init__(self, path):
+        with open(path, "rb") as document:
+            self._document = document.read()
+
+    def on_get(self, req, resp):
+        resp.data, resp.content_type = self._document, falcon.MEDIA_JSON

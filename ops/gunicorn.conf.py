@@ -16,6 +16,9 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 graceful_timeout = 10
+# The longest request line gunicorn allows (default 4094): a 5,000-character die name
+# reaches the service and gets its JSON 400. Longer lines get gunicorn's own 414.
+limit_request_line = 8190
 # Three gunicorns run side by side; they would fight over the one default control socket.
 control_socket_disable = True
 

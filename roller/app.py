@@ -1,6 +1,7 @@
 """The dice roller's WSGI app: `gunicorn ... 'roller.app:create_app()'`."""
 
 import random
+from pathlib import Path
 
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
 
@@ -18,6 +19,7 @@ from roller.die_client import (
 from roller.resources import DieFailed, Roll, ServiceInfo
 
 SERVICE_NAME = "dice-roller"
+OPENAPI_DOCUMENT = Path(__file__).parent / "openapi.json"
 
 # How each failure reaches the caller. An unknown die is 404, not 503: the die service
 # is up and said the die does not exist, the caller's mistake (README: "Status codes").
@@ -47,7 +49,7 @@ def create_app(die_service=None, max_delay_seconds=None, rng=None):
             return True, {}
         return False, {"message": "The die service cannot be reached."}
 
-    app = create_service_app(readiness_check)
+    app = create_service_app(readiness_check, OPENAPI_DOCUMENT)
     app.add_error_handler(DieServiceError, _handle_roll_error)
     app.add_error_handler(DieFailed, _handle_roll_error)
     app.add_route("/", ServiceInfo())

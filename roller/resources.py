@@ -23,7 +23,7 @@ class ServiceInfo:
         resp.media = {
             "service": "dice-roller",
             "version": VERSION,
-            "endpoints": ["/", "/roll?die={identifier}", "/healthz", "/readyz", "/metrics"],
+            "endpoints": ["/", "/roll?die={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"],
         }
 
 

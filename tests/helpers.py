@@ -91,6 +91,8 @@ class ServiceProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group: pause() and resume() reach the workers too.
+            start_new_session=True,
         )
         log.close()
         if wait:
@@ -112,12 +114,20 @@ class ServiceProcess:
 
     def stop(self, timeout=15.0):
         if self.process and self.process.poll() is None:
+            self.resume()  # a frozen gunicorn would never see the SIGTERM
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def pause(self):
+        """Freezes gunicorn and its workers (SIGSTOP): connections are accepted, never answered."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.killpg(self.process.pid, signal.SIGCONT)
 
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

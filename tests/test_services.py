@@ -54,11 +54,16 @@ def test_die_service_down_then_back(start_stack):
     assert stack.roller.get("/readyz").status_code == 200
 
 
-def test_roller_down_is_503_at_the_frontend(start_stack):
+def test_roller_down_is_503_at_the_frontend_then_back(start_stack):
     stack = start_stack()
     stack.roller.stop()
+    started = time.monotonic()
     response = stack.frontend.get("/roll", params={"die": "fair"})
     assert response.status_code == 503 and response.json()["error"] == "dice_roller_unavailable"
+    assert time.monotonic() - started < 1.0
+
+    stack.roller.start()
+    assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
 
 
 def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
@@ -77,8 +82,11 @@ def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
     [
         (None, "file not found"),
         ("{oops", "not valid JSON"),
+        ("[1, 2]", "must be a non-empty JSON object"),
         ('{"ok": {"faces": [1], "error_rate": 0}, "bad one": {"faces": [1], "error_rate": 0}}', "entry 'bad one'"),
         ('{"d": {"faces": [], "error_rate": 0}}', "entry 'd': \"faces\""),
+        ('{"d": {"faces": [1, 2.5], "error_rate": 0}}', "entry 'd': \"faces\" must be a non-empty list of integers"),
+        ('{"d": {"faces": [1], "error_rate": -0.1}}', "entry 'd': \"error_rate\""),
         ('{"d": {"faces": [1], "error_rate": 3}}', "entry 'd': \"error_rate\""),
     ],
 )
