@@ -9,6 +9,9 @@ POOL_SIZE = 32
 
 def create_session():
     session = requests.Session()
+    # Calls go service to service, never through a proxy: this also spares each request
+    # a look at the proxy variables and ~/.netrc (measured by `python -m bench`).
+    session.trust_env = False
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

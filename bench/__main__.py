@@ -1,0 +1,68 @@
+"""python -m bench: throughput, tail latency and the cost of telemetry, side by side.
+
+    python -m bench                 # 30 s per scenario, 10 clients (about three minutes)
+    python -m bench --short         # a few seconds per scenario: proves it runs, judges nothing
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.report import render_table, targets
+from bench.scenarios import SCENARIOS, run_scenario
+from tests.otlp_receiver import OtlpReceiver
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30, help="per scenario (default %(default)s)")
+    parser.add_argument("--clients", type=int, default=10, help="concurrent clients (default %(default)s)")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="per scenario (default %(default)s)")
+    parser.add_argument("--short", action="store_true", help="3 s per scenario")
+    parser.add_argument("--only", choices=[scenario.name for scenario in SCENARIOS], action="append",
+                        help="run only this scenario (repeatable)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.short:
+        args.seconds = 3
+    if args.seconds <= 0 or args.clients < 1 or args.max_requests < 1:
+        parser.error("need --seconds > 0, --clients >= 1 and --max-requests >= 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    chosen = [scenario for scenario in SCENARIOS if not args.only or scenario.name in args.only]
+    receiver = OtlpReceiver()
+    logs = Path(tempfile.mkdtemp(prefix="dice-bench-"))
+    print(f"{len(chosen)} scenarios, {args.seconds:g} s each, {args.clients} clients; "
+          f"service logs in {logs}", file=sys.stderr)
+    try:
+        scenarios = {}
+        for scenario in chosen:
+            print(f"  {scenario.title} ...", file=sys.stderr)
+            scenarios[scenario.name] = run_scenario(
+                scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests
+            )
+    finally:
+        receiver.close()
+
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "settings": {"clients": args.clients, "seconds": args.seconds, "max_requests": args.max_requests},
+        "scenarios": scenarios,
+        "targets": targets(scenarios),
+    }
+    print(render_table(report))
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

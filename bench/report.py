@@ -1,0 +1,84 @@
+"""The benchmark's figures as a table, and how they compare with the targets of issue 9."""
+
+COLUMNS = [
+    ("scenario", "title", "{}"),
+    ("rolls/s", "rolls_per_second", "{:.1f}"),
+    ("p50 ms", "p50_ms", "{:.1f}"),
+    ("p95 ms", "p95_ms", "{:.1f}"),
+    ("p99 ms", "p99_ms", "{:.1f}"),
+    ("max ms", "max_ms", "{:.1f}"),
+    ("errors", "errors", "{}"),
+    ("spans lost/expected", None, "{}"),
+]
+RSS_LIMIT_MB = 120
+
+
+def targets(scenarios):
+    """[{target, value, met}] for the scenarios that ran."""
+    found = []
+
+    def add(target, value, met):
+        found.append({"target": target, "value": value, "met": bool(met)})
+
+    delay = scenarios.get("delay")
+    if delay:
+        share = delay["rolls_per_second"] / delay["ideal_rolls_per_second"]
+        add("1. achieved / ideal >= 0.95", round(share, 3), share >= 0.95)
+        add("1. p99 <= 1200 ms", delay["p99_ms"], delay["p99_ms"] is not None and delay["p99_ms"] <= 1200)
+        add("1. no errors", delay["errors"], delay["errors"] == 0)
+    traced, untraced = scenarios.get("zero_delay"), scenarios.get("zero_delay_untraced")
+    if traced:
+        add("2. >= 250 rolls/s, telemetry on", traced["rolls_per_second"], traced["rolls_per_second"] >= 250)
+    if traced and untraced and untraced["rolls_per_second"]:
+        ratio = traced["rolls_per_second"] / untraced["rolls_per_second"]
+        add("2. telemetry on / off >= 0.75", round(ratio, 3), ratio >= 0.75)
+    lost = sum(figures["spans_lost"] for figures in scenarios.values() if "spans_lost" in figures)
+    add("3. no span lost", lost, lost == 0)
+    peaks = {}
+    for figures in scenarios.values():
+        for service, memory in figures["peak_rss_mb"].items():
+            peaks[service] = max(peaks.get(service, 0), *(mb for mb in memory.values() if mb is not None))
+    for service, peak in peaks.items():
+        add(f"4. {service} <= {RSS_LIMIT_MB} MB RSS (largest process)", peak, peak <= RSS_LIMIT_MB)
+    scale_out = scenarios.get("scale_out")
+    if traced and scale_out and traced["rolls_per_second"]:
+        add("5. 2 workers / 1 worker (reported, no target)",
+            round(scale_out["rolls_per_second"] / traced["rolls_per_second"], 3), True)
+    return found
+
+
+def render_table(report):
+    rows = [[heading for heading, _, _ in COLUMNS]]
+    for figures in report["scenarios"].values():
+        row = []
+        for _, key, form in COLUMNS:
+            if key is None:
+                value = f"{figures['spans_lost']}/{figures['spans_expected']}" if "spans_lost" in figures else "-"
+            else:
+                value = "-" if figures.get(key) is None else form.format(figures[key])
+            row.append(value)
+        rows.append(row)
+    lines = _align(rows)
+
+    lines += ["", "CPU per roll, ms:"]
+    for figures in report["scenarios"].values():
+        cpu = ", ".join(f"{service} {ms}" for service, ms in figures["cpu_ms_per_roll"].items())
+        lines.append(f"  {figures['title']}: {cpu}, total {round(sum(figures['cpu_ms_per_roll'].values()), 2)}")
+
+    lines += ["", "peak RSS, MB (master / largest worker):"]
+    for figures in report["scenarios"].values():
+        memory = ", ".join(f"{service} {m['master']} / {m['worker']}" for service, m in figures["peak_rss_mb"].items())
+        lines.append(f"  {figures['title']}: {memory}")
+
+    lines += ["", "targets:"]
+    lines += _align([[t["target"], str(t["value"]), "met" if t["met"] else "MISSED"] for t in report["targets"]],
+                    indent="  ")
+    settings = report["settings"]
+    lines += ["", f"{settings['clients']} clients, {settings['seconds']:g} s per scenario, "
+                  f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}"]
+    return "\n".join(lines)
+
+
+def _align(rows, indent=""):
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

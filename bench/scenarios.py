@@ -1,0 +1,93 @@
+"""The benchmark's scenarios: each starts the three services afresh as real gunicorn
+processes, with production settings, and drives the frontend's GET /roll?die=fair."""
+
+from dataclasses import dataclass, field
+
+from bench.load import run_load
+from bench.procfs import cpu_seconds, peak_rss_mb
+from tests.helpers import Stack
+
+# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
+# INTERNAL roll, die-service SERVER.
+SPANS_PER_ROLL = 6
+ROLL_PATH = "/roll?die=fair"  # the fair die never fails, so every error is ours
+WARM_UP_ROLLS = 20
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    max_delay_seconds: float
+    telemetry: bool = True
+    workers: dict = field(default_factory=dict)  # Stack attribute -> WEB_CONCURRENCY
+
+
+SCENARIOS = [
+    Scenario("delay", "1. delay 0..1 s, telemetry on", max_delay_seconds=1.0),
+    Scenario("zero_delay", "2. no delay, telemetry on", max_delay_seconds=0),
+    Scenario("zero_delay_untraced", "2. no delay, telemetry off", max_delay_seconds=0, telemetry=False),
+    Scenario("scale_out", "5. no delay, 2 workers", max_delay_seconds=0, workers={"frontend": 2, "roller": 2}),
+]
+
+
+def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests):
+    env = {"ROLL_MAX_DELAY_SECONDS": scenario.max_delay_seconds}
+    if scenario.telemetry:
+        env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    else:
+        env.update(OTEL_SDK_DISABLED="true")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(log_dir, **env)
+    for service, count in scenario.workers.items():
+        getattr(stack, service).env["WEB_CONCURRENCY"] = str(count)
+
+    stack.start()
+    try:
+        url = stack.frontend.url + ROLL_PATH
+        run_load(url, clients, seconds, max_requests=WARM_UP_ROLLS)  # connection pools, first imports
+        cpu_before = {service.name: cpu_seconds(service.process.pid) for service in stack.services}
+        result = run_load(url, clients, seconds, max_requests)
+        cpu = {service.name: cpu_seconds(service.process.pid) - cpu_before[service.name] for service in stack.services}
+        memory = {service.name: peak_rss_mb(service.process.pid) for service in stack.services}
+    finally:
+        stack.stop()  # SIGTERM: each service exports its last spans before it exits
+
+    figures = {
+        "title": scenario.title,
+        "rolls": len(result.answers),
+        "errors": result.errors,
+        "rolls_per_second": round(result.throughput, 1),
+        **{f"p{share}_ms": _ms(result.percentile(share / 100)) for share in (50, 95, 99)},
+        "max_ms": _ms(result.percentile(1.0)),
+        # Where the time goes: CPU per roll is steadier than throughput on a busy machine.
+        "cpu_ms_per_roll": {name: _ms(used / max(1, len(result.answers)), 2) for name, used in cpu.items()},
+        "peak_rss_mb": memory,
+    }
+    if scenario.max_delay_seconds:
+        # A closed loop of `clients` rolls, each waiting max/2 on average.
+        figures["ideal_rolls_per_second"] = round(clients / (scenario.max_delay_seconds / 2), 1)
+    if scenario.telemetry:
+        figures.update(_spans(receiver, result))
+    return figures
+
+
+def _spans(receiver, result):
+    """Spans of the finished rolls' traces. A roll that refreshes the frontend's die list has
+    three spans more than the contract's six, so loss is counted trace by trace."""
+    trace_ids = {answer.trace_id for answer in result.answers if answer.status == 200 and answer.trace_id}
+    expected = SPANS_PER_ROLL * len(trace_ids)
+
+    def lost(traces):
+        return sum(max(0, SPANS_PER_ROLL - len(traces.get(trace_id, []))) for trace_id in trace_ids)
+
+    traces = receiver.wait_for(lambda traces: lost(traces) == 0, timeout=10)
+    return {
+        "spans_expected": expected,
+        "spans_received": sum(len(traces.get(trace_id, [])) for trace_id in trace_ids),
+        "spans_lost": lost(traces),
+    }
+
+
+def _ms(seconds, digits=1):
+    return None if seconds is None else round(seconds * 1000, digits)

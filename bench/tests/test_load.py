@@ -1,0 +1,25 @@
+from bench.load import Answer, LoadResult
+from bench.report import targets
+
+
+def answers(*seconds_and_finish):
+    return [Answer(seconds, finished_at, 200, None) for seconds, finished_at in seconds_and_finish]
+
+
+def test_percentiles_are_nearest_rank():
+    result = LoadResult(answers(*[(n / 100, 1.0) for n in range(1, 101)]), started_at=0.0, deadline=10.0)
+    assert result.percentile(0.50) == 0.50 and result.percentile(0.99) == 0.99 and result.percentile(1.0) == 1.0
+
+
+def test_throughput_counts_only_answers_within_the_window():
+    # Two answers inside a 2 s window, one finishing after the deadline.
+    result = LoadResult(answers((0.5, 0.5), (0.5, 1.5), (0.9, 2.4)), started_at=0.0, deadline=2.0)
+    assert result.throughput == 1.0 and result.errors == 0
+
+
+def test_targets_report_what_is_met_and_missed():
+    scenario = {"rolls_per_second": 19.5, "ideal_rolls_per_second": 20.0, "p99_ms": 1300.0, "errors": 0,
+                "spans_lost": 0, "spans_expected": 60, "peak_rss_mb": {"frontend": {"master": 25.0, "worker": 130.0}}}
+    met = {target["target"]: target["met"] for target in targets({"delay": scenario})}
+    assert met["1. achieved / ideal >= 0.95"] and not met["1. p99 <= 1200 ms"]
+    assert met["3. no span lost"] and not met["4. frontend <= 120 MB RSS (largest process)"]

@@ -1,0 +1,34 @@
+"""The benchmark in its short mode: proves that it runs and that its figures hold together.
+It judges no speed: CI machines are too noisy for that (README: Performance)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_short_benchmark_runs_every_scenario(tmp_path):
+    output = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--short", "--json", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "targets:" in run.stdout and "rolls/s" in run.stdout
+    report = json.loads(output.read_text())
+    assert set(report["scenarios"]) == {"delay", "zero_delay", "zero_delay_untraced", "scale_out"}
+    for name, figures in report["scenarios"].items():
+        assert figures["rolls"] > 0 and figures["errors"] == 0, name
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"], name
+        assert set(figures["peak_rss_mb"]) == {"die-service", "dice-roller", "frontend"}
+        assert all(memory["worker"] > 0 for memory in figures["peak_rss_mb"].values())
+        assert all(ms > 0 for ms in figures["cpu_ms_per_roll"].values())
+        if name != "zero_delay_untraced":  # every finished roll's spans reached the receiver
+            assert figures["spans_lost"] == 0 and figures["spans_expected"] == 6 * figures["rolls"]
+    targets = {target["target"] for target in report["targets"]}
+    assert "3. no span lost" in targets and "2. telemetry on / off >= 0.75" in targets
