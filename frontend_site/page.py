@@ -43,17 +43,19 @@ def page_config():
         "errors": {code: {"title": title, "text": text} for code, (title, text) in ERROR_TEXT.items()},
         "unknownError": dict(zip(("title", "text"), UNKNOWN_ERROR_TEXT)),
         "traceUrlTemplate": explore_trace_url(settings.GRAFANA_URL, TRACE_ID_PLACEHOLDER),
+        "traceIdPlaceholder": TRACE_ID_PLACEHOLDER,
         "historySize": 10,
     }
 
 
-def roll_outcome(status, body, elapsed_seconds):
-    """The result area's content for a roll answered by the server (the page without JavaScript)."""
+def roll_outcome(status, body, elapsed_seconds, die):
+    """The result area's content for a roll answered by the server (the page without
+    JavaScript). `die` is one of the listed dice, or None: nothing else is shown back."""
     trace_id = body.get("trace_id")
     outcome = {
         "ok": status == 200,
         "status": status,
-        "die": body.get("die"),
+        "die": die,
         "roll": body.get("roll"),
         "elapsed_ms": round(elapsed_seconds * 1000),
         "trace_id": trace_id,

@@ -49,12 +49,14 @@ def frontend():
 @get_only
 def index(request):
     """The page. Without JavaScript its form sends `/?die=X` and the roll is shown here."""
-    context = {"dice": frontend().die_list.identifiers(), "page_config": page_config()}
+    dice = frontend().die_list.identifiers()
+    context = {"dice": dice, "page_config": page_config()}
     status = 200
     if "die" in request.GET:
         started = time.perf_counter()
         status, body = roll_die(request.GET.getlist("die"))
-        context["result"] = roll_outcome(status, body, time.perf_counter() - started)
+        listed = request.GET["die"] if request.GET["die"] in dice else None
+        context["result"] = roll_outcome(status, body, time.perf_counter() - started, listed)
     return render(request, "frontend_site/index.html", context, status=status)
 
 

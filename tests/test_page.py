@@ -194,6 +194,7 @@ def test_without_javascript_the_form_still_rolls(browser, stack):
     page.select_option("#die", "risky")
     page.click("#roll-button")
     expect(page.locator("#result-title")).to_have_text("The die failed")
+    assert page.locator("#die").input_value() == "risky"
     assert watch.unexpected(allow_http_errors=True) == []
 
 

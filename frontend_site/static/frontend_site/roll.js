@@ -12,7 +12,8 @@ function byId(id) {
 }
 
 function traceUrl(traceId) {
-  return TRACE_ID.test(traceId || "") ? config.traceUrlTemplate.replace("TRACE_ID", traceId) : null;
+  // A trace id is 32 hex digits, which URL-encoding leaves as they are.
+  return TRACE_ID.test(traceId || "") ? config.traceUrlTemplate.replace(config.traceIdPlaceholder, traceId) : null;
 }
 
 function showTrace(traceId) {
