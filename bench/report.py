@@ -73,9 +73,9 @@ def render_table(report):
     lines += ["", "targets:"]
     lines += _align([[t["target"], str(t["value"]), "met" if t["met"] else "MISSED"] for t in report["targets"]],
                     indent="  ")
-    settings = report["settings"]
+    settings, machine = report["settings"], report["machine"]
     lines += ["", f"{settings['clients']} clients, {settings['seconds']:g} s per scenario, "
-                  f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}"]
+              + f"{machine['cpus']} CPUs, Python {machine['python']}"]
     return "\n".join(lines)
 
 

@@ -8,8 +8,10 @@ from ops.grafana_links import explore_trace_url
 ERROR_TEXT = {
     "die_failed": (
         "The die failed",
-        "This die fails on purpose now and then, to give you errors to find. "
-        "Open the trace to see where it failed.",
+        (
+            "This die fails on purpose now and then, to give you errors to find. "
+            "Open the trace to see where it failed."
+        ),
     ),
     "unknown_die": ("Unknown die", "The die service does not know this die. Reload the page for the current list."),
     "missing_parameter": ("Pick a die", "Choose a die from the list, then roll."),

@@ -3,7 +3,6 @@ services as real gunicorn processes. No browser is downloaded."""
 
 import json
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -56,11 +55,13 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def screenshots():
+def screenshots(request):
     folder = Path(tempfile.mkdtemp(prefix="dice-page-screenshots-"))
     yield folder
-    # Kept for a human to look at; listed at the end of the run.
-    print(f"\nPage screenshots: {', '.join(str(path) for path in sorted(folder.iterdir()))}")
+    # Kept for a human to look at; printed past pytest's output capture.
+    paths = ", ".join(str(path) for path in sorted(folder.iterdir()))
+    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        print(f"\nPage screenshots: {paths}")
 
 
 class ConsoleWatch:
