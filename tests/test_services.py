@@ -37,14 +37,24 @@ def test_unknown_die_is_404_at_every_hop(start_stack):
         assert response.status_code == 404 and response.json()["error"] == "unknown_die"
 
 
+def median_answer(service, expected_status, expected_error, tries=5):
+    """The median time of a few rolls that must all fail the same way, in seconds.
+    A median, so that one slow moment of a busy machine does not decide."""
+    seconds = []
+    for _ in range(tries):
+        started = time.monotonic()
+        response = service.get("/roll", params={"die": "fair"})
+        seconds.append(time.monotonic() - started)
+        assert response.status_code == expected_status and response.json()["error"] == expected_error
+    return sorted(seconds)[tries // 2]
+
+
 def test_die_service_down_then_back(start_stack):
     stack = start_stack()
     stack.die_service.stop()
 
-    started = time.monotonic()
-    response = stack.roller.get("/roll", params={"die": "fair"})
-    assert response.status_code == 503 and response.json()["error"] == "die_service_unavailable"
-    assert time.monotonic() - started < 1.0
+    # Connection refused: answered at once, not after DIE_SERVICE_TIMEOUT_SECONDS.
+    assert median_answer(stack.roller, 503, "die_service_unavailable") < 0.1
     response = stack.frontend.get("/roll", params={"die": "fair"})
     assert response.status_code == 503 and response.json()["error"] == "die_service_unavailable"
     assert stack.roller.get("/readyz").status_code == 503
@@ -57,10 +67,7 @@ def test_die_service_down_then_back(start_stack):
 def test_roller_down_is_503_at_the_frontend_then_back(start_stack):
     stack = start_stack()
     stack.roller.stop()
-    started = time.monotonic()
-    response = stack.frontend.get("/roll", params={"die": "fair"})
-    assert response.status_code == 503 and response.json()["error"] == "dice_roller_unavailable"
-    assert time.monotonic() - started < 1.0
+    assert median_answer(stack.frontend, 503, "dice_roller_unavailable") < 0.1
 
     stack.roller.start()
     assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
