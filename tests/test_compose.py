@@ -7,12 +7,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from ops.grafana_links import explore_trace_url
 from ops.logs import JsonLineFormatter, ServiceContextFilter
 from ops.run_local import SERVICES, gunicorn_command
 from tests.helpers import REPO
@@ -173,6 +175,14 @@ def test_datasources_have_fixed_uids_and_link_to_each_other():
     for path in REPO.glob("dashboards/*.json"):
         uids = set(re.findall(r'"uid":\s*"([^"]+)"', path.read_text()))
         assert not {uid for uid in uids if uid in ("prometheus", "tempo", "loki")} - set(datasources)
+
+
+def test_trace_links_open_the_provisioned_tempo_datasource():
+    url = explore_trace_url("http://localhost:3000", "5b8efff798038103d269b633813fc60c")
+    pane = json.loads(parse_qs(urlsplit(url).query)["panes"][0])["trace"]
+    tempo = [ds for ds in DATASOURCES["datasources"] if ds["type"] == "tempo"]
+    assert [ds["uid"] for ds in tempo] == [pane["datasource"]] == [pane["queries"][0]["datasource"]["uid"]]
+    assert pane["queries"][0]["query"] == "5b8efff798038103d269b633813fc60c"
 
 
 def test_loki_derived_field_finds_the_trace_id_in_our_real_log_lines():
