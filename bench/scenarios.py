@@ -5,11 +5,8 @@ from dataclasses import dataclass, field
 
 from bench.load import run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
-from tests.helpers import Stack
+from tests.helpers import SPANS_PER_ROLL, Stack
 
-# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
-# INTERNAL roll, die-service SERVER.
-SPANS_PER_ROLL = 6
 ROLL_PATH = "/roll?die=fair"  # the fair die never fails, so every error is ours
 WARM_UP_ROLLS = 20
 

@@ -20,7 +20,9 @@ class ServiceInfo:
         resp.media = {
             "service": "die-service",
             "version": VERSION,
-            "endpoints": ["/", "/dice", "/dice?identifier={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"],
+            "endpoints": [
+                "/", "/dice", "/dice?identifier={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"
+            ],
             "loaded_specifications": len(self._specifications),
         }
 

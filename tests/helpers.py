@@ -16,6 +16,9 @@ import requests
 from ops.run_local import gunicorn_command
 
 REPO = Path(__file__).resolve().parent.parent
+# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
+# INTERNAL roll, die-service SERVER.
+SPANS_PER_ROLL = 6
 
 
 def free_port():

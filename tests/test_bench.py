@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, SPANS_PER_ROLL
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +29,6 @@ def test_short_benchmark_runs_every_scenario(tmp_path):
         assert all(memory["worker"] > 0 for memory in figures["peak_rss_mb"].values())
         assert all(ms > 0 for ms in figures["cpu_ms_per_roll"].values())
         if name != "zero_delay_untraced":  # every finished roll's spans reached the receiver
-            assert figures["spans_lost"] == 0 and figures["spans_expected"] == 6 * figures["rolls"]
+            assert figures["spans_lost"] == 0 and figures["spans_expected"] == SPANS_PER_ROLL * figures["rolls"]
     targets = {target["target"] for target in report["targets"]}
     assert "3. no span lost" in targets and "2. telemetry on / off >= 0.75" in targets

@@ -8,14 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import Stack
+from tests.helpers import SPANS_PER_ROLL, Stack
 from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
-
-# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
-# INTERNAL roll, die-service SERVER.
-SPANS_PER_ROLL = 6
 
 
 def timed_get(service, path, **params):
