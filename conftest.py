@@ -1,6 +1,37 @@
-"""Shared by every test. In-process tests run without tracing; the cross-service tests
-in tests/ start real processes with the environment they need."""
+"""Shared by every test. In-process tests run without tracing unless a test sets up its
+own; the cross-service tests in tests/ start real processes with the environment they need."""
 
 import os
+from unittest import mock
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ops.telemetry import use_stable_http_conventions
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+# As the services do: the instrumentations read it once per process.
+use_stable_http_conventions()
+
+
+@pytest.fixture(scope="session")
+def _in_memory_exporter():
+    """One tracer provider for the test process (a global can be set only once)."""
+    exporter = InMemorySpanExporter()
+    with mock.patch.dict(os.environ, {"OTEL_SDK_DISABLED": "false"}):  # read by the provider
+        provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def span_exporter(_in_memory_exporter):
+    """The spans finished during this test, in memory, as the OpenTelemetry contrib tests read them.
+    The test instruments what it needs (after importing falcon.testing, for Falcon)."""
+    _in_memory_exporter.clear()
+    yield _in_memory_exporter
+    _in_memory_exporter.clear()

@@ -5,7 +5,7 @@ import logging
 from opentelemetry import trace
 
 from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_REQUESTED
-from ops import VERSION
+from ops import VERSION, errors
 from ops.falcon_app import ApiError, get_identifier_param
 from ops.metrics import OTHER
 
@@ -49,7 +49,7 @@ class Dice:
         if specification is None:
             SPECIFICATIONS_REQUESTED.labels(OTHER).inc()
             logger.warning("Unknown die identifier requested", extra={"identifier": identifier})
-            raise ApiError(404, "unknown_die", "No die has that identifier.")
+            raise ApiError(errors.UNKNOWN_DIE)
         SPECIFICATIONS_REQUESTED.labels(identifier).inc()
         logger.info("Die specification requested", extra={"identifier": identifier})
         return specification.to_dict()

@@ -1,4 +1,4 @@
-"""The die service's list of dice, fetched at start-up and again when stale."""
+"""The die service's list of dice, fetched at start-up and again in the background when stale."""
 
 import logging
 import threading
@@ -6,6 +6,7 @@ import time
 
 import requests
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from frontend_site.metrics import DIE_TYPES_AVAILABLE
 
@@ -13,37 +14,56 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
+def start_daemon_thread(work):
+    threading.Thread(target=work, name="die-list-refresh", daemon=True).start()
+
+
 class DieList:
-    def __init__(self, die_service_url, session, timeout_seconds, max_age_seconds, clock=time.monotonic):
+    """The dice as last fetched. No request ever waits for a fetch: a stale list is
+    refreshed in the background, while requests go on with the list they have."""
+
+    def __init__(
+        self,
+        die_service_url,
+        session,
+        timeout_seconds,
+        max_age_seconds,
+        clock=time.monotonic,
+        start_in_background=start_daemon_thread,
+    ):
         self._url = f"{die_service_url}/dice"
         self._session = session
         self._timeout = timeout_seconds
         self._max_age = max_age_seconds
         self._clock = clock
+        self._start_in_background = start_in_background
         self._lock = threading.Lock()
+        self._refreshing = False
         self._identifiers = []
         self._fetched_at = None
 
     def identifiers(self):
-        """The dice, refreshed first when the list is older than its maximum age.
-
-        A failed fetch counts as a fetch: a die service that is down is asked again
-        after max_age, not on every page load.
-        """
         if self._fetched_at is None or self._clock() - self._fetched_at > self._max_age:
-            self.refresh()
+            self._refresh_in_background()
         return self._identifiers
 
+    def _refresh_in_background(self):
+        with self._lock:  # one refresh at a time
+            if self._refreshing:
+                return
+            self._refreshing = True
+        self._start_in_background(self.refresh)
+
     def refresh(self):
-        # One fetch at a time; threads arriving meanwhile keep the list they have.
-        if not self._lock.acquire(blocking=False):
-            return
+        """Fetches the list now, as a trace of its own: never part of the request that
+        found the list stale. A failed fetch counts as a fetch, so a die service that is
+        down is asked again after max_age, not on every page load."""
         try:
-            with tracer.start_as_current_span("fetch die list"):
+            with tracer.start_as_current_span("fetch die list", context=Context()):
                 self._identifiers = self._fetch() or self._identifiers
         finally:
             self._fetched_at = self._clock()
-            self._lock.release()
+            self._refreshing = False
 
     def _fetch(self):
         try:

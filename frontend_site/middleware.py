@@ -4,6 +4,7 @@ import time
 
 from django.conf import settings
 
+from frontend_site.routes import route_template
 from ops.metrics import record_http_request
 
 
@@ -16,9 +17,8 @@ class HttpMetricsMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        match = request.resolver_match
-        route = "/" + match.route if match else None
-        record_http_request(request.method, route, response.status_code, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        record_http_request(request.method, route_template(request), response.status_code, elapsed)
         return response
 
 

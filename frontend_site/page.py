@@ -2,33 +2,34 @@
 
 from django.conf import settings
 
+from ops import errors
 from ops.grafana_links import explore_trace_url
 
-# The page's words for each error code the frontend or the roller can answer with.
+# The page's plain words for each error of ops.errors the frontend can answer with.
 ERROR_TEXT = {
-    "die_failed": (
+    errors.DIE_FAILED.code: (
         "The die failed",
         (
             "This die fails on purpose now and then, to give you errors to find. "
             "Open the trace to see where it failed."
         ),
     ),
-    "unknown_die": ("Unknown die", "The die service does not know this die. Reload the page for the current list."),
-    "missing_parameter": ("Pick a die", "Choose a die from the list, then roll."),
-    "invalid_identifier": ("Pick a die", "Choose a die from the list, then roll."),
-    "dice_roller_unavailable": (
+    errors.UNKNOWN_DIE.code: ("Unknown die", "The die service does not know this die. Reload the page for the current list."),
+    errors.MISSING_PARAMETER.code: ("Pick a die", "Choose a die from the list, then roll."),
+    errors.INVALID_IDENTIFIER.code: ("Pick a die", "Choose a die from the list, then roll."),
+    errors.DICE_ROLLER_UNAVAILABLE.code: (
         "Dice roller unavailable",
         "The dice roller is not answering. Start it again, or wait a moment and roll again.",
     ),
-    "die_service_unavailable": (
+    errors.DIE_SERVICE_UNAVAILABLE.code: (
         "Die service unavailable",
         "The dice roller cannot reach the die service. Wait a moment and roll again.",
     ),
-    "dice_roller_timeout": (
+    errors.DICE_ROLLER_TIMEOUT.code: (
         "The roll timed out",
         "The dice roller took too long to answer. The trace shows where the time went.",
     ),
-    "bad_gateway": ("Unusable answer", "A service answered with something the frontend could not use."),
+    errors.BAD_GATEWAY.code: ("Unusable answer", "A service answered with something the frontend could not use."),
     # Only the page's script meets this one: the frontend itself did not answer.
     "frontend_unreachable": ("Frontend unreachable", "The page could not reach the frontend. Is it running?"),
 }

@@ -13,19 +13,20 @@ from opentelemetry import trace
 
 from frontend_site.metrics import DICE_ROLLER_REQUEST_DURATION, ROLL_REQUESTS
 from frontend_site.page import page_config, roll_outcome
+from ops import errors
+from ops.errors import identifier_error
 from ops.metrics import OTHER, render_metrics, trace_exemplar
 from ops.telemetry import current_trace_id
-from ops.validation import identifier_error
 
 logger = logging.getLogger(__name__)
 
 
-def error_body(code, message):
-    return {"error": code, "message": message, "trace_id": current_trace_id()}
+def error_body(kind, **fields):
+    return {**kind.body(**fields), "trace_id": current_trace_id()}
 
 
-def json_error(status, code, message):
-    return JsonResponse(error_body(code, message), status=status)
+def json_error(kind, **fields):
+    return JsonResponse(error_body(kind, **fields), status=kind.status)
 
 
 def get_only(view):
@@ -34,7 +35,7 @@ def get_only(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method not in ("GET", "HEAD"):
-            response = json_error(405, "method_not_allowed", "This path does not accept that method.")
+            response = json_error(errors.METHOD_NOT_ALLOWED)
             response["Allow"] = "GET, HEAD"
             return response
         return view(request, *args, **kwargs)
@@ -68,9 +69,9 @@ def roll(request):
 
 def roll_die(values):
     """Checks the die, asks the dice roller and counts the roll: (status, JSON body)."""
-    error = identifier_error("die", values)
+    error = identifier_error(values)
     if error:
-        return 400, error_body(*error)
+        return error.status, error_body(error, parameter="die")
     die_type = values[0]
     trace.get_current_span().set_attribute("die.type", die_type)
     logger.info("Roll request received", extra={"die_type": die_type})
@@ -91,9 +92,9 @@ def _ask_dice_roller(die_type):
             timeout=settings.DICE_ROLLER_TIMEOUT_SECONDS,
         )
     except requests.Timeout:
-        return 504, error_body("dice_roller_timeout", "The dice roller did not answer in time.")
+        return errors.DICE_ROLLER_TIMEOUT.status, error_body(errors.DICE_ROLLER_TIMEOUT)
     except requests.ConnectionError:
-        return 503, error_body("dice_roller_unavailable", "The dice roller cannot be reached; try again.")
+        return errors.DICE_ROLLER_UNAVAILABLE.status, error_body(errors.DICE_ROLLER_UNAVAILABLE)
     finally:
         elapsed = time.perf_counter() - started
         DICE_ROLLER_REQUEST_DURATION.observe(elapsed, exemplar=trace_exemplar())
@@ -113,8 +114,10 @@ def _ask_dice_roller(die_type):
     if answer.status_code == 200 and isinstance(body, dict) and isinstance(body.get("roll"), int):
         return 200, {"die": die_type, "roll": body["roll"], "trace_id": current_trace_id()}
     if answer.status_code >= 400 and isinstance(body, dict) and "error" in body:
-        return answer.status_code, error_body(str(body["error"]), str(body.get("message", "")))
-    return 502, error_body("bad_gateway", "The dice roller gave an answer that could not be used.")
+        # The roller's own error, passed on as it is.
+        relayed = {"error": str(body["error"]), "message": str(body.get("message", ""))}
+        return answer.status_code, {**relayed, "trace_id": current_trace_id()}
+    return errors.BAD_GATEWAY.status, error_body(errors.BAD_GATEWAY, upstream="dice roller")
 
 
 @get_only
@@ -125,7 +128,7 @@ def healthz(request):
 @get_only
 def readyz(request):
     if not frontend().die_list.identifiers():
-        return json_error(503, "not_ready", "No die list from the die service yet.")
+        return json_error(errors.NOT_READY, reason="No die list from the die service yet.")
     return JsonResponse({"status": "ready"})
 
 
@@ -137,12 +140,12 @@ def metrics(request):
 
 def bad_request(request, exception=None):
     # Reached for a Host header outside ALLOWED_HOSTS, among others.
-    return json_error(400, "bad_request", "The request could not be understood.")
+    return json_error(errors.BAD_REQUEST)
 
 
 def not_found(request, exception=None):
-    return json_error(404, "not_found", "There is nothing at this path.")
+    return json_error(errors.NOT_FOUND)
 
 
 def server_error(request):
-    return json_error(500, "internal_error", "Something went wrong on our side.")
+    return json_error(errors.INTERNAL_ERROR)

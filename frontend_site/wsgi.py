@@ -7,6 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 from opentelemetry.instrumentation.django import DjangoInstrumentor
 
+from frontend_site.routes import name_span_by_route
 from ops.logs import configure_logging
 from ops.startup import refuse_to_start
 from ops.telemetry import setup_telemetry
@@ -23,6 +24,6 @@ except ImproperlyConfigured as error:
     refuse_to_start(error)
 # After the settings module is known and before Django loads: the instrumentor adds
 # its middleware to settings.MIDDLEWARE, and the start-up die-list fetch gets traced.
-setup_telemetry(SERVICE_NAME, DjangoInstrumentor())
+setup_telemetry(SERVICE_NAME, DjangoInstrumentor(), response_hook=name_span_by_route)
 
 application = get_wsgi_application()

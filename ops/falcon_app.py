@@ -5,21 +5,28 @@ import logging
 import time
 
 import falcon
+from opentelemetry import trace
 
+from ops import errors
+from ops.errors import identifier_error
 from ops.metrics import record_http_request, render_metrics
-from ops.validation import identifier_error
 
 logger = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """A failure the caller is told about as {"error": code, "message": message}."""
+class ApiError(falcon.HTTPError):
+    """An error answered as {"error": code, "message": message}, from the table in ops.errors.
 
-    def __init__(self, status, code, message):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+    A falcon.HTTPError, so that the OpenTelemetry instrumentation records the status we
+    answer: it takes any other exception for a 500, whatever a handler then answers.
+    """
+
+    def __init__(self, kind, headers=None, **fields):
+        body = kind.body(**fields)
+        super().__init__(kind.status, title=body["error"], description=body["message"], headers=headers)
+
+    def to_dict(self, obj_type=dict):
+        return obj_type(error=self.title, message=self.description)
 
 
 def create_service_app(readiness_check, openapi_path):
@@ -27,9 +34,8 @@ def create_service_app(readiness_check, openapi_path):
     `openapi_path` is the service's OpenAPI document, kept beside its code."""
     # falcon.App, not `from falcon import App`: the OTel instrumentor swaps the class.
     app = falcon.App(middleware=[HttpMetricsMiddleware()])
-    app.add_error_handler(Exception, _handle_unexpected_error)
-    app.add_error_handler(falcon.HTTPError, _handle_framework_error)
-    app.add_error_handler(ApiError, _handle_api_error)
+    app.add_error_handler(Exception, _answer_unexpected_error)
+    app.add_error_handler(falcon.HTTPError, _answer_http_error)
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Readiness(readiness_check))
     app.add_route("/metrics", Metrics())
@@ -40,39 +46,40 @@ def create_service_app(readiness_check, openapi_path):
 def get_identifier_param(req, name):
     """The one identifier in query parameter `name`, or a 400 that does not echo it."""
     values = req.get_param_as_list(name) or []
-    error = identifier_error(name, values)
+    error = identifier_error(values)
     if error:
-        raise ApiError(400, *error)
+        raise ApiError(error, parameter=name)
     return values[0]
 
 
-def write_error(resp, status, code, message):
-    resp.status = status
-    resp.media = {"error": code, "message": message}
-
-
-def _handle_api_error(req, resp, ex, params):
-    write_error(resp, ex.status, ex.code, ex.message)
-
-
-# Falcon's own errors (no route, wrong method), in the contract's shape.
+# Falcon's own errors (no route, wrong method), in the contract's words.
 _FRAMEWORK_ERRORS = {
-    falcon.HTTPRouteNotFound: ("not_found", "There is nothing at this path."),
-    falcon.HTTPNotFound: ("not_found", "There is nothing at this path."),
-    falcon.HTTPMethodNotAllowed: ("method_not_allowed", "This path does not accept that method."),
+    falcon.HTTPRouteNotFound: errors.NOT_FOUND,
+    falcon.HTTPNotFound: errors.NOT_FOUND,
+    falcon.HTTPMethodNotAllowed: errors.METHOD_NOT_ALLOWED,
 }
 
 
-def _handle_framework_error(req, resp, ex, params):
-    code, message = _FRAMEWORK_ERRORS.get(type(ex), (None, None))
-    code = code or ex.title.lower().replace(" ", "_")
+def _answer_http_error(req, resp, ex, params):
+    """JSON whatever the client accepts (Falcon's default would send an empty body to some)."""
+    if not isinstance(ex, ApiError):
+        kind = _FRAMEWORK_ERRORS.get(type(ex)) or errors.ErrorKind(ex.status_code, _code_of(ex), ex.title)
+        ex = ApiError(kind, headers=ex.headers)
+    resp.status = ex.status
     resp.set_headers(ex.headers or {})
-    write_error(resp, ex.status, code, message or ex.description or ex.title)
+    resp.media = ex.to_dict()
 
 
-def _handle_unexpected_error(req, resp, ex, params):
+def _code_of(ex):
+    return ex.title.lower().replace(" ", "_")
+
+
+def _answer_unexpected_error(req, resp, ex, params):
+    # The instrumentation marks the span 500 ERROR but, the exception being handled here,
+    # records no exception event: add it, so the trace says what went wrong.
+    trace.get_current_span().record_exception(ex)
     logger.exception("Unhandled error", extra={"path": req.path})
-    write_error(resp, falcon.HTTP_500, "internal_error", "Something went wrong on our side.")
+    _answer_http_error(req, resp, ApiError(errors.INTERNAL_ERROR), params)
 
 
 class HttpMetricsMiddleware:
@@ -100,7 +107,7 @@ class Readiness:
         if ready:
             resp.media = {"status": "ready", **detail}
         else:
-            write_error(resp, falcon.HTTP_503, "not_ready", detail["message"])
+            raise ApiError(errors.NOT_READY, reason=detail["message"])
 
 
 class Metrics:

@@ -38,9 +38,10 @@ def tracing_enabled():
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
-def setup_telemetry(service_name, framework_instrumentor):
+def setup_telemetry(service_name, framework_instrumentor, **framework_options):
     """JSON logs, a tracer provider exporting OTLP/HTTP, and instrumentation of
-    outgoing `requests` plus the service's framework (a Django or Falcon instrumentor).
+    outgoing `requests` plus the service's framework (a Django or Falcon instrumentor,
+    instrumented with `framework_options`, such as hooks).
     """
     configure_logging(os.environ.get("OTEL_SERVICE_NAME", service_name))
     if not tracing_enabled():
@@ -48,11 +49,18 @@ def setup_telemetry(service_name, framework_instrumentor):
         return
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         trace.set_tracer_provider(create_tracer_provider(service_name))
+    use_stable_http_conventions()
     # Falcon's instrumentation reads its exclusions only from the environment.
     os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
-    for instrumentor in (RequestsInstrumentor(), framework_instrumentor):
+    for instrumentor, options in ((RequestsInstrumentor(), {}), (framework_instrumentor, framework_options)):
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(excluded_urls=UNTRACED_URLS)
+            instrumentor.instrument(excluded_urls=UNTRACED_URLS, **options)
+
+
+def use_stable_http_conventions():
+    """`http.request.method`, `http.response.status_code`, `url.path`... instead of the
+    deprecated names, unless the user chose otherwise. Read once, by the first instrumentor."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 
 
 def create_tracer_provider(service_name):

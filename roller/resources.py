@@ -5,9 +5,10 @@ import time
 
 from opentelemetry import trace
 
-from ops import VERSION
-from ops.falcon_app import get_identifier_param
+from ops import VERSION, errors
+from ops.falcon_app import ApiError, get_identifier_param
 from ops.metrics import trace_exemplar
+from roller.die_client import DieServiceBadResponse, DieServiceError, DieServiceUnavailable, UnknownDie
 from roller.metrics import ROLL_VALUE, ROLLS
 
 logger = logging.getLogger(__name__)
@@ -16,6 +17,14 @@ tracer = trace.get_tracer(__name__)
 
 class DieFailed(Exception):
     """The simulated failure: the die fell off the table."""
+
+
+# What the caller is told when the die service could not give a usable die.
+DIE_SERVICE_ERRORS = {
+    UnknownDie: (errors.UNKNOWN_DIE, {}),
+    DieServiceUnavailable: (errors.DIE_SERVICE_UNAVAILABLE, {}),
+    DieServiceBadResponse: (errors.BAD_GATEWAY, {"upstream": "die service"}),
+}
 
 
 class ServiceInfo:
@@ -42,7 +51,11 @@ class Roll:
         span.set_attribute("die.type", die_type)
         logger.info("Roll request received", extra={"die_type": die_type})
 
-        die = self._die_service.get_die(die_type)
+        try:
+            die = self._die_service.get_die(die_type)
+        except DieServiceError as error:
+            kind, fields = DIE_SERVICE_ERRORS[type(error)]
+            raise ApiError(kind, **fields) from error
         try:
             value = self._roll(die_type, die)
         except DieFailed as failure:
@@ -50,7 +63,7 @@ class Roll:
             span.record_exception(failure)
             ROLLS.labels(die_type, "error").inc()
             logger.error("Die triggered error condition", extra={"die_type": die_type})
-            raise
+            raise ApiError(errors.DIE_FAILED) from failure
 
         span.set_attribute("die.error", False)
         span.set_attribute("die.result", value)

@@ -40,6 +40,7 @@ class ReceivedSpan:
     kind: str
     attributes: dict
     status_error: bool
+    status: str  # UNSET, OK or ERROR
     events: list = field(default_factory=list)
 
 
@@ -81,6 +82,7 @@ class OtlpReceiver(LoopbackHttpServer):
                             kind=KIND[span.kind],
                             attributes=_attributes(span.attributes),
                             status_error=span.status.code == Status.STATUS_CODE_ERROR,
+                            status=Status.StatusCode.Name(span.status.code).removeprefix("STATUS_CODE_"),
                             events=[(event.name, _attributes(event.attributes)) for event in span.events],
                         )
                     )

@@ -2,11 +2,12 @@
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import Stack, scrape, value
+from tests.helpers import SPANS_PER_ROLL, Stack, scrape, value
 from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,12 @@ def run(tmp_path_factory):
     for service in stack.services:  # probes and scrapes must make no spans
         service.get("/healthz"), service.get("/readyz"), service.get("/metrics")
     roll_trace_ids = {answer.json()["trace_id"] for answer in answers}
-    receiver.wait_for(lambda traces: roll_trace_ids <= set(traces) and _complete(traces, roll_trace_ids))
+    # A bad identifier straight to the roller: the frontend would have refused it itself.
+    assert stack.roller.get("/roll", params={"die": "bad$$"}).status_code == 400
+    receiver.wait_for(
+        lambda traces: roll_trace_ids <= set(traces) and _complete(traces, roll_trace_ids)
+        and any(_bad_identifier_span(spans) for spans in traces.values())
+    )
     yield stack, receiver, answers
     stack.stop()
     receiver.close()
@@ -53,6 +59,10 @@ def run(tmp_path_factory):
 def _complete(traces, trace_ids):
     """Each roll trace holds at least its five hops."""
     return all(len(traces.get(trace_id, [])) >= 5 for trace_id in trace_ids)
+
+
+def _bad_identifier_span(spans):
+    return [s for s in spans if s.service == "dice-roller" and s.kind == "SERVER" and "die.type" not in s.attributes]
 
 
 def _one(spans, service, kind, **attributes):
@@ -78,6 +88,8 @@ def test_each_roll_is_one_trace_across_three_services(run):
     for answer in answers:
         body = answer.json()
         spans = roll_traces[body["trace_id"]]
+        # Exactly the roll: no roll span when the die was unknown, nothing else joins.
+        assert len(spans) == SPANS_PER_ROLL - (answer.status_code == 404), [s.name for s in spans]
         span_ids = {span.span_id for span in spans}
         roots = [span for span in spans if not span.parent_span_id]
         assert len(roots) == 1 and all(s.parent_span_id in span_ids for s in spans if s is not roots[0])
@@ -110,6 +122,47 @@ def test_each_roll_is_one_trace_across_three_services(run):
             assert roller_server.attributes["die.error"] is True and roller_server.status_error
             assert any(name == "exception" for name, _ in roller_server.events)
             assert roll_span.status_error and any(name == "exception" for name, _ in roll_span.events)
+
+
+ROUTE_OF = {"frontend": "/roll", "dice-roller": "/roll", "die-service": "/dice"}
+
+
+def test_each_server_span_records_the_status_its_service_answered(run):
+    """The contract's status rules: 4xx leave the SERVER span unset, 5xx set ERROR."""
+    stack, receiver, answers = run
+    traces = receiver.traces()
+    seen = set()
+    for answer in answers:
+        spans = traces[answer.json()["trace_id"]]
+        servers = {span.service: span for span in spans if span.kind == "SERVER"}
+        assert set(servers) == set(ROUTE_OF)
+        # Unknown: 404 on all three hops. Doomed: the die service found the die (200),
+        # the roll failed in the roller (500) and the frontend passed that on.
+        if answer.status_code == 404:
+            expected = {"frontend": 404, "dice-roller": 404, "die-service": 404}
+        else:
+            expected = {"frontend": answer.status_code, "dice-roller": answer.status_code, "die-service": 200}
+        for service, span in servers.items():
+            status = expected[service]
+            assert span.name == f"GET {ROUTE_OF[service]}" and span.attributes["http.route"] == ROUTE_OF[service]
+            assert span.attributes["http.response.status_code"] == status, (service, span.attributes)
+            assert span.attributes["http.request.method"] == "GET" and span.attributes["url.path"]
+            assert "http.status_code" not in span.attributes and "http.method" not in span.attributes
+            assert span.status == ("ERROR" if status >= 500 else "UNSET"), (service, status, span.status)
+            assert span.attributes.get("error.type") == (str(status) if status >= 500 else None)
+            seen.add((service, status))
+        # Every hop's CLIENT span says where it went.
+        for client in (span for span in spans if span.kind == "CLIENT"):
+            assert client.attributes["url.full"].startswith("http://127.0.0.1:") and client.attributes["server.address"]
+    assert seen == {(service, status) for service in ROUTE_OF for status in (200, 404)} | {
+        ("dice-roller", 500), ("frontend", 500)
+    }
+
+
+def test_a_bad_identifier_is_a_400_with_the_roller_span_unset(run):
+    stack, receiver, answers = run
+    [span] = [span for spans in receiver.traces().values() for span in _bad_identifier_span(spans)]
+    assert (span.name, span.attributes["http.response.status_code"], span.status) == ("GET /roll", 400, "UNSET")
 
 
 def test_resources_name_the_services(run):
@@ -201,7 +254,8 @@ def test_metrics_count_exactly_the_requests_made(run):
     assert value(roller, "die_service_requests_total", identifier="other", status="404") == UNKNOWN_ROLLS
     assert value(roller, "die_service_request_duration_seconds_count") == FAIR_ROLLS + DOOMED_ROLLS + UNKNOWN_ROLLS
     assert value(roller, "http_requests_total", method="GET", route="/roll", status="500") == DOOMED_ROLLS
-    assert value(roller, "http_request_duration_seconds_count", method="GET", route="/roll") == 10
+    assert value(roller, "http_requests_total", method="GET", route="/roll", status="400") == 1  # the bad identifier
+    assert value(roller, "http_request_duration_seconds_count", method="GET", route="/roll") == 10 + 1
 
     assert value(die_service, "die_specifications_requested_total", identifier="fair") == FAIR_ROLLS
     assert value(die_service, "die_specifications_requested_total", identifier="doomed") == DOOMED_ROLLS
@@ -238,3 +292,34 @@ def test_a_thousand_unknown_dice_add_no_series(run):
     after = series()
     for name in before:
         assert after[name] == before[name], f"{name} gained {after[name] - before[name]}"
+
+
+def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, start_stack):
+    """The stale die list is refreshed off the request path, each refresh a trace of its own."""
+    receiver = OtlpReceiver()
+    try:
+        stack = start_stack(**telemetry_env(tmp_path, receiver, DIE_LIST_MAX_AGE_SECONDS="1"))
+        trace_ids = []
+        for _ in range(24):  # about four seconds: the list goes stale three or four times
+            answer = stack.frontend.get("/roll", params={"die": "fair"})
+            assert answer.status_code == 200
+            trace_ids.append(answer.json()["trace_id"])
+            time.sleep(1 / 6)
+
+        def refreshes(traces):
+            return [spans for spans in traces.values() if any(s.name == "fetch die list" for s in spans)]
+
+        traces = receiver.wait_for(
+            lambda t: all(len(t.get(i, [])) >= SPANS_PER_ROLL for i in trace_ids) and len(refreshes(t)) >= 3
+        )
+        for trace_id in trace_ids:
+            kinds = sorted(span.kind for span in traces[trace_id])
+            assert kinds == ["CLIENT", "CLIENT", "INTERNAL", "SERVER", "SERVER", "SERVER"], kinds
+        # The start-up fetch and at least two refreshes, each its own three-span trace.
+        assert len(refreshes(traces)) >= 3
+        for spans in refreshes(traces):
+            assert sorted((s.service, s.kind) for s in spans) == [
+                ("die-service", "SERVER"), ("frontend", "CLIENT"), ("frontend", "INTERNAL")
+            ]
+    finally:
+        receiver.close()

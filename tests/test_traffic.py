@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, free_port, scrape, value
+from tests.helpers import REPO, SPANS_PER_ROLL, free_port, scrape, value
 from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
@@ -58,13 +58,19 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
         summary = json.loads(result.stdout)
         trace_ids = {row["trace_id"] for row in summary["slowest"] + summary["failed"]}
         assert trace_ids and None not in trace_ids
-        traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= 6 for i in trace_ids))
+        # The roll's six spans under the user's action and its HTTP call.
+        traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= SPANS_PER_ROLL + 2 for i in trace_ids))
         for trace_id in trace_ids:
             spans = traces[trace_id]
+            assert len(spans) == SPANS_PER_ROLL + 2
             roots = [span for span in spans if not span.parent_span_id]
-            assert len(roots) == 1
-            assert (roots[0].service, roots[0].kind) == ("traffic-generator", "CLIENT")
+            assert [(root.service, root.kind, root.name) for root in roots] == [
+                ("traffic-generator", "INTERNAL", "user rolls die")
+            ]
+            [call] = [s for s in spans if s.service == "traffic-generator" and s.kind == "CLIENT"]
+            assert call.parent_span_id == roots[0].span_id and call.name == "GET"
+            assert call.attributes["http.request.method"] == "GET" and "url.full" in call.attributes
             frontend = next(s for s in spans if s.service == "frontend" and s.kind == "SERVER")
-            assert frontend.parent_span_id == roots[0].span_id
+            assert frontend.parent_span_id == call.span_id
     finally:
         receiver.close()

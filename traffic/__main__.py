@@ -13,11 +13,12 @@ import time
 
 import requests
 from opentelemetry import trace
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ops.http_session import create_session
-from ops.telemetry import create_tracer_provider
+from ops.telemetry import create_tracer_provider, use_stable_http_conventions
 from traffic.plan import FALLBACK_DICE, endless_rolls, make_plan
 from traffic.runner import Run
 from traffic.summary import render_text, summarize
@@ -69,6 +70,8 @@ def main(argv=None):
         return 2
     if not args.no_trace:
         trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
+        use_stable_http_conventions()
+        RequestsInstrumentor().instrument()
 
     dice = current_dice(session, args.die_service_url.rstrip("/"))
     run = Run(url, session)
@@ -97,7 +100,7 @@ def main(argv=None):
         trace.get_tracer_provider().shutdown()  # sends the last spans
 
     summary = summarize(run.outcomes, planned, elapsed, args.grafana_url, interrupted)
-    print(json.dumps(summary, indent=2) if args.json else render_text(summary))
+    print(json.dumps(summary, indent=2) if args.json else render_text(summary, hyperlinks=sys.stdout.isatty()))
     return 130 if interrupted else 0
 
 

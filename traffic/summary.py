@@ -62,7 +62,20 @@ def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False
     }
 
 
-def render_text(summary):
+def terminal_link(url, text):
+    """`text` that opens `url` when clicked, in terminals that know OSC 8 hyperlinks."""
+    return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
+
+
+def render_text(summary, hyperlinks=False):
+    """The summary for people. On a terminal each trace id is a link to its trace;
+    elsewhere (a file, a pipe) the full URL is printed instead."""
+
+    def trace_cell(row):
+        if not row["trace_url"]:
+            return "no trace id"
+        return terminal_link(row["trace_url"], f"trace {row['trace_id']}") if hyperlinks else row["trace_url"]
+
     planned = f" of {summary['planned']} planned" if summary["planned"] else " (continuous run)"
     lines = [
         f"{summary['rolls']} rolls{planned} in {summary['elapsed_seconds']} s"
@@ -80,7 +93,7 @@ def render_text(summary):
         if rows:
             lines += ["", f"{title}:"]
             lines += [
-                f"  {row['die']:<10} {row['status']!s:<16} {row['seconds'] * 1000:7.0f} ms  {row['trace_url'] or 'no trace id'}"
+                f"  {row['die']:<10} {row['status']!s:<16} {row['seconds'] * 1000:7.0f} ms  {trace_cell(row)}"
                 for row in rows
             ]
     return "\n".join(lines)

@@ -28,5 +28,6 @@ def die_list(die_service):
     frontend = apps.get_app_config("frontend_site")
     original = frontend.die_list
     frontend.die_list = DieList(die_service.url, frontend.http, timeout_seconds=0.5, max_age_seconds=60)
+    frontend.die_list.refresh()  # as at start-up: requests never fetch it themselves
     yield frontend.die_list
     frontend.die_list = original

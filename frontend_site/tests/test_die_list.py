@@ -1,3 +1,5 @@
+import threading
+
 from frontend_site.die_list import DieList
 from ops.http_session import create_session
 
@@ -10,25 +12,60 @@ class Clock:
         return self.now
 
 
+def die_list_for(die_service, clock, start_in_background=lambda work: work()):
+    """By default the "background" refresh runs at once, in the caller's thread."""
+    return DieList(
+        die_service.url, create_session(), timeout_seconds=1, max_age_seconds=10, clock=clock,
+        start_in_background=start_in_background,
+    )
+
+
 def test_list_is_fetched_once_then_again_when_stale(die_service):
+    asked_before = len(die_service.requests)
     clock = Clock()
-    die_list = DieList(die_service.url, create_session(), timeout_seconds=1, max_age_seconds=10, clock=clock)
+    die_list = die_list_for(die_service, clock)
     assert die_list.identifiers() == ["fair", "risky"]
     die_service.routes["/dice"] = lambda q: (200, {"identifiers": ["fair", "risky", "d8"]})
     clock.now = 5
     assert die_list.identifiers() == ["fair", "risky"]
     clock.now = 11
     assert die_list.identifiers() == ["fair", "risky", "d8"]
-    assert len(die_service.requests) == 2
+    assert len(die_service.requests) - asked_before == 2
 
 
 def test_failed_fetch_keeps_the_last_list_and_retries_after_max_age(die_service):
+    asked_before = len(die_service.requests)
     clock = Clock()
-    die_list = DieList(die_service.url, create_session(), timeout_seconds=1, max_age_seconds=10, clock=clock)
+    die_list = die_list_for(die_service, clock)
     die_list.refresh()
     die_service.routes["/dice"] = lambda q: (500, b"")
     clock.now = 11
     assert die_list.identifiers() == ["fair", "risky"]
     clock.now = 15
     die_list.identifiers()
-    assert len(die_service.requests) == 2
+    assert len(die_service.requests) - asked_before == 2
+
+
+def test_a_stale_list_is_answered_at_once_while_one_refresh_runs_in_the_background(die_service):
+    release = threading.Event()
+    refreshes = []
+
+    def slow_list(query):
+        release.wait(5)  # a die service that hangs until the test lets it answer
+        return 200, {"identifiers": ["fair", "risky", "d8"]}
+
+    def start_in_thread(work):
+        refreshes.append(threading.Thread(target=work))
+        refreshes[-1].start()
+
+    clock = Clock()
+    die_list = die_list_for(die_service, clock, start_in_background=start_in_thread)
+    die_list.refresh()
+    die_service.routes["/dice"] = slow_list
+    clock.now = 11
+    for _ in range(5):  # the die service has not answered: every caller gets the old list
+        assert die_list.identifiers() == ["fair", "risky"]
+    assert len(refreshes) == 1
+    release.set()
+    refreshes[0].join(5)
+    assert die_list.identifiers() == ["fair", "risky", "d8"]

@@ -2,7 +2,9 @@ import re
 import time
 
 import pytest
+from django.apps import apps
 
+from frontend_site.die_list import DieList
 from tests.helpers import free_port
 
 
@@ -14,14 +16,18 @@ def test_page_lists_the_dice_from_the_die_service(client):
     assert "<button" in html and "Roll" in html
 
 
-def test_page_escapes_die_names(client, die_service):
+def test_page_escapes_die_names(client, die_service, die_list):
     die_service.routes["/dice"] = lambda q: (200, {"identifiers": ["<b>bold</b>"]})
+    die_list.refresh()
     html = client.get("/").content.decode()
     assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
 
 
 def test_page_renders_when_the_die_service_is_down(client, die_service):
     die_service.routes["/dice"] = lambda q: (503, b"down")
+    frontend = apps.get_app_config("frontend_site")
+    frontend.die_list = DieList(die_service.url, frontend.http, timeout_seconds=0.5, max_age_seconds=60)
+    frontend.die_list.refresh()  # the start-up fetch failed
     response = client.get("/")
     assert response.status_code == 200 and "No dice available yet" in response.content.decode()
 

@@ -1,7 +1,7 @@
 from itertools import islice
 
 from traffic.plan import endless_rolls, make_plan
-from traffic.summary import Outcome, summarize
+from traffic.summary import Outcome, render_text, summarize
 
 DICE = ["fair", "risky", "d20"]
 
@@ -30,3 +30,11 @@ def test_summary_counts_rates_percentiles_and_links():
     assert [row["status"] for row in summary["failed"]] == [500, "timeout"]
     assert summary["failed"][0]["trace_url"].startswith("http://grafana:3000/explore?")
     assert "a" * 32 in summary["failed"][0]["trace_url"] and summary["failed"][1]["trace_url"] is None
+
+
+def test_text_summary_links_trace_ids_on_a_terminal_and_prints_urls_elsewhere():
+    summary = summarize([Outcome(0, "risky", 500, 0.5, "a" * 32)], 1, 1.0, "http://grafana:3000")
+    url = summary["failed"][0]["trace_url"]
+    on_terminal, in_file = render_text(summary, hyperlinks=True), render_text(summary)
+    assert f"\x1b]8;;{url}\x1b\\trace {'a' * 32}\x1b]8;;\x1b\\" in on_terminal
+    assert url in in_file and "\x1b" not in in_file

@@ -1,0 +1,58 @@
+"""Every error the three services answer with, in one table: status, code and message.
+
+An error's body is {"error": code, "message": message} (the frontend adds "trace_id").
+A message may name a parameter but never repeats what the caller sent.
+"""
+
+from dataclasses import dataclass
+
+from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    status: int
+    code: str
+    message: str  # may hold {fields}, filled in by body()
+
+    def body(self, **fields):
+        return {"error": self.code, "message": self.message.format(**fields)}
+
+
+# Any service
+BAD_REQUEST = ErrorKind(400, "bad_request", "The request could not be understood.")
+MISSING_PARAMETER = ErrorKind(400, "missing_parameter", "The '{parameter}' parameter is required.")
+INVALID_IDENTIFIER = ErrorKind(
+    400, "invalid_identifier", f"The '{{parameter}}' parameter must be one identifier of {IDENTIFIER_RULE}."
+)
+NOT_FOUND = ErrorKind(404, "not_found", "There is nothing at this path.")
+METHOD_NOT_ALLOWED = ErrorKind(405, "method_not_allowed", "This path does not accept that method.")
+INTERNAL_ERROR = ErrorKind(500, "internal_error", "Something went wrong on our side.")
+NOT_READY = ErrorKind(503, "not_ready", "{reason}")
+
+# The die service and the dice roller
+UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")
+
+# The dice roller. An unknown die is 404, not 503: the die service is up and said the
+# die does not exist, the caller's mistake (README: "Status codes").
+DIE_FAILED = ErrorKind(500, "die_failed", "The die fell off the table (a simulated failure).")
+DIE_SERVICE_UNAVAILABLE = ErrorKind(
+    503, "die_service_unavailable", "The die service cannot be reached; try again."
+)
+# The dice roller about the die service, and the frontend about the dice roller.
+BAD_GATEWAY = ErrorKind(502, "bad_gateway", "The {upstream} gave an error or an answer that could not be used.")
+
+# The frontend
+DICE_ROLLER_UNAVAILABLE = ErrorKind(
+    503, "dice_roller_unavailable", "The dice roller cannot be reached; try again."
+)
+DICE_ROLLER_TIMEOUT = ErrorKind(504, "dice_roller_timeout", "The dice roller did not answer in time.")
+
+
+def identifier_error(values):
+    """The error for a query parameter's `values` that are not one valid identifier, else None."""
+    if values in ([], [""]):
+        return MISSING_PARAMETER
+    if len(values) != 1 or not is_valid_identifier(values[0]):
+        return INVALID_IDENTIFIER
+    return None
