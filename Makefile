@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` and `make test`.
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+QUERY_GRAMMAR := tests/query_grammar/node_modules/.package-lock.json
 
 .PHONY: run test clean
 
@@ -13,8 +14,12 @@ $(VENV)/installed: requirements/*.txt
 run: $(VENV)/installed
 	$(PYTHON) -m ops.run_local
 
+# Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py).
+$(QUERY_GRAMMAR): tests/query_grammar/package-lock.json
+	npm ci --prefix tests/query_grammar --silent --no-audit --no-fund
+
 # The whole test suite; installs Prometheus and Chromium (Debian packages) when missing.
-test: $(VENV)/installed
+test: $(VENV)/installed $(QUERY_GRAMMAR)
 	command -v prometheus >/dev/null && command -v chromium >/dev/null || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest
 

@@ -3,6 +3,7 @@ from a real Prometheus scraping the three services after realistic traffic."""
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
@@ -15,6 +16,7 @@ DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text(
 QUERIES_PAGE = (REPO / "dashboards/README.md").read_text()
 DATASOURCES = yaml.safe_load((REPO / "ops/grafana/provisioning/datasources/datasources.yaml").read_text())
 ALLOY = (REPO / "ops/alloy/config.alloy").read_text()
+QUERY_GRAMMAR = REPO / "tests/query_grammar"
 # What Grafana substitutes, at sizes that suit a short test run scraped every second.
 GRAFANA_VARIABLES = {"$__rate_interval": "30s", "$__range": "5m", "$die": ".*"}
 
@@ -70,13 +72,40 @@ def test_logql_uses_only_labels_alloy_sets():
         assert used <= alloy_labels, f"{query}: {used - alloy_labels}"
 
 
-def test_traceql_queries_are_well_formed():
-    queries = [target["query"] for _, target in targets("tempo") if target.get("queryType") == "traceql"]
-    queries += page_queries("traceql")
-    assert queries
-    for query in queries:
-        assert query.startswith("{") and query.count("{") == query.count("}")
-        assert re.search(r"resource\.service\.name=\"(frontend|dice-roller|die-service)\"", query)
+def shipped_queries():
+    """[(language, query)] of every TraceQL and LogQL query we ship, Grafana's variables filled in."""
+    found = [("traceql", t["query"]) for _, t in targets("tempo") if t.get("queryType") == "traceql"]
+    found += [("logql", t["expr"]) for _, t in targets("loki")]
+    found += [(language, query) for language in ("traceql", "logql") for query in page_queries(language)]
+    tempo = next(d for d in DATASOURCES["datasources"] if d["uid"] == "tempo")
+    # `$$` is how the provisioning file writes a literal `$`.
+    found.append(("logql", tempo["jsonData"]["tracesToLogsV2"]["query"].replace("$${__trace.traceId}", "0" * 32)))
+    return [(language, query.replace("$die", "fair")) for language, query in found]
+
+
+def grammar_errors(queries):
+    """{query: [offsets]} where Grafana's own grammars (the query editors') find a syntax error."""
+    checked = subprocess.run(
+        ["node", "check.mjs"], cwd=QUERY_GRAMMAR, input=json.dumps(queries), capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+    return {result["query"]: result["errors"] for result in json.loads(checked.stdout) if result["errors"]}
+
+
+def test_every_traceql_and_logql_query_parses_in_grafanas_grammar():
+    queries = shipped_queries()
+    assert {language for language, _ in queries} == {"traceql", "logql"} and len(queries) > 10
+    assert grammar_errors(queries) == {}
+
+
+def test_the_grammar_check_finds_broken_queries():
+    broken = [("traceql", '{kind=server && && span.http.route="/roll"}'), ("logql", '{level="ERROR"} | json |')]
+    assert set(grammar_errors(broken)) == {query for _, query in broken}
+
+
+def test_traceql_queries_name_the_stable_http_attributes_only():
+    for language, query in shipped_queries():
+        assert not re.search(r"\.(http\.(method|status_code|target|url)|net\.peer)", query), query
 
 
 @pytest.mark.slow
@@ -120,3 +149,16 @@ def _traffic(stack, seconds):
         if i % 20 == 0:
             stack.frontend.get("/")
         i += 1
+
+
+def test_trace_to_metrics_queries_pass_promtool(tmp_path):
+    tempo = next(d for d in DATASOURCES["datasources"] if d["uid"] == "tempo")
+    queries = tempo["jsonData"]["tracesToMetrics"]["queries"]
+    assert queries
+    rules = {"groups": [{"name": "trace-to-metrics", "rules": [
+        {"record": f"check:{i}", "expr": q["query"].replace("$$__tags", 'service="frontend"')}
+        for i, q in enumerate(queries)
+    ]}]}
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    result = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
