@@ -2,6 +2,7 @@
 
 COLUMNS = [
     ("scenario", "title", "{}"),
+    ("clients", "clients", "{}"),
     ("rolls/s", "rolls_per_second", "{:.1f}"),
     ("p50 ms", "p50_ms", "{:.1f}"),
     ("p95 ms", "p95_ms", "{:.1f}"),
@@ -40,6 +41,13 @@ def targets(scenarios):
             peaks[service] = max(peaks.get(service, 0), *(mb for mb in memory.values() if mb is not None))
     for service, peak in peaks.items():
         add(f"4. {service} <= {RSS_LIMIT_MB} MB RSS (largest process)", peak, peak <= RSS_LIMIT_MB)
+    for name, number, least, p99_ms in (("crowd_50", 6, 0.90, 1300), ("crowd_100", 7, 0.85, 1500)):
+        crowd = scenarios.get(name)
+        if crowd:
+            share = crowd["rolls_per_second"] / crowd["ideal_rolls_per_second"]
+            add(f"{number}. achieved / ideal >= {least}", round(share, 3), share >= least)
+            add(f"{number}. p99 <= {p99_ms} ms", crowd["p99_ms"], crowd["p99_ms"] is not None and crowd["p99_ms"] <= p99_ms)
+            add(f"{number}. no errors", crowd["errors"], crowd["errors"] == 0)
     scale_out = scenarios.get("scale_out")
     if traced and scale_out and traced["rolls_per_second"]:
         add("5. 2 workers / 1 worker (reported, no target)",

@@ -18,6 +18,7 @@ class Scenario:
     max_delay_seconds: float
     telemetry: bool = True
     workers: dict = field(default_factory=dict)  # Stack attribute -> WEB_CONCURRENCY
+    clients: int | None = None  # this many, whatever --clients says
 
 
 SCENARIOS = [
@@ -25,6 +26,9 @@ SCENARIOS = [
     Scenario("zero_delay", "2. no delay, telemetry on", max_delay_seconds=0),
     Scenario("zero_delay_untraced", "2. no delay, telemetry off", max_delay_seconds=0, telemetry=False),
     Scenario("scale_out", "5. no delay, 2 workers", max_delay_seconds=0, workers={"frontend": 2, "roller": 2}),
+    # Many users waiting on slow rolls at once, with the default settings (issue 14).
+    Scenario("crowd_50", "6. delay 0..1 s, 50 clients", max_delay_seconds=1.0, clients=50),
+    Scenario("crowd_100", "7. delay 0..1 s, 100 clients", max_delay_seconds=1.0, clients=100),
 ]
 
 
@@ -39,6 +43,7 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests):
     for service, count in scenario.workers.items():
         getattr(stack, service).env["WEB_CONCURRENCY"] = str(count)
 
+    clients = scenario.clients or clients
     stack.start()
     try:
         url = stack.frontend.url + ROLL_PATH
@@ -52,6 +57,7 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests):
 
     figures = {
         "title": scenario.title,
+        "clients": clients,
         "rolls": len(result.answers),
         "errors": result.errors,
         "rolls_per_second": round(result.throughput, 1),

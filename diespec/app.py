@@ -1,7 +1,6 @@
 """The die service's WSGI app: `gunicorn ... 'diespec.app:create_app()'`."""
 
 import logging
-import os
 from pathlib import Path
 
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
@@ -10,11 +9,10 @@ from diespec.metrics import SPECIFICATIONS_LOADED
 from diespec.resources import Dice, ServiceInfo
 from diespec.specs import SpecificationError, load_specifications
 from ops.falcon_app import create_service_app
-from ops.startup import refuse_to_start
+from ops.services import DIE_SERVICE
+from ops.startup import refuse_to_start, settings_or_exit
 from ops.telemetry import setup_telemetry
 
-SERVICE_NAME = "die-service"
-DEFAULT_SPECIFICATIONS_FILE = Path(__file__).parent / "die_specifications.json"
 OPENAPI_DOCUMENT = Path(__file__).parent / "openapi.json"
 
 logger = logging.getLogger(__name__)
@@ -23,11 +21,10 @@ logger = logging.getLogger(__name__)
 def create_app(specifications=None):
     """Gunicorn calls it with no arguments: the specifications come from
     DIE_SPECIFICATIONS_FILE. Tests pass their own {identifier: DieSpecification}."""
-    setup_telemetry(SERVICE_NAME, FalconInstrumentor())
+    setup_telemetry(DIE_SERVICE.name, FalconInstrumentor())
     if specifications is None:
-        specifications = load_specifications_or_exit(
-            os.environ.get("DIE_SPECIFICATIONS_FILE", str(DEFAULT_SPECIFICATIONS_FILE))
-        )
+        config = settings_or_exit(*DIE_SERVICE.settings)
+        specifications = load_specifications_or_exit(config["DIE_SPECIFICATIONS_FILE"])
     SPECIFICATIONS_LOADED.set(len(specifications))
 
     app = create_service_app(

@@ -12,7 +12,7 @@ class FrontendConfig(AppConfig):
     label = "frontend_site"
 
     def ready(self):
-        self.http = create_session()
+        self.http = create_session(pool_size=settings.HTTP_POOL_SIZE)
         self.die_list = DieList(
             settings.DIE_SERVICE_URL,
             self.http,

@@ -5,18 +5,23 @@ import time
 from django.conf import settings
 
 from frontend_site.routes import route_template
-from ops.metrics import record_http_request
+from ops.metrics import record_http_request, request_finished, request_started
 
 
 class HttpMetricsMiddleware:
-    """http_requests_total and http_request_duration_seconds, as the Falcon services count them."""
+    """http_requests_total, http_request_duration_seconds and http_requests_in_flight,
+    as the Falcon services count them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         started = time.perf_counter()
-        response = self.get_response(request)
+        in_flight = request_started(request.path)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_finished(in_flight)
         elapsed = time.perf_counter() - started
         record_http_request(request.method, route_template(request), response.status_code, elapsed)
         return response

@@ -1,23 +1,19 @@
 """The frontend's settings, all from the environment with defaults for a local run."""
 
-import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ops.env import env_float, env_url
+from ops.settings import read
 
 BASE_DIR = Path(__file__).resolve().parent
 
-DEBUG = os.environ.get("DJANGO_DEBUG", "false").strip().lower() in ("1", "true", "yes", "on")
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or ("dev-only-insecure-key" if DEBUG else "")
+DEBUG = read("DJANGO_DEBUG")
+SECRET_KEY = read("DJANGO_SECRET_KEY") or ("dev-only-insecure-key" if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=true for development).")
 
-# The compose names are how Prometheus and the other containers reach the frontend.
-ALLOWED_HOSTS = os.environ.get(
-    "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],frontend,frontend-stage3"
-).split(",")
+ALLOWED_HOSTS = read("DJANGO_ALLOWED_HOSTS")
 
 # No admin, no database, no sessions: the page keeps no state of its own.
 INSTALLED_APPS = [
@@ -64,12 +60,14 @@ USE_TZ = True
 LOGGING_CONFIG = None
 
 # The services the frontend talks to.
-DIE_SERVICE_URL = env_url("DIE_SERVICE_URL", "http://127.0.0.1:8103")
-DICE_ROLLER_URL = env_url("DICE_ROLLER_URL", "http://127.0.0.1:8104")
-DICE_ROLLER_TIMEOUT_SECONDS = env_float("DICE_ROLLER_TIMEOUT_SECONDS", 5.0)
-GRAFANA_URL = env_url("GRAFANA_URL", "http://localhost:3000")
+DIE_SERVICE_URL = read("DIE_SERVICE_URL")
+DICE_ROLLER_URL = read("DICE_ROLLER_URL")
+DICE_ROLLER_TIMEOUT_SECONDS = read("DICE_ROLLER_TIMEOUT_SECONDS")
+GRAFANA_URL = read("GRAFANA_URL")
+# One pooled connection to the roller per gunicorn thread.
+HTTP_POOL_SIZE = read("GUNICORN_THREADS")
 
 # The die list: fetched at start-up (off in tests), then again once older than this.
 FETCH_DIE_LIST_AT_STARTUP = True
-DIE_LIST_MAX_AGE_SECONDS = env_float("DIE_LIST_MAX_AGE_SECONDS", 10.0)
+DIE_LIST_MAX_AGE_SECONDS = read("DIE_LIST_MAX_AGE_SECONDS")
 DIE_LIST_TIMEOUT_SECONDS = 2.0

@@ -9,7 +9,7 @@ from opentelemetry import trace
 
 from ops import errors
 from ops.errors import identifier_error
-from ops.metrics import record_http_request, render_metrics
+from ops.metrics import record_http_request, render_metrics, request_finished, request_started
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +83,15 @@ def _answer_unexpected_error(req, resp, ex, params):
 
 
 class HttpMetricsMiddleware:
-    """http_requests_total and http_request_duration_seconds, labelled by route template."""
+    """http_requests_total and http_request_duration_seconds, labelled by route template,
+    and http_requests_in_flight."""
 
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
+        req.context.in_flight = request_started(req.path)
 
     def process_response(self, req, resp, resource, req_succeeded):
+        request_finished(req.context.in_flight)
         elapsed = time.perf_counter() - req.context.started
         record_http_request(req.method, req.uri_template, resp.status_code, elapsed)
 

@@ -1,19 +1,16 @@
 """gunicorn's own error and access logs, as JSON lines through `ops.logs`."""
 
-import os
-
 from gunicorn import glogging
 
 from ops.logs import configure_logging
-
-# gunicorn's master logs before any app is loaded, so it names the service from
-# the package it is asked to load ('diespec.app:create_app()' -> die-service).
-SERVICE_BY_PACKAGE = {"diespec": "die-service", "roller": "dice-roller", "frontend_site": "frontend"}
+from ops.services import service_for_entry_point
 
 
 def service_name_for(app_uri):
-    package = (app_uri or "").split(".", 1)[0].split(":", 1)[0]
-    return os.environ.get("OTEL_SERVICE_NAME") or SERVICE_BY_PACKAGE.get(package, "unknown")
+    """gunicorn's master logs before any app is loaded, so it names the service from
+    the entry point it is asked to load ('diespec.app:create_app()' -> die-service)."""
+    service = service_for_entry_point(app_uri)
+    return service.name if service else "unknown"
 
 
 class JsonLogger(glogging.Logger):

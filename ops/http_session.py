@@ -3,16 +3,15 @@
 import requests
 from requests.adapters import HTTPAdapter
 
-# As many pooled keep-alive connections as gunicorn threads, so none is thrown away.
-POOL_SIZE = 32
-
-
-def create_session():
+def create_session(pool_size=10):
+    """`pool_size` keep-alive connections per host: a service passes its gunicorn thread
+    count, so that every thread waiting on a call keeps its connection instead of
+    opening a new one and throwing it away."""
     session = requests.Session()
     # Calls go service to service, never through a proxy: this also spares each request
     # a look at the proxy variables and ~/.netrc (measured by `python -m bench`).
     session.trust_env = False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

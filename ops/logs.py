@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+from ops import settings
+
 
 class JsonLineFormatter(JsonFormatter):
     """timestamp, level, logger, message first; event fields (`extra=`) follow."""
@@ -44,11 +46,19 @@ class ServiceContextFilter(logging.Filter):
         return True
 
 
+def _level():
+    try:
+        return settings.read("LOG_LEVEL")
+    except settings.SettingError:
+        return "INFO"  # the start-up check of the settings says what is wrong, in this format
+
+
 def configure_logging(service_name):
-    """Send every record, from any logger, to stderr as one JSON object per line."""
+    """Send every record, from any logger, to stderr as one JSON object per line, with
+    `service` from OTEL_SERVICE_NAME when set (as the traces' service.name), else `service_name`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter())
-    handler.addFilter(ServiceContextFilter(service_name))
+    handler.addFilter(ServiceContextFilter(os.environ.get("OTEL_SERVICE_NAME") or service_name))
 
     root = logging.getLogger()
     for old_handler in root.handlers[:]:
@@ -56,5 +66,5 @@ def configure_logging(service_name):
         if isinstance(old_handler.formatter, JsonLineFormatter):
             root.removeHandler(old_handler)
     root.addHandler(handler)
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(_level())
     logging.captureWarnings(True)

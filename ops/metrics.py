@@ -10,6 +10,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     multiprocess,
@@ -27,6 +28,13 @@ HTTP_REQUESTS = Counter(
 HTTP_REQUEST_DURATION = Histogram(
     "http_request_duration_seconds", "Time to handle an HTTP request.", ["method", "route"]
 )
+# Saturation: how many requests are being handled now. `livesum` adds up the workers
+# that are alive; a scrape leaves out the request that is reading it.
+HTTP_REQUESTS_IN_FLIGHT = Gauge(
+    "http_requests_in_flight", "HTTP requests being handled now (the scrape itself left out).",
+    multiprocess_mode="livesum",
+)
+SCRAPE_PATH = "/metrics"
 
 # Anything else would let a client create a new series with every request.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -41,6 +49,19 @@ def trace_exemplar():
     """
     trace_id = current_trace_id()
     return {"trace_id": trace_id} if trace_id else None
+
+
+def request_started(path):
+    """Counts a request in flight (not the scrape); returns whether it was counted."""
+    if path == SCRAPE_PATH:
+        return False
+    HTTP_REQUESTS_IN_FLIGHT.inc()
+    return True
+
+
+def request_finished(counted):
+    if counted:
+        HTTP_REQUESTS_IN_FLIGHT.dec()
 
 
 def record_http_request(method, route, status, seconds):

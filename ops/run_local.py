@@ -10,14 +10,9 @@ import subprocess
 import sys
 import time
 
-GUNICORN_CONFIG = "ops/gunicorn.conf.py"
+from ops.services import SERVICES
 
-# name (OTEL_SERVICE_NAME), local port, WSGI entry point
-SERVICES = [
-    ("die-service", 8103, "diespec.app:create_app()"),
-    ("dice-roller", 8104, "roller.app:create_app()"),
-    ("frontend", 8105, "frontend_site.wsgi:application"),
-]
+GUNICORN_CONFIG = "ops/gunicorn.conf.py"
 
 
 def gunicorn_command(entry_point, bind):
@@ -31,9 +26,10 @@ def main():
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
     processes = [
         subprocess.Popen(
-            gunicorn_command(entry_point, f"127.0.0.1:{port}"), env={**env, "OTEL_SERVICE_NAME": name}
+            gunicorn_command(service.entry_point, f"127.0.0.1:{service.local_port}"),
+            env={**env, "OTEL_SERVICE_NAME": service.name},
         )
-        for name, port, entry_point in SERVICES
+        for service in SERVICES
     ]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(

@@ -2,6 +2,9 @@
 
 import logging
 
+from ops import settings
+from ops.services import service_for_entry_point
+
 # gunicorn stops (rather than restarting the worker forever) when a worker exits with this code.
 APP_LOAD_ERROR = 4
 
@@ -11,3 +14,19 @@ logger = logging.getLogger(__name__)
 def refuse_to_start(problem, **context):
     logger.critical("Cannot start: %s", problem, extra=context)
     raise SystemExit(APP_LOAD_ERROR)
+
+
+def settings_or_exit(*names):
+    """{name: value} of these settings; the first bad one stops the start."""
+    try:
+        return {name: settings.read(name) for name in names}
+    except settings.SettingError as error:
+        refuse_to_start(error, variable=error.name)
+
+
+def check_settings_of(app_uri):
+    """Every setting the service behind `app_uri` reads, checked in gunicorn's master
+    before any worker boots: a bad value stops gunicorn at once, never in a restart loop."""
+    service = service_for_entry_point(app_uri)
+    if service is not None:
+        settings_or_exit(*service.settings)

@@ -43,7 +43,7 @@ def setup_telemetry(service_name, framework_instrumentor, **framework_options):
     outgoing `requests` plus the service's framework (a Django or Falcon instrumentor,
     instrumented with `framework_options`, such as hooks).
     """
-    configure_logging(os.environ.get("OTEL_SERVICE_NAME", service_name))
+    configure_logging(service_name)
     if not tracing_enabled():
         logger.info("Tracing is off (OTEL_SDK_DISABLED=true)")
         return

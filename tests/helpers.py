@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from ops.run_local import gunicorn_command
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 
 REPO = Path(__file__).resolve().parent.parent
 # The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
@@ -158,11 +159,11 @@ class Stack:
 
     def __init__(self, log_dir, **env):
         env = {**self.BASE_ENV, **{key: str(value) for key, value in env.items()}}
-        self.die_service = ServiceProcess("diespec.app:create_app()", env, log_dir, "die-service")
+        self.die_service = ServiceProcess(DIE_SERVICE.entry_point, env, log_dir, DIE_SERVICE.name)
         env["DIE_SERVICE_URL"] = self.die_service.url
-        self.roller = ServiceProcess("roller.app:create_app()", env, log_dir, "dice-roller")
+        self.roller = ServiceProcess(DICE_ROLLER.entry_point, env, log_dir, DICE_ROLLER.name)
         env["DICE_ROLLER_URL"] = self.roller.url
-        self.frontend = ServiceProcess("frontend_site.wsgi:application", env, log_dir, "frontend")
+        self.frontend = ServiceProcess(FRONTEND.entry_point, env, log_dir, FRONTEND.name)
         self.services = [self.die_service, self.roller, self.frontend]
 
     def start(self):

@@ -21,7 +21,9 @@ def test_short_benchmark_runs_every_scenario(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "targets:" in run.stdout and "rolls/s" in run.stdout
     report = json.loads(output.read_text())
-    assert set(report["scenarios"]) == {"delay", "zero_delay", "zero_delay_untraced", "scale_out"}
+    assert set(report["scenarios"]) == {
+        "delay", "zero_delay", "zero_delay_untraced", "scale_out", "crowd_50", "crowd_100"}
+    assert (report["scenarios"]["crowd_50"]["clients"], report["scenarios"]["crowd_100"]["clients"]) == (50, 100)
     for name, figures in report["scenarios"].items():
         assert figures["rolls"] > 0 and figures["errors"] == 0, name
         assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"], name
@@ -32,3 +34,4 @@ def test_short_benchmark_runs_every_scenario(tmp_path):
             assert figures["spans_lost"] == 0 and figures["spans_expected"] == SPANS_PER_ROLL * figures["rolls"]
     targets = {target["target"] for target in report["targets"]}
     assert "3. no span lost" in targets and "2. telemetry on / off >= 0.75" in targets
+    assert {"6. achieved / ideal >= 0.9", "7. achieved / ideal >= 0.85", "7. p99 <= 1500 ms"} <= targets

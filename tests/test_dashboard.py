@@ -56,7 +56,7 @@ def test_dashboard_structure():
         assert panel["datasource"]["uid"] in uids
         assert all(target["datasource"]["uid"] in uids for target in panel["targets"])
     assert {panel["title"] for panel in DASHBOARD["panels"] if panel["type"] == "row"} == {
-        "Overview", "Die service", "Service to service", "Rolls", "Logs", "Traces"}
+        "Overview", "Saturation", "Die service", "Service to service", "Rolls", "Logs", "Traces"}
     latency = [p for p in panels() if "p95" in p["title"] or "Latency" in p["title"]]
     assert latency and all(t.get("exemplar") for p in latency for t in p["targets"])
 

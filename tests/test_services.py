@@ -87,7 +87,7 @@ def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        (None, "file not found"),
+        (None, "DIE_SPECIFICATIONS_FILE="),  # checked with the other settings, before the file is read
         ("{oops", "not valid JSON"),
         ("[1, 2]", "must be a non-empty JSON object"),
         ('{"ok": {"faces": [1], "error_rate": 0}, "bad one": {"faces": [1], "error_rate": 0}}', "entry 'bad one'"),

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import free_port, scrape, value
+from tests.helpers import Stack, free_port, scrape, value
 from tests.otlp_receiver import OtlpReceiver
 from tests.prometheus_server import PrometheusServer, check_config, local_config
 
@@ -15,23 +15,60 @@ pytestmark = pytest.mark.slow
 JOBS = {"die-service-stage3": "die_service", "dice-roller-stage3": "roller", "frontend-stage3": "frontend"}
 
 
-def test_counters_add_up_across_two_workers(start_stack):
-    stack = start_stack(WEB_CONCURRENCY=2)
-    rolls = 40
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda _: stack.frontend.get("/roll", params={"die": "fair"}).status_code, range(rolls)))
-    assert statuses == [200] * rolls
-    frontend, roller, die_service = scrape(stack.frontend), scrape(stack.roller), scrape(stack.die_service)
-    assert value(frontend, "frontend_roll_requests_total", die_type="fair", status="200") == rolls
-    assert value(frontend, "http_requests_total", method="GET", route="/roll", status="200") == rolls
-    assert value(roller, "dice_rolls_total", die_type="fair", result="success") == rolls
-    assert value(roller, "dice_roll_value_count", die_type="fair") == rolls
-    assert value(die_service, "die_specifications_requested_total", identifier="fair") == rolls
-    # Each worker loaded the specifications; the gauge shows the value, not the sum.
-    assert value(die_service, "die_specifications_loaded") == 4
-    for service in stack.services:
-        booted = [line for line in service.log_lines() if "Booting worker" in line]
-        assert len(booted) == 2, service.name
+def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_files(tmp_path):
+    """The roller writes to a folder the user named, holding files of their own: only the
+    files prometheus_client writes are ever removed (an earlier run's, at start)."""
+    folder = tmp_path / "my-metrics"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "archive").mkdir()
+    (folder / "counter_999999.db").write_bytes(b"an earlier run's counters")
+    stack = Stack(tmp_path, WEB_CONCURRENCY=2)
+    stack.roller.env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    stack.start()
+    try:
+        assert not (folder / "counter_999999.db").exists()
+        rolls = 40
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: stack.frontend.get("/roll", params={"die": "fair"}).status_code,
+                                     range(rolls)))
+        assert statuses == [200] * rolls
+        frontend, roller, die_service = scrape(stack.frontend), scrape(stack.roller), scrape(stack.die_service)
+        assert value(frontend, "frontend_roll_requests_total", die_type="fair", status="200") == rolls
+        assert value(frontend, "http_requests_total", method="GET", route="/roll", status="200") == rolls
+        assert value(roller, "dice_rolls_total", die_type="fair", result="success") == rolls
+        assert value(roller, "dice_roll_value_count", die_type="fair") == rolls
+        assert value(die_service, "die_specifications_requested_total", identifier="fair") == rolls
+        # Each worker loaded the specifications; the gauge shows the value, not the sum.
+        assert value(die_service, "die_specifications_loaded") == 4
+        for service in stack.services:
+            booted = [line for line in service.log_lines() if "Booting worker" in line]
+            assert len(booted) == 2, service.name
+    finally:
+        stack.stop()
+    assert folder.is_dir()
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "archive").is_dir()
+
+
+def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(tmp_path):
+    """Saturation: the gauge counts the rolls being handled, summed over the roller's two workers."""
+    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS=3)
+    stack.roller.env["WEB_CONCURRENCY"] = "2"
+    stack.start()
+    rolls = 8
+    try:
+        with ThreadPoolExecutor(max_workers=rolls) as pool:
+            answers = [pool.submit(stack.frontend.get, "/roll", params={"die": "fair"}) for _ in range(rolls)]
+            # Uniform 0..3 s each: the chance that fewer than two are still waiting now is tiny.
+            waiting = {service.name: value(scrape(service), "http_requests_in_flight")
+                       for service in (stack.frontend, stack.roller)}
+            statuses = [answer.result().status_code for answer in answers]
+        assert statuses == [200] * rolls
+        assert 2 <= waiting["frontend"] <= rolls and 2 <= waiting["dice-roller"] <= rolls, waiting
+        for service in stack.services:
+            assert value(scrape(service), "http_requests_in_flight") == 0, service.name
+    finally:
+        stack.stop()
 
 
 def test_real_prometheus_scrapes_the_three_jobs(start_stack, tmp_path):

@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from diespec.app import DEFAULT_SPECIFICATIONS_FILE
+from ops.settings import SETTINGS
 from diespec.specs import SpecificationError, load_specifications, parse_specifications
 
 
 def test_shipped_file_has_fair_and_risky_exactly_as_the_contract_says():
-    specifications = load_specifications(DEFAULT_SPECIFICATIONS_FILE)
+    specifications = load_specifications(SETTINGS["DIE_SPECIFICATIONS_FILE"].default)
     assert list(specifications)[:2] == ["fair", "risky"]
     assert specifications["fair"].to_dict() == {"identifier": "fair", "faces": [1, 2, 3, 4, 5, 6], "error_rate": 0.0}
     assert specifications["risky"].to_dict() == {"identifier": "risky", "faces": [2, 3, 4, 5, 6, 7], "error_rate": 0.1}

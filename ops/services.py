@@ -1,0 +1,41 @@
+"""The three services: the one table that names them, their ports, entry points and settings."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # OTEL_SERVICE_NAME, and `service` in every log line
+    package: str
+    local_port: int
+    entry_point: str  # what gunicorn loads
+    container: str  # compose container_name and Prometheus job
+    settings: tuple  # the variables of ops/settings.py it reads, checked at start
+
+    def __str__(self):
+        return self.name
+
+
+_COMMON = ("LOG_LEVEL",)
+DIE_SERVICE = Service(
+    "die-service", "diespec", 8103, "diespec.app:create_app()", "die-service-stage3",
+    ("DIE_SPECIFICATIONS_FILE", *_COMMON),
+)
+DICE_ROLLER = Service(
+    "dice-roller", "roller", 8104, "roller.app:create_app()", "dice-roller-stage3",
+    ("DIE_SERVICE_URL", "DIE_SERVICE_TIMEOUT_SECONDS", "ROLL_MAX_DELAY_SECONDS", "GUNICORN_THREADS", *_COMMON),
+)
+FRONTEND = Service(
+    "frontend", "frontend_site", 8105, "frontend_site.wsgi:application", "frontend-stage3",
+    (
+        "DIE_SERVICE_URL", "DICE_ROLLER_URL", "DICE_ROLLER_TIMEOUT_SECONDS", "DIE_LIST_MAX_AGE_SECONDS", "GRAFANA_URL",
+        "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "GUNICORN_THREADS", *_COMMON,
+    ),
+)
+SERVICES = (DIE_SERVICE, DICE_ROLLER, FRONTEND)
+
+
+def service_for_entry_point(app_uri):
+    """The service whose package an entry point ('diespec.app:create_app()') loads, or None."""
+    package = (app_uri or "").split(":", 1)[0].split(".", 1)[0]
+    return next((service for service in SERVICES if service.package == package), None)

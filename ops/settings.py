@@ -1,0 +1,132 @@
+"""Every environment variable the services and gunicorn read: its default, and what a good
+value looks like. A value is read through its Setting, so a bad one is caught at start with
+one message naming the variable, the value and what is expected (ops/startup.py says it)."""
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+class SettingError(Exception):
+    def __init__(self, name, raw, expected):
+        super().__init__(f"{name}={raw!r} cannot be used: expected {expected}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: Callable[[str], object]  # raises ValueError for an unusable value
+    expected: str
+
+    def read(self, environ=None):
+        raw = (os.environ if environ is None else environ).get(self.name, "")
+        try:
+            return self.parse(raw.strip() or self.default)
+        except ValueError:
+            raise SettingError(self.name, raw, self.expected) from None
+
+
+def number(low, high, low_included=True):
+    def parse(raw):
+        value = float(raw)
+        if not math.isfinite(value) or not (low <= value if low_included else low < value) or value > high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def whole_number(low, high):
+    def parse(raw):
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def http_url(raw):
+    """http(s)://host[:port], nothing more; returned without a trailing slash."""
+    url = urlsplit(raw)
+    port = url.port  # raises ValueError when it is not a number from 0 to 65535
+    if url.scheme not in ("http", "https") or not url.hostname or port == 0 or url.path not in ("", "/") or url.query:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def existing_file(raw):
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError(raw)
+    return path
+
+
+def one_of(*choices):
+    def parse(raw):
+        if raw.upper() not in choices:
+            raise ValueError(raw)
+        return raw.upper()
+
+    return parse
+
+
+BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def boolean(raw):
+    if raw.lower() not in BOOLEAN_WORDS:
+        raise ValueError(raw)
+    return BOOLEAN_WORDS[raw.lower()]
+
+
+def host_list(raw):
+    hosts = [host.strip() for host in raw.split(",")]
+    if not all(hosts):
+        raise ValueError(raw)
+    return hosts
+
+
+def any_text(raw):
+    return raw
+
+
+SECONDS = "a number of seconds"
+_SETTINGS = [
+    Setting("DIE_SERVICE_URL", "http://127.0.0.1:8103", http_url, "http(s)://host[:port]"),
+    Setting("DICE_ROLLER_URL", "http://127.0.0.1:8104", http_url, "http(s)://host[:port]"),
+    Setting("GRAFANA_URL", "http://localhost:3000", http_url, "http(s)://host[:port]"),
+    Setting(
+        "DIE_SPECIFICATIONS_FILE", str(PROJECT / "diespec/die_specifications.json"), existing_file,
+        "the path of an existing JSON file",
+    ),
+    Setting("ROLL_MAX_DELAY_SECONDS", "1.0", number(0, 60), f"{SECONDS} from 0 to 60 (0: no delay)"),
+    Setting("DIE_SERVICE_TIMEOUT_SECONDS", "2.0", number(0, 60, low_included=False), f"{SECONDS} above 0, at most 60"),
+    Setting("DICE_ROLLER_TIMEOUT_SECONDS", "5.0", number(0, 60, low_included=False), f"{SECONDS} above 0, at most 60"),
+    Setting(
+        "DIE_LIST_MAX_AGE_SECONDS", "10", number(0, 86400, low_included=False), f"{SECONDS} above 0, at most 86400"
+    ),
+    Setting("LOG_LEVEL", "INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+            "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    Setting("DJANGO_DEBUG", "false", boolean, "true or false"),
+    Setting("DJANGO_SECRET_KEY", "", any_text, "any text"),
+    # The compose names are how Prometheus and the other containers reach the frontend.
+    Setting("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],frontend,frontend-stage3", host_list,
+            "host names separated by commas"),
+    Setting("WEB_CONCURRENCY", "1", whole_number(1, 32), "a whole number of worker processes from 1 to 32"),
+    # Threads wait out slow rolls: enough that 100 users rolling at once never queue (README "Concurrency").
+    Setting("GUNICORN_THREADS", "128", whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
+]
+SETTINGS = {setting.name: setting for setting in _SETTINGS}
+
+
+def read(name):
+    """The value of the setting `name` in the environment (its default when unset)."""
+    return SETTINGS[name].read()

@@ -1,0 +1,127 @@
+"""Every setting is checked at start: a bad value stops the service at once with one line
+naming it, and gunicorn exits non-zero after at most one worker boot (never a restart loop)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
+from ops.settings import SETTINGS, SettingError
+from tests.helpers import REPO, Stack, free_port
+
+
+@pytest.mark.parametrize(
+    "name, raw, value",
+    [
+        ("ROLL_MAX_DELAY_SECONDS", "", 1.0),
+        ("ROLL_MAX_DELAY_SECONDS", " 0 ", 0.0),
+        ("DIE_SERVICE_TIMEOUT_SECONDS", "0.25", 0.25),
+        ("DIE_SERVICE_URL", "https://dice.example:8443/", "https://dice.example:8443"),
+        ("DIE_SERVICE_URL", "http://[::1]:8103", "http://[::1]:8103"),
+        ("LOG_LEVEL", "debug", "DEBUG"),
+        ("DJANGO_DEBUG", "On", True),
+        ("DJANGO_ALLOWED_HOSTS", "a.test, b.test", ["a.test", "b.test"]),
+        ("GUNICORN_THREADS", "", 128),
+    ],
+)
+def test_good_values_and_defaults(name, raw, value):
+    assert SETTINGS[name].read({name: raw}) == value
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("ROLL_MAX_DELAY_SECONDS", "abc"), ("ROLL_MAX_DELAY_SECONDS", "inf"), ("ROLL_MAX_DELAY_SECONDS", "nan"),
+        ("ROLL_MAX_DELAY_SECONDS", "-1"), ("ROLL_MAX_DELAY_SECONDS", "61"),
+        ("DIE_SERVICE_TIMEOUT_SECONDS", "0"), ("DICE_ROLLER_TIMEOUT_SECONDS", "-5"),
+        ("DIE_LIST_MAX_AGE_SECONDS", "soon"), ("DIE_SERVICE_URL", "not a url"), ("DIE_SERVICE_URL", "127.0.0.1:8103"),
+        ("DIE_SERVICE_URL", "ftp://host"), ("DIE_SERVICE_URL", "http://host:99999"), ("DIE_SERVICE_URL", "http://host/x"),
+        ("DIE_SERVICE_URL", "http://:8103"), ("DIE_SPECIFICATIONS_FILE", "/no/such/file.json"), ("LOG_LEVEL", "loud"),
+        ("DJANGO_DEBUG", "maybe"), ("DJANGO_ALLOWED_HOSTS", "a,,b"), ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "2.5"), ("GUNICORN_THREADS", "lots"),
+    ],
+)
+def test_bad_values_name_the_variable_the_value_and_what_is_expected(name, raw):
+    with pytest.raises(SettingError) as caught:
+        SETTINGS[name].read({name: raw})
+    message = str(caught.value)
+    assert message.startswith(f"{name}={raw!r} cannot be used: expected ") and caught.value.name == name
+
+
+def test_every_variable_of_the_readme_table_is_defined_and_read_by_a_service():
+    readme = (REPO / "README.md").read_text()
+    read_by_services = {name for service in SERVICES for name in service.settings}
+    for name in SETTINGS:
+        assert f"`{name}`" in readme, f"{name} is not in the README's configuration table"
+    assert read_by_services | {"WEB_CONCURRENCY"} == set(SETTINGS)
+
+
+# One bad value per variable, on a real gunicorn process: (service, variable, value).
+BAD_SETTINGS = [
+    (DIE_SERVICE, "DIE_SPECIFICATIONS_FILE", "/no/such/dice.json"),
+    (DIE_SERVICE, "LOG_LEVEL", "loud"),
+    (DICE_ROLLER, "DIE_SERVICE_URL", "not a url"),
+    (DICE_ROLLER, "DIE_SERVICE_URL", "127.0.0.1:8103"),  # no scheme
+    (DICE_ROLLER, "DIE_SERVICE_TIMEOUT_SECONDS", "-1"),
+    (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "abc"),
+    (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "inf"),
+    (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "nan"),
+    (FRONTEND, "DIE_SERVICE_URL", "http://"),
+    (FRONTEND, "DICE_ROLLER_URL", "localhost:8104"),
+    (FRONTEND, "DICE_ROLLER_TIMEOUT_SECONDS", "-1"),
+    (FRONTEND, "DIE_LIST_MAX_AGE_SECONDS", "soon"),
+    (FRONTEND, "GRAFANA_URL", "grafana"),
+    (FRONTEND, "DJANGO_DEBUG", "maybe"),
+    (FRONTEND, "DJANGO_ALLOWED_HOSTS", ","),
+    (FRONTEND, "DJANGO_SECRET_KEY", ""),  # with DEBUG off: refused by the settings module, in the worker
+    (FRONTEND, "GUNICORN_THREADS", "lots"),  # read by gunicorn's config file: a plain line
+    (DIE_SERVICE, "WEB_CONCURRENCY", "0"),
+]
+
+
+def start_with(service, name, raw, log_dir):
+    env = {**Stack.BASE_ENV, "OTEL_TRACES_EXPORTER": "none", name: raw}
+    log = open(log_dir / f"{service.name}-{name}-{abs(hash(raw))}.log", "w+b")
+    command = [sys.executable, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", "-b", f"127.0.0.1:{free_port()}",
+               service.entry_point]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO, env={**_environ(), **env}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        exit_code = process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        exit_code = process.wait()
+    elapsed = time.monotonic() - started
+    log.seek(0)
+    lines = log.read().decode(errors="replace").splitlines()
+    log.close()
+    return exit_code, elapsed, lines
+
+
+def _environ():
+    """The test process's environment without any of our settings: each case sets one."""
+    return {key: value for key, value in os.environ.items() if key not in SETTINGS}
+
+
+@pytest.mark.slow
+def test_a_bad_setting_stops_the_service_at_once_with_one_line(tmp_path):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda case: start_with(*case, tmp_path), BAD_SETTINGS))
+    problems = []
+    for (service, name, raw), (exit_code, elapsed, lines) in zip(BAD_SETTINGS, results):
+        naming = [line for line in lines if name in line]
+        boots = [line for line in lines if "Booting worker" in line]
+        if exit_code == 0 or elapsed > 5 or len(naming) != 1 or len(boots) > 1:
+            problems.append(f"{service} {name}={raw!r}: exit {exit_code} after {elapsed:.1f} s, "
+                            f"{len(boots)} worker boots, lines naming it: {naming}\n" + "\n".join(lines[-5:]))
+            continue
+        if name not in ("GUNICORN_THREADS", "WEB_CONCURRENCY"):  # the app's own settings: a JSON CRITICAL line
+            record = json.loads(naming[0])
+            if record["level"] != "CRITICAL" or record["service"] != service.name:
+                problems.append(f"{service} {name}: {naming[0]}")
+    assert not problems, "\n\n".join(problems)
