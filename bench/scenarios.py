@@ -76,8 +76,7 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests):
 
 
 def _spans(receiver, result):
-    """Spans of the finished rolls' traces. A roll that refreshes the frontend's die list has
-    three spans more than the contract's six, so loss is counted trace by trace."""
+    """Spans of the finished rolls' traces, counted trace by trace against the contract's six."""
     trace_ids = {answer.trace_id for answer in result.answers if answer.status == 200 and answer.trace_id}
     expected = SPANS_PER_ROLL * len(trace_ids)
 

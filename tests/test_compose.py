@@ -16,7 +16,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from ops.grafana_links import explore_trace_url
 from ops.logs import JsonLineFormatter, ServiceContextFilter
-from ops.run_local import SERVICES, gunicorn_command
+from ops.run_local import gunicorn_command
+from ops.services import SERVICES
 from tests.helpers import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -93,7 +94,10 @@ def test_app_containers_match_contract_and_local_run(name):
     assert service["container_name"] == container
     assert service["ports"] == [f"{port}:8000"]
     assert service["command"] == container_command(entry_point)
-    assert (name, port, entry_point) in SERVICES  # ops.run_local starts the same thing
+    # ops.run_local and the tests start the same thing, from the one table of services.
+    assert (name, port, entry_point, container) in [
+        (s.name, s.local_port, s.entry_point, s.container) for s in SERVICES
+    ]
     assert service["environment"]["OTEL_SERVICE_NAME"] == name
     assert service["healthcheck"]["test"][0] == "CMD"
 
