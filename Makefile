@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 QUERY_GRAMMAR := tests/query_grammar/node_modules/.package-lock.json
 
-.PHONY: run test clean
+.PHONY: run test stack-check clean
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -16,6 +16,7 @@ run: $(VENV)/installed
 
 # Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py).
 $(QUERY_GRAMMAR): tests/query_grammar/package-lock.json
+	command -v npm >/dev/null || scripts/install-system-packages.sh
 	npm ci --prefix tests/query_grammar --silent --no-audit --no-fund
 
 # The whole test suite; installs Prometheus and Chromium (Debian packages) when missing.
@@ -23,5 +24,10 @@ test: $(VENV)/installed $(QUERY_GRAMMAR)
 	command -v prometheus >/dev/null && command -v chromium >/dev/null || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest
 
+# Needs Docker: `docker compose up`, traffic, every promise of the README checked through the
+# components' APIs on localhost, then `docker compose down` (README "Checking the stack").
+stack-check: $(VENV)/installed
+	$(PYTHON) -m stackcheck
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache tests/query_grammar/node_modules

@@ -201,3 +201,64 @@ def test_loki_derived_field_finds_the_trace_id_in_our_real_log_lines():
     assert re.search(regex, line).group(1) == trace_id
     query = DATASOURCES["datasources"][1]["jsonData"]["tracesToLogsV2"]["query"]
     assert "__trace.traceId" in query and "container_name" in query
+
+
+def test_one_service_builds_the_image_and_the_others_never_pull_it():
+    builders = [name for name, service in SERVICES_IN_COMPOSE.items() if "build" in service]
+    assert builders == ["die-service"] and SERVICES_IN_COMPOSE["die-service"]["pull_policy"] == "build"
+    for name in ("dice-roller", "frontend"):
+        service = SERVICES_IN_COMPOSE[name]
+        assert service["image"] == "dice-sandbox:stage3" and service["pull_policy"] == "never", name
+        assert "die-service" in service["depends_on"]  # so the build comes first
+
+
+def test_alloy_reads_only_this_stacks_containers():
+    """A keep rule on the targets (discovery.relabel), feeding loki.source.docker, which then
+    keeps the targets' labels; new containers show up within seconds."""
+    relabel = re.search(r'discovery\.relabel "(\w+)" \{(.*?)\n\}', ALLOY, re.S)
+    name, body = relabel.groups()
+    assert "targets = discovery.docker.containers.targets" in body
+    keep = re.search(r'rule \{\s*source_labels = \["__meta_docker_container_name"\]\s*regex\s*= "(.*?)"\s*'
+                     r'action\s*= "keep"', body)
+    assert keep, body
+    pattern = re.compile(keep.group(1))
+    containers = [service["container_name"] for service in SERVICES_IN_COMPOSE.values()]
+    assert all(pattern.fullmatch("/" + container) for container in containers)
+    assert not pattern.fullmatch("/my-other-project-db-1")
+    source = re.search(r'loki\.source\.docker "\w+" \{(.*?)\n\}', ALLOY, re.S).group(1)
+    assert f"targets          = discovery.relabel.{name}.output" in source and "relabel_rules" not in source
+    assert 'refresh_interval = "5s"' in source
+    assert re.search(r'discovery\.docker "containers" \{[^}]*refresh_interval = "5s"', ALLOY)
+
+
+def test_the_die_service_reads_the_specifications_file_mounted_read_only():
+    assert ("./diespec/die_specifications.json:/app/diespec/die_specifications.json:ro"
+            in SERVICES_IN_COMPOSE["die-service"]["volumes"])
+
+
+def test_the_readme_names_the_image_tags_compose_runs():
+    readme = (REPO / "README.md").read_text()
+    for name, service in SERVICES_IN_COMPOSE.items():
+        if service["image"] != "dice-sandbox:stage3":
+            assert f"`{service['image']}`" in readme, service["image"]
+
+
+def test_no_shell_health_checks_for_shell_less_images():
+    for name in ("tempo", "loki"):
+        assert "healthcheck" not in SERVICES_IN_COMPOSE[name], name
+
+
+def test_anonymous_users_may_use_explore_without_the_removed_viewers_can_edit():
+    grafana = SERVICES_IN_COMPOSE["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Editor" and "GF_USERS_VIEWERS_CAN_EDIT" not in grafana
+    provider = yaml.safe_load((REPO / "ops/grafana/provisioning/dashboards/dashboards.yaml").read_text())
+    assert all(p.get("allowUiUpdates") is False for p in provider["providers"])
+
+
+def test_the_github_workflow_is_valid_and_runs_the_tests_and_the_stack_check():
+    path = REPO / ".github/workflows/ci.yml"
+    result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                             str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = [step.get("run") for job in yaml.safe_load(path.read_text())["jobs"].values() for step in job["steps"]]
+    assert "bash .ci/run" in steps and "make stack-check" in steps

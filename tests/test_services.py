@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -146,3 +147,39 @@ def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):
     leftover = subprocess.run(["pgrep", "-f", "ops/gunicorn.conf.py -b 127.0.0.1:810"], capture_output=True)
     assert leftover.stdout == b""
 
+
+
+def test_a_die_added_to_the_file_appears_after_a_hup_with_nothing_else_restarted(tmp_path, start_stack):
+    """README "Add a die", the local way: HUP makes the die service's gunicorn start new
+    workers, which read the file again; the frontend's list follows within its max age."""
+    spec_file = tmp_path / "dice.json"
+    dice = json.loads((REPO / "diespec/die_specifications.json").read_text())
+    spec_file.write_text(json.dumps(dice))
+    stack = start_stack(DIE_SPECIFICATIONS_FILE=spec_file, DIE_LIST_MAX_AGE_SECONDS=1)
+    boots_before = {s.name: _boots(s) for s in (stack.roller, stack.frontend)}
+    assert "d12" not in stack.frontend.get("/").text
+
+    spec_file.write_text(json.dumps({**dice, "d12": {"faces": list(range(1, 13)), "error_rate": 0}}))
+    stack.die_service.process.send_signal(signal.SIGHUP)
+
+    assert _poll(lambda: "d12" in stack.die_service.get("/dice").json()["identifiers"])
+    assert _poll(lambda: '<option value="d12">' in stack.frontend.get("/").text)
+    assert stack.frontend.get("/roll", params={"die": "d12"}).json()["roll"] in range(1, 13)
+    for service in (stack.roller, stack.frontend):
+        assert service.process.poll() is None and _boots(service) == boots_before[service.name], service.name
+
+
+def _boots(service):
+    return sum("Booting worker" in line for line in service.log_lines())
+
+
+def _poll(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    return False

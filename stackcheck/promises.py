@@ -1,0 +1,122 @@
+"""What the README promises of the compose stack, each a plain function over the answers of
+the components' HTTP APIs (decoded JSON), returning (passed, detail)."""
+
+import json
+
+SERVICES = ("frontend", "dice-roller", "die-service")
+JOBS = tuple(f"{service}-stage3" for service in ("die-service", "dice-roller", "frontend"))
+LOG_LABELS = ("container_name", "compose_service", "level", "service")
+DASHBOARD_TITLE = "Dice Roller — Three Services"
+DATASOURCE_UIDS = ("prometheus", "tempo", "loki")
+
+
+def trace_services(trace):
+    """The service names in a trace as Tempo's /api/traces/<id> gives it (OTLP JSON,
+    `batches` in Tempo's v1 API, `resourceSpans` elsewhere), with their span counts."""
+    counts = {}
+    for batch in trace.get("batches") or trace.get("resourceSpans") or []:
+        attributes = {a["key"]: a["value"].get("stringValue") for a in batch["resource"]["attributes"]}
+        spans = sum(len(scope.get("spans", [])) for scope in batch.get("scopeSpans", []))
+        name = attributes.get("service.name")
+        counts[name] = counts.get(name, 0) + spans
+    return counts
+
+
+def three_service_trace(search, trace):
+    """A TraceQL search found roll traces, and the first holds spans of all three services."""
+    found = search.get("traces") or []
+    if not found:
+        return False, "TraceQL found no roll trace"
+    services = trace_services(trace)
+    missing = [service for service in SERVICES if not services.get(service)]
+    if missing:
+        return False, f"trace {found[0]['traceID']} has no spans of {', '.join(missing)}"
+    return True, f"trace {found[0]['traceID']}: {services}"
+
+
+def log_lines(query_range):
+    """[(labels, line)] of a Loki /loki/api/v1/query_range answer of streams."""
+    return [
+        (stream["stream"], line)
+        for stream in query_range.get("data", {}).get("result", [])
+        for _, line in stream.get("values", [])
+    ]
+
+
+def labelled_json_logs(query_range):
+    """JSON log lines of our services, labelled as Alloy promises, and carrying a trace id."""
+    lines = log_lines(query_range)
+    if not lines:
+        return False, "Loki has no lines of the *-stage3 containers"
+    unlabelled = [labels for labels, _ in lines if not all(labels.get(name) for name in LOG_LABELS)]
+    if unlabelled:
+        return False, f"lines without {'/'.join(LOG_LABELS)}: {unlabelled[0]}"
+    if not first_log_trace_id(query_range):
+        return False, "no JSON line carries a trace_id"
+    return True, f"{len(lines)} lines, labels {', '.join(LOG_LABELS)}"
+
+
+def first_log_trace_id(query_range):
+    for _, line in log_lines(query_range):
+        try:
+            trace_id = json.loads(line).get("trace_id")
+        except (ValueError, AttributeError):
+            continue
+        if trace_id:
+            return trace_id
+    return None
+
+
+def log_trace_in_tempo(trace_id, trace):
+    """The trace a log line names is in Tempo (`trace` is its /api/traces answer, or None)."""
+    if not trace_id:
+        return False, "no log line with a trace_id"
+    if not trace or not trace_services(trace):
+        return False, f"Tempo has no trace {trace_id}"
+    return True, f"trace {trace_id} of a log line is in Tempo"
+
+
+def targets_up(targets):
+    """The three services' scrape jobs are up (Prometheus /api/v1/targets)."""
+    health = {t["labels"].get("job"): t["health"] for t in targets.get("data", {}).get("activeTargets", [])}
+    down = [job for job in JOBS if health.get(job) != "up"]
+    if down:
+        return False, "not up: " + ", ".join(f"{job} ({health.get(job, 'missing')})" for job in down)
+    return True, ", ".join(JOBS) + " up"
+
+
+def has_exemplars(query_exemplars):
+    """Exemplars with a trace_id on the latency histograms (Prometheus /api/v1/query_exemplars)."""
+    exemplars = [e for series in query_exemplars.get("data") or [] for e in series.get("exemplars", [])]
+    with_trace = [e for e in exemplars if e.get("labels", {}).get("trace_id")]
+    if not with_trace:
+        return False, "no exemplar with a trace_id"
+    return True, f"{len(with_trace)} exemplars with a trace_id"
+
+
+def has_series(query, metric):
+    """A PromQL instant query (Prometheus /api/v1/query) returned at least one series."""
+    result = query.get("data", {}).get("result", [])
+    if not result:
+        return False, f"no {metric} series"
+    return True, f"{len(result)} {metric} series"
+
+
+def datasources_healthy(health_by_uid):
+    """Each provisioned datasource answers Grafana's health check with OK."""
+    failing = [
+        f"{uid}: {(health or {}).get('message', 'no answer')}"
+        for uid, health in ((uid, health_by_uid.get(uid)) for uid in DATASOURCE_UIDS)
+        if (health or {}).get("status") != "OK"
+    ]
+    if failing:
+        return False, "; ".join(failing)
+    return True, ", ".join(DATASOURCE_UIDS) + " OK"
+
+
+def dashboard_provisioned(search):
+    """Grafana's /api/search lists the dashboard."""
+    titles = [item.get("title") for item in search or []]
+    if DASHBOARD_TITLE not in titles:
+        return False, f"{DASHBOARD_TITLE!r} not among {titles}"
+    return True, f"{DASHBOARD_TITLE!r} provisioned"

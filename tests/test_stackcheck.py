@@ -1,0 +1,99 @@
+"""The stack check's promises against answers shaped as each component's API documents them,
+passing and failing, so that the check can fail (it runs for real wherever Docker exists)."""
+
+import json
+
+from stackcheck import promises
+
+
+def resource_spans(service, spans=1):
+    return {
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "x"}, "spans": [{"name": "GET /roll"}] * spans}],
+    }
+
+
+TRACE_ID = "2f3e0cee77ae5dc9c17ade3689eb2e54"
+SEARCH = {"traces": [{"traceID": TRACE_ID, "rootServiceName": "frontend", "rootTraceName": "GET /roll"}]}
+FULL_TRACE = {"batches": [resource_spans("frontend", 2), resource_spans("dice-roller", 3), resource_spans("die-service")]}
+
+
+def test_three_service_trace():
+    assert promises.three_service_trace(SEARCH, FULL_TRACE)[0]
+    assert promises.three_service_trace(SEARCH, {"resourceSpans": FULL_TRACE["batches"]})[0]
+    assert not promises.three_service_trace({"traces": []}, {})[0]
+    passed, detail = promises.three_service_trace(SEARCH, {"batches": FULL_TRACE["batches"][:2]})
+    assert not passed and "die-service" in detail
+
+
+def loki_answer(labels, *lines):
+    return {"status": "success", "data": {"resultType": "streams", "result": [
+        {"stream": labels, "values": [["1732690000000000000", line] for line in lines]}
+    ]}}
+
+
+LABELS = {"container_name": "frontend-stage3", "compose_service": "frontend", "level": "INFO", "service": "frontend"}
+LINE = json.dumps({"message": "Roll request received", "trace_id": TRACE_ID, "level": "INFO"})
+
+
+def test_labelled_json_logs():
+    assert promises.labelled_json_logs(loki_answer(LABELS, "not json", LINE))[0]
+    assert not promises.labelled_json_logs({"status": "success", "data": {"result": []}})[0]
+    unlabelled = {key: value for key, value in LABELS.items() if key != "compose_service"}
+    assert not promises.labelled_json_logs(loki_answer(unlabelled, LINE))[0]
+    assert not promises.labelled_json_logs(loki_answer(LABELS, json.dumps({"message": "no trace"})))[0]
+    assert promises.first_log_trace_id(loki_answer(LABELS, "plain", LINE)) == TRACE_ID
+
+
+def test_log_trace_in_tempo():
+    assert promises.log_trace_in_tempo(TRACE_ID, FULL_TRACE)[0]
+    assert not promises.log_trace_in_tempo(TRACE_ID, None)[0]
+    assert not promises.log_trace_in_tempo(None, FULL_TRACE)[0]
+
+
+def targets(health_by_job):
+    return {"status": "success", "data": {"activeTargets": [
+        {"labels": {"job": job, "instance": f"{job}:8000"}, "health": health, "lastError": ""}
+        for job, health in health_by_job.items()
+    ]}}
+
+
+def test_targets_up():
+    assert promises.targets_up(targets({job: "up" for job in promises.JOBS}))[0]
+    passed, detail = promises.targets_up(targets({**{job: "up" for job in promises.JOBS}, "frontend-stage3": "down"}))
+    assert not passed and "frontend-stage3 (down)" in detail
+    assert not promises.targets_up(targets({"die-service-stage3": "up"}))[0]
+
+
+def test_exemplars():
+    answer = {"status": "success", "data": [{
+        "seriesLabels": {"__name__": "http_request_duration_seconds_bucket", "job": "frontend-stage3"},
+        "exemplars": [{"labels": {"trace_id": TRACE_ID}, "value": "0.12", "timestamp": 1732690000.1}],
+    }]}
+    assert promises.has_exemplars(answer)[0]
+    assert not promises.has_exemplars({"status": "success", "data": []})[0]
+    answer["data"][0]["exemplars"][0]["labels"] = {"other": "x"}
+    assert not promises.has_exemplars(answer)[0]
+
+
+def test_series():
+    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "traces_spanmetrics_calls_total", "service": "frontend"}, "value": [1, "3"]}
+    ]}}
+    assert promises.has_series(answer, "traces_spanmetrics_calls_total")[0]
+    assert not promises.has_series({"status": "success", "data": {"resultType": "vector", "result": []}}, "x")[0]
+
+
+def test_datasources_healthy():
+    ok = {"status": "OK", "message": "Data source is working"}
+    assert promises.datasources_healthy({uid: ok for uid in promises.DATASOURCE_UIDS})[0]
+    failing = {"status": "ERROR", "message": "Post \"http://loki:3100\": connection refused"}
+    passed, detail = promises.datasources_healthy({"prometheus": ok, "tempo": ok, "loki": failing})
+    assert not passed and "loki: Post" in detail
+    assert not promises.datasources_healthy({"prometheus": ok})[0]
+
+
+def test_dashboard_provisioned():
+    found = [{"uid": "dice", "title": promises.DASHBOARD_TITLE, "type": "dash-db", "folderTitle": "Dice sandbox"}]
+    assert promises.dashboard_provisioned(found)[0]
+    assert not promises.dashboard_provisioned([])[0]
