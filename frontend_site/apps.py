@@ -2,17 +2,21 @@ from django.apps import AppConfig
 from django.conf import settings
 
 from frontend_site.die_list import DieList
+from ops.faults import FaultInjector
 from ops.http_session import create_session
+from ops.services import FRONTEND
 
 
 class FrontendConfig(AppConfig):
-    """Holds what the views share in a process: one HTTP session and the die list."""
+    """Holds what the views share in a process: one HTTP session, the die list and the
+    fault injector."""
 
     name = "frontend_site"
     label = "frontend_site"
 
     def ready(self):
         self.http = create_session(pool_size=settings.HTTP_POOL_SIZE)
+        self.faults = FaultInjector(FRONTEND.otel_name(), enabled=settings.FAULT_INJECTION)
         self.die_list = DieList(
             settings.DIE_SERVICE_URL,
             self.http,

@@ -1,12 +1,15 @@
-"""The frontend's own middleware: the shared HTTP metrics, and the Content-Security-Policy."""
+"""The frontend's own middleware: the shared HTTP metrics, the frontend's own faults, and the
+Content-Security-Policy."""
 
 import time
 
+from django.apps import apps
 from django.conf import settings
 
+from frontend_site.answers import json_error
 from frontend_site.routes import route_template
+from ops import errors
 from ops.metrics import record_http_request, request_finished, request_started
-
 
 class HttpMetricsMiddleware:
     """http_requests_total, http_request_duration_seconds and http_requests_in_flight,
@@ -25,6 +28,21 @@ class HttpMetricsMiddleware:
         elapsed = time.perf_counter() - started
         record_http_request(request.method, route_template(request), response.status_code, elapsed)
         return response
+
+
+class FaultInjectionMiddleware:
+    """The request's fault for the frontend itself (fault.frontend=...), applied before any view."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.faults = apps.get_app_config("frontend_site").faults
+
+    def __call__(self, request):
+        fault = self.faults.apply()
+        if fault:
+            kind = errors.INJECTED_FAULT.with_status(fault.value)
+            return json_error(kind, service=self.faults.service_name, fault=self.faults.entry(fault))
+        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

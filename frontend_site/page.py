@@ -30,6 +30,10 @@ ERROR_TEXT = {
         "The dice roller took too long to answer. The trace shows where the time went.",
     ),
     errors.BAD_GATEWAY.code: ("Unusable answer", "A service answered with something the frontend could not use."),
+    errors.INJECTED_FAULT.code: (
+        "Broken on purpose",
+        "A service failed because this roll carried a fault. The trace shows which one, and where.",
+    ),
     # Only the page's script meets this one: the frontend itself did not answer.
     "frontend_unreachable": ("Frontend unreachable", "The page could not reach the frontend. Is it running?"),
 }
@@ -63,6 +67,7 @@ def roll_outcome(status, body, elapsed_seconds, die):
         "elapsed_ms": round(elapsed_seconds * 1000),
         "trace_id": trace_id,
         "trace_url": explore_trace_url(settings.GRAFANA_URL, trace_id) if trace_id else None,
+        "fault": body.get("fault"),
     }
     if status != 200:
         outcome["title"], outcome["text"] = ERROR_TEXT.get(body.get("error"), UNKNOWN_ERROR_TEXT)

@@ -29,6 +29,7 @@ MIDDLEWARE = [
     "frontend_site.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "frontend_site.middleware.HttpMetricsMiddleware",
+    "frontend_site.middleware.FaultInjectionMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 ROOT_URLCONF = "frontend_site.urls"
@@ -64,6 +65,8 @@ DIE_SERVICE_URL = read("DIE_SERVICE_URL")
 DICE_ROLLER_URL = read("DICE_ROLLER_URL")
 DICE_ROLLER_TIMEOUT_SECONDS = read("DICE_ROLLER_TIMEOUT_SECONDS")
 GRAFANA_URL = read("GRAFANA_URL")
+# Faults carried in the requests' baggage (ops/faults.py): on in this sandbox.
+FAULT_INJECTION = read("FAULT_INJECTION")
 # One pooled connection to the roller per gunicorn thread.
 HTTP_POOL_SIZE = read("GUNICORN_THREADS")
 

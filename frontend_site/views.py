@@ -4,29 +4,30 @@ import functools
 import logging
 import time
 
-import requests
 from django.apps import apps
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from opentelemetry import trace
 
-from frontend_site.metrics import DICE_ROLLER_REQUEST_DURATION, ROLL_REQUESTS
+from frontend_site.answers import error_body, json_error
+from frontend_site.faults import CHOICE_BY_NAME, CHOICES, carried
+from frontend_site.metrics import ROLL_REQUESTS
 from frontend_site.page import page_config, roll_outcome
+from frontend_site.roller_client import (
+    DiceRollerBadAnswer,
+    DiceRollerClient,
+    DiceRollerError,
+    DiceRollerTimeout,
+    DiceRollerUnavailable,
+    RollRefused,
+)
 from ops import errors
 from ops.errors import identifier_error
-from ops.metrics import OTHER, render_metrics, trace_exemplar
+from ops.metrics import OTHER, render_metrics
 from ops.telemetry import current_trace_id
 
 logger = logging.getLogger(__name__)
-
-
-def error_body(kind, **fields):
-    return {**kind.body(**fields), "trace_id": current_trace_id()}
-
-
-def json_error(kind, **fields):
-    return JsonResponse(error_body(kind, **fields), status=kind.status)
 
 
 def get_only(view):
@@ -51,11 +52,12 @@ def frontend():
 def index(request):
     """The page. Without JavaScript its form sends `/?die=X` and the roll is shown here."""
     dice = frontend().die_list.identifiers()
-    context = {"dice": dice, "page_config": page_config()}
+    choice = chosen_fault(request)
+    context = {"dice": dice, "page_config": page_config(), "fault_choices": CHOICES, "fault": choice}
     status = 200
     if "die" in request.GET:
         started = time.perf_counter()
-        status, body = roll_die(request.GET.getlist("die"))
+        status, body = roll_die(request.GET.getlist("die"), choice)
         listed = request.GET["die"] if request.GET["die"] in dice else None
         context["result"] = roll_outcome(status, body, time.perf_counter() - started, listed)
     return render(request, "frontend_site/index.html", context, status=status)
@@ -63,12 +65,30 @@ def index(request):
 
 @get_only
 def roll(request):
-    status, body = roll_die(request.GET.getlist("die"))
+    status, body = roll_die(request.GET.getlist("die"), chosen_fault(request))
     return JsonResponse(body, status=status)
 
 
-def roll_die(values):
-    """Checks the die, asks the dice roller and counts the roll: (status, JSON body)."""
+def chosen_fault(request):
+    """The page's "Break something" choice (`fault=die-service-fails`), or None. An unknown
+    one is ignored, like a malformed fault in the baggage: it never changes the answer."""
+    name = request.GET.get("fault", "")
+    if name and name not in CHOICE_BY_NAME:
+        logger.warning("Unknown fault choice ignored", extra={"choices": list(CHOICE_BY_NAME)})
+    return CHOICE_BY_NAME.get(name)
+
+
+# What the frontend answers when the dice roller gave no roll.
+ROLLER_ERRORS = {
+    DiceRollerTimeout: (errors.DICE_ROLLER_TIMEOUT, {}),
+    DiceRollerUnavailable: (errors.DICE_ROLLER_UNAVAILABLE, {}),
+    DiceRollerBadAnswer: (errors.BAD_GATEWAY, {"upstream": "dice roller"}),
+}
+
+
+def roll_die(values, fault_choice=None):
+    """Checks the die, asks the dice roller (carrying the chosen fault) and counts the roll:
+    (status, JSON body)."""
     error = identifier_error(values)
     if error:
         return error.status, error_body(error, parameter="die")
@@ -76,48 +96,22 @@ def roll_die(values):
     trace.get_current_span().set_attribute("die.type", die_type)
     logger.info("Roll request received", extra={"die_type": die_type})
 
-    status, body = _ask_dice_roller(die_type)
+    roller = DiceRollerClient(settings.DICE_ROLLER_URL, settings.DICE_ROLLER_TIMEOUT_SECONDS, frontend().http)
+    try:
+        with carried(fault_choice):
+            status, body = 200, {"die": die_type, "roll": roller.roll(die_type), "trace_id": current_trace_id()}
+    except RollRefused as refused:  # the roller's own error, passed on as it is
+        status = refused.status
+        body = {"error": refused.code, "message": refused.message, "trace_id": current_trace_id()}
+    except DiceRollerError as failure:
+        kind, fields = ROLLER_ERRORS[type(failure)]
+        status, body = kind.status, error_body(kind, **fields)
+    if fault_choice:
+        body["fault"] = fault_choice.entry
     # Only dice the die service lists become label values.
     label = die_type if die_type in frontend().die_list.identifiers() else OTHER
     ROLL_REQUESTS.labels(label, str(status)).inc()
     return status, body
-
-
-def _ask_dice_roller(die_type):
-    started = time.perf_counter()
-    try:
-        answer = frontend().http.get(
-            f"{settings.DICE_ROLLER_URL}/roll",
-            params={"die": die_type},
-            timeout=settings.DICE_ROLLER_TIMEOUT_SECONDS,
-        )
-    except requests.Timeout:
-        return errors.DICE_ROLLER_TIMEOUT.status, error_body(errors.DICE_ROLLER_TIMEOUT)
-    except requests.ConnectionError:
-        return errors.DICE_ROLLER_UNAVAILABLE.status, error_body(errors.DICE_ROLLER_UNAVAILABLE)
-    finally:
-        elapsed = time.perf_counter() - started
-        DICE_ROLLER_REQUEST_DURATION.observe(elapsed, exemplar=trace_exemplar())
-
-    logger.info(
-        "Dice roller response received",
-        extra={
-            "die_type": die_type,
-            "status_code": answer.status_code,
-            "duration_ms": round(elapsed * 1000, 3),
-        },
-    )
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if answer.status_code == 200 and isinstance(body, dict) and isinstance(body.get("roll"), int):
-        return 200, {"die": die_type, "roll": body["roll"], "trace_id": current_trace_id()}
-    if answer.status_code >= 400 and isinstance(body, dict) and "error" in body:
-        # The roller's own error, passed on as it is.
-        relayed = {"error": str(body["error"]), "message": str(body.get("message", ""))}
-        return answer.status_code, {**relayed, "trace_id": current_trace_id()}
-    return errors.BAD_GATEWAY.status, error_body(errors.BAD_GATEWAY, upstream="dice roller")
 
 
 @get_only

@@ -18,6 +18,9 @@ class ErrorKind:
     def body(self, **fields):
         return {"error": self.code, "message": self.message.format(**fields)}
 
+    def with_status(self, status):
+        return ErrorKind(status, self.code, self.message)
+
 
 # Any service
 BAD_REQUEST = ErrorKind(400, "bad_request", "The request could not be understood.")
@@ -29,6 +32,8 @@ NOT_FOUND = ErrorKind(404, "not_found", "There is nothing at this path.")
 METHOD_NOT_ALLOWED = ErrorKind(405, "method_not_allowed", "This path does not accept that method.")
 INTERNAL_ERROR = ErrorKind(500, "internal_error", "Something went wrong on our side.")
 NOT_READY = ErrorKind(503, "not_ready", "{reason}")
+# The status is the one the fault asks for: 500, 502, 503 or 504.
+INJECTED_FAULT = ErrorKind(500, "injected_fault", "The {service} failed on purpose: the request carried the fault {fault}.")
 
 # The die service and the dice roller
 UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")

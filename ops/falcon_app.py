@@ -29,11 +29,12 @@ class ApiError(falcon.HTTPError):
         return obj_type(error=self.title, message=self.description)
 
 
-def create_service_app(readiness_check, openapi_path):
+def create_service_app(readiness_check, openapi_path, fault_injector):
     """A Falcon app with the shared routes; `readiness_check()` returns (ready, detail),
-    `openapi_path` is the service's OpenAPI document, kept beside its code."""
+    `openapi_path` is the service's OpenAPI document, kept beside its code, and
+    `fault_injector` (ops.faults) applies the faults the requests' baggage names."""
     # falcon.App, not `from falcon import App`: the OTel instrumentor swaps the class.
-    app = falcon.App(middleware=[HttpMetricsMiddleware()])
+    app = falcon.App(middleware=[HttpMetricsMiddleware(), FaultMiddleware(fault_injector)])
     app.add_error_handler(Exception, _answer_unexpected_error)
     app.add_error_handler(falcon.HTTPError, _answer_http_error)
     app.add_route("/healthz", Health())
@@ -94,6 +95,20 @@ class HttpMetricsMiddleware:
         request_finished(req.context.in_flight)
         elapsed = time.perf_counter() - req.context.started
         record_http_request(req.method, req.uri_template, resp.status_code, elapsed)
+
+
+class FaultMiddleware:
+    """The request's fault for this service, applied before its resource runs. After routing,
+    not before: the Falcon instrumentation records any answer without a route as a 404."""
+
+    def __init__(self, injector):
+        self._injector = injector
+
+    def process_resource(self, req, resp, resource, params):
+        fault = self._injector.apply()
+        if fault:
+            kind = errors.INJECTED_FAULT.with_status(fault.value)
+            raise ApiError(kind, service=self._injector.service_name, fault=self._injector.entry(fault))
 
 
 class Health:

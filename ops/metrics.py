@@ -35,6 +35,11 @@ HTTP_REQUESTS_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 SCRAPE_PATH = "/metrics"
+FAULTS_INJECTED = Counter(
+    "faults_injected_total", "Faults applied from a request's baggage (ops/faults.py), by kind.", ["kind"]
+)
+for _kind in ("delay", "error"):  # both series exist from the start: a rate of 0, not "no data"
+    FAULTS_INJECTED.labels(_kind)
 
 # Anything else would let a client create a new series with every request.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -1,5 +1,6 @@
 """The three services: the one table that names them, their ports, entry points and settings."""
 
+import os
 from dataclasses import dataclass
 
 
@@ -15,8 +16,12 @@ class Service:
     def __str__(self):
         return self.name
 
+    def otel_name(self):
+        """The name it exports and logs under: OTEL_SERVICE_NAME when set, as the SDK does."""
+        return os.environ.get("OTEL_SERVICE_NAME") or self.name
 
-_COMMON = ("LOG_LEVEL",)
+
+_COMMON = ("FAULT_INJECTION", "LOG_LEVEL")
 DIE_SERVICE = Service(
     "die-service", "diespec", 8103, "diespec.app:create_app()", "die-service-stage3",
     ("DIE_SPECIFICATIONS_FILE", *_COMMON),

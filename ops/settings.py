@@ -113,6 +113,7 @@ _SETTINGS = [
     Setting(
         "DIE_LIST_MAX_AGE_SECONDS", "10", number(0, 86400, low_included=False), f"{SECONDS} above 0, at most 86400"
     ),
+    Setting("FAULT_INJECTION", "on", boolean, "on or off"),
     Setting("LOG_LEVEL", "INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
             "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     Setting("DJANGO_DEBUG", "false", boolean, "true or false"),

@@ -6,6 +6,7 @@ from pathlib import Path
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
 
 from ops.falcon_app import create_service_app
+from ops.faults import FaultInjector
 from ops.http_session import create_session
 from ops.services import DICE_ROLLER
 from ops.startup import settings_or_exit
@@ -15,26 +16,30 @@ from roller.resources import Roll, ServiceInfo
 
 OPENAPI_DOCUMENT = Path(__file__).parent / "openapi.json"
 
-def create_app(die_service=None, max_delay_seconds=None, rng=None):
-    """Gunicorn calls it with no arguments and everything comes from the environment;
-    tests pass a die service, a delay and a seeded random.Random."""
+
+def create_app():
+    """gunicorn's entry point: telemetry, then the app from the environment's settings."""
     setup_telemetry(DICE_ROLLER.name, FalconInstrumentor())
-    if die_service is None or max_delay_seconds is None:
-        config = settings_or_exit(*DICE_ROLLER.settings)
-        die_service = die_service or DieServiceClient(
-            config["DIE_SERVICE_URL"],
-            config["DIE_SERVICE_TIMEOUT_SECONDS"],
-            create_session(pool_size=config["GUNICORN_THREADS"]),
-        )
-        max_delay_seconds = config["ROLL_MAX_DELAY_SECONDS"] if max_delay_seconds is None else max_delay_seconds
+    config = settings_or_exit(*DICE_ROLLER.settings)
+    die_service = DieServiceClient(
+        config["DIE_SERVICE_URL"],
+        config["DIE_SERVICE_TIMEOUT_SECONDS"],
+        create_session(pool_size=config["GUNICORN_THREADS"]),
+    )
+    faults = FaultInjector(DICE_ROLLER.otel_name(), enabled=config["FAULT_INJECTION"])
+    return build_app(die_service, config["ROLL_MAX_DELAY_SECONDS"], random.Random(), faults)
+
+
+def build_app(die_service, max_delay_seconds, rng, fault_injector):
+    """The app from its collaborators, reading nothing from the environment: tests pass a
+    fake die service, no delay and a seeded random.Random."""
 
     def readiness_check():
         if die_service.is_reachable():
             return True, {}
         return False, {"message": "The die service cannot be reached."}
 
-    app = create_service_app(readiness_check, OPENAPI_DOCUMENT)
+    app = create_service_app(readiness_check, OPENAPI_DOCUMENT, fault_injector)
     app.add_route("/", ServiceInfo())
-    app.add_route("/roll", Roll(die_service, max_delay_seconds, rng or random.Random()))
+    app.add_route("/roll", Roll(die_service, max_delay_seconds, rng))
     return app
-

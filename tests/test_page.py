@@ -185,7 +185,7 @@ def test_without_javascript_the_form_still_rolls(browser, stack):
     page, watch = open_page(browser, stack, java_script=False)
     page.select_option("#die", "d20")
     page.click("#roll-button")
-    page.wait_for_url(re.compile(r"/\?die=d20$"))
+    page.wait_for_url(re.compile(r"/\?die=d20&fault=$"))
     assert int(page.locator("#result-value").text_content()) in DICE["d20"]["faces"]
     assert page.locator("#die").input_value() == "d20"
     trace_id = page.locator("#result-trace-id").text_content()
@@ -196,6 +196,42 @@ def test_without_javascript_the_form_still_rolls(browser, stack):
     page.click("#roll-button")
     expect(page.locator("#result-title")).to_have_text("The die failed")
     assert page.locator("#die").input_value() == "risky"
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def test_break_something_fails_one_roll_and_names_the_fault(browser, stack, screenshots):
+    page, watch = open_page(browser, stack)
+    expect(page.get_by_label("Break something")).to_be_visible()
+    page.select_option("#fault", "die-service-fails")
+    roll(page, "fair")
+    # The die service answered 503 on purpose; the roller calls that a bad gateway.
+    expect(page.locator("#result-title")).to_have_text("Unusable answer")
+    assert page.locator("#result-status").text_content() == "HTTP 502"
+    expect(page.locator("#result-fault")).to_contain_text("fault.die-service=error:503")
+    trace_id = page.locator("#result-trace-id").text_content()
+    assert TRACE_ID.fullmatch(trace_id) and trace_id in page.locator("#result-trace-link").get_attribute("href")
+    latest = page.locator("#history-rows tr").nth(0)
+    assert latest.locator(".history-fault").text_content() == "fault.die-service=error:503"
+    page.screenshot(path=screenshots / "fault.png", full_page=True)
+
+    page.select_option("#fault", "")  # the fault went with that one roll only
+    roll(page, "fair")
+    expect(page.locator("#result-value")).to_be_visible()
+    expect(page.locator("#result-fault")).to_be_hidden()
+    assert page.locator("#history-rows tr").nth(0).locator(".history-fault").text_content() == "–"
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def test_break_something_works_without_javascript(browser, stack):
+    page, watch = open_page(browser, stack, java_script=False)
+    page.select_option("#die", "fair")
+    page.select_option("#fault", "dice-roller-fails")
+    page.click("#roll-button")
+    page.wait_for_url(re.compile(r"/\?die=fair&fault=dice-roller-fails$"))
+    expect(page.locator("#result-title")).to_have_text("Broken on purpose")
+    assert page.locator("#result-status").text_content() == "HTTP 500"
+    expect(page.locator("#result-fault")).to_contain_text("fault.dice-roller=error:500")
+    assert page.locator("#fault").input_value() == "dice-roller-fails"
     assert watch.unexpected(allow_http_errors=True) == []
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.helpers import REPO, SPANS_PER_ROLL, free_port, scrape, value
+from traffic.plan import make_plan
 from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
@@ -74,3 +75,27 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
             assert frontend.parent_span_id == call.span_id
     finally:
         receiver.close()
+
+
+def test_fault_rate_breaks_the_planned_share_of_rolls(start_stack):
+    stack = start_stack()
+    result = run_traffic(
+        "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "4", "--max-rolls", "12",
+        "--think-min", "0", "--think-max", "0", "--seed", "5", "--json", "--no-trace",
+        "--fault", "die-service=error:503", "--fault-rate", "0.5",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    dice = stack.die_service.get("/dice").json()["identifiers"]
+    planned = [roll for rolls in make_plan(4, 12, dice, 0, 0, 5, fault_rate=0.5) for roll in rolls]
+    faulted = sum(roll.faulted for roll in planned)
+    assert summary["rolls"] == len(planned) and 0.3 <= faulted / len(planned) <= 0.7
+    assert summary["by_fault"] == {"fault.die-service=error:503": faulted, "none": len(planned) - faulted}
+    # Each faulted roll failed at the die service, which the roller reports as a bad gateway.
+    metrics = scrape(stack.frontend)
+    bad_gateway = sum(s.value for (name, labels), s in metrics.items()
+                      if name == "frontend_roll_requests_total" and dict(labels)["status"] == "502")
+    assert bad_gateway == faulted
+    assert value(scrape(stack.die_service), "faults_injected_total", kind="error") == faulted
+    link = summary["fault_traces"]["fault.die-service=error:503"]
+    assert link["status"] == 502 and link["trace_url"]

@@ -2,6 +2,7 @@
 
     python -m traffic --users 10 --max-rolls 20          # a planned run
     python -m traffic --duration 300                      # users rolling for five minutes
+    python -m traffic --fault die-service=delay:1500 --fault-rate 0.2   # a fifth of the rolls slowed
 """
 
 import argparse
@@ -17,6 +18,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ops.faults import MAX_DELAY_MS, MalformedFault, parse_fault
 from ops.http_session import create_session
 from ops.telemetry import create_tracer_provider, use_stable_http_conventions
 from traffic.plan import FALLBACK_DICE, endless_rolls, make_plan
@@ -37,6 +39,10 @@ def parse_args(argv):
     parser.add_argument("--think-max", type=float, default=2.0, help="seconds (default %(default)s)")
     parser.add_argument("--duration", type=float, help="roll continuously for this many seconds instead")
     parser.add_argument("--seed", type=int, help="makes the plan reproducible")
+    parser.add_argument("--fault", action="append", default=[], type=fault_argument, metavar="SERVICE=KIND:VALUE",
+                        help="a fault for the rolls to carry, e.g. die-service=delay:1500 (repeatable)")
+    parser.add_argument("--fault-rate", type=float, default=1.0,
+                        help="the share of rolls that carry the faults (default %(default)s)")
     parser.add_argument("--no-trace", action="store_true", help="do not trace the rolls")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"))
@@ -45,7 +51,22 @@ def parse_args(argv):
         parser.error("need --users >= 1, --max-rolls >= 1 and 0 <= --think-min <= --think-max")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be positive")
+    if not 0 <= args.fault_rate <= 1:
+        parser.error("--fault-rate must be from 0 to 1")
     return args
+
+
+def fault_argument(text):
+    """SERVICE=KIND:VALUE, as ops.faults reads it: die-service=error:503."""
+    service, _, fault = text.partition("=")
+    if not service.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: name the service, e.g. die-service=delay:1500")
+    try:
+        return service.strip(), parse_fault(fault)
+    except MalformedFault:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SERVICE=delay:<0-{MAX_DELAY_MS}> or SERVICE=error:<500|502|503|504>"
+        ) from None
 
 
 def current_dice(session, die_service_url):
@@ -74,14 +95,16 @@ def main(argv=None):
         RequestsInstrumentor().instrument()
 
     dice = current_dice(session, args.die_service_url.rstrip("/"))
-    run = Run(url, session)
+    run = Run(url, session, faults=args.fault)
+    fault_rate = args.fault_rate if args.fault else 0.0
     if args.duration is None:
-        plan = make_plan(args.users, args.max_rolls, dice, args.think_min, args.think_max, args.seed)
+        plan = make_plan(args.users, args.max_rolls, dice, args.think_min, args.think_max, args.seed, fault_rate)
         planned, deadline = sum(len(rolls) for rolls in plan), None
         work = list(enumerate(plan))
     else:
         planned, deadline = None, time.monotonic() + args.duration
-        work = [(user, endless_rolls(user, dice, args.think_min, args.think_max, args.seed)) for user in range(args.users)]
+        work = [(user, endless_rolls(user, dice, args.think_min, args.think_max, args.seed, fault_rate))
+                for user in range(args.users)]
 
     started = time.monotonic()
     threads = [threading.Thread(target=run.user, args=(user, rolls, deadline), daemon=True) for user, rolls in work]

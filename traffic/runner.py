@@ -4,8 +4,10 @@ import threading
 import time
 
 import requests
-from opentelemetry import trace
+from opentelemetry import baggage, context, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
+from ops.faults import BAGGAGE_PREFIX
 from ops.telemetry import current_trace_id
 from traffic.summary import Outcome
 
@@ -18,9 +20,11 @@ MAX_ROLLS_PER_USER = 100_000
 
 
 class Run:
-    def __init__(self, frontend_url, session, timeout_seconds=10.0):
+    def __init__(self, frontend_url, session, faults=(), timeout_seconds=10.0):
+        """`faults`: [(service name, ops.faults.Fault)], carried by the rolls planned to."""
         self._roll_url = f"{frontend_url}/roll"
         self._session = session
+        self._faults = list(faults)
         self._timeout = timeout_seconds
         self._lock = threading.Lock()
         self.outcomes = []
@@ -33,17 +37,33 @@ class Run:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            outcome = self.roll(user, roll.die)
+            outcome = self.roll(user, roll.die, self._faults if roll.faulted else ())
             with self._lock:
                 self.outcomes.append(outcome)
 
-    def roll(self, user, die):
+    def roll(self, user, die, faults=()):
         # The trace starts here, at the simulated user's action; the HTTP call under it is
         # the requests instrumentation's CLIENT span, which also sends the trace context.
+        # The faults travel as baggage, which is sent even when the rolls are not traced.
+        entries = {f"{BAGGAGE_PREFIX}{service}": str(fault) for service, fault in faults}
+        fault_context = context.get_current()
+        for key, value in entries.items():
+            fault_context = baggage.set_baggage(key, value, context=fault_context)
+        headers = {}
+        W3CBaggagePropagator().inject(headers, context=fault_context)
+        token = context.attach(fault_context)
+        try:
+            return self._roll(user, die, headers, ",".join(f"{k}={v}" for k, v in entries.items()) or None)
+        finally:
+            context.detach(token)
+
+    def _roll(self, user, die, headers, fault):
         with tracer.start_as_current_span(USER_ROLLS_SPAN, attributes={"die.type": die, "user.id": user}) as span:
             started = time.perf_counter()
             try:
-                response = self._session.get(self._roll_url, params={"die": die}, timeout=self._timeout)
+                response = self._session.get(
+                    self._roll_url, params={"die": die}, headers=headers, timeout=self._timeout
+                )
                 status = response.status_code
             except requests.Timeout:
                 response, status = None, "timeout"
@@ -54,7 +74,7 @@ class Run:
                 span.set_status(trace.StatusCode.ERROR, str(status))
             # The frontend's trace id (ours, when we traced), else our own span's, if any.
             trace_id = _answered_trace_id(response) or current_trace_id()
-        return Outcome(user, die, status, seconds, trace_id)
+        return Outcome(user, die, status, seconds, trace_id, fault)
 
     def counts(self):
         with self._lock:

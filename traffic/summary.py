@@ -14,6 +14,7 @@ class Outcome:
     status: int | str  # the HTTP status, or "timeout" / "connection_error"
     seconds: float
     trace_id: str | None
+    fault: str | None = None  # the baggage's fault entries this roll carried
 
 
 def percentile(sorted_values, fraction):
@@ -59,6 +60,12 @@ def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False
         },
         "slowest": [link(o) for o in sorted(outcomes, key=lambda o: o.seconds, reverse=True)[:5]],
         "failed": [link(o) for o in outcomes if o.status != 200],
+        # Rolls by the faults they carried ("none" for the others), and one trace of each.
+        "by_fault": dict(sorted(Counter(o.fault or "none" for o in outcomes).items())),
+        "fault_traces": {
+            fault: link(next(o for o in outcomes if o.fault == fault and o.trace_id))
+            for fault in sorted({o.fault for o in outcomes if o.fault and o.trace_id})
+        },
     }
 
 
@@ -89,6 +96,10 @@ def render_text(summary, hyperlinks=False):
     latency = summary["latency_seconds"]
     if latency["max"] is not None:
         lines += ["", "latency  " + "  ".join(f"{name} {value * 1000:.0f} ms" for name, value in latency.items())]
+    if summary["fault_traces"] or len(summary["by_fault"]) > 1:
+        lines += ["", "rolls by injected fault:"]
+        lines += [f"  {fault:<40} {count}" for fault, count in summary["by_fault"].items()]
+        lines += [f"  a trace of {fault}: {trace_cell(row)}" for fault, row in summary["fault_traces"].items()]
     for title, rows in (("slowest rolls", summary["slowest"]), ("failed rolls", summary["failed"])):
         if rows:
             lines += ["", f"{title}:"]

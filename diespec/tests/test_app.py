@@ -3,8 +3,9 @@ import pytest
 from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from diespec.app import create_app
+from diespec.app import build_app
 from diespec.specs import parse_specifications
+from ops.faults import FaultInjector
 
 SPECIFICATIONS = {
     "fair": {"faces": [1, 2, 3, 4, 5, 6], "error_rate": 0},
@@ -14,7 +15,7 @@ SPECIFICATIONS = {
 
 @pytest.fixture
 def client():
-    return testing.TestClient(create_app(parse_specifications(SPECIFICATIONS)))
+    return testing.TestClient(build_app(parse_specifications(SPECIFICATIONS), FaultInjector("die-service", enabled=True)))
 
 
 def test_service_info(client):

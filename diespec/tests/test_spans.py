@@ -4,18 +4,20 @@ import pytest
 from falcon import testing  # before the instrumentor swaps falcon.App
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
 
-from diespec.app import create_app
+from diespec.app import build_app
 from diespec.specs import parse_specifications
+from ops.faults import FaultInjector
 from tests.spans import assert_server_span, exception_events, only_span
 
 SPECIFICATIONS = {"fair": {"faces": [1, 2, 3, 4, 5, 6], "error_rate": 0}}
+FAULTS = FaultInjector("die-service", enabled=True)
 
 
 @pytest.fixture
 def client(span_exporter):
     instrumentor = FalconInstrumentor()
     instrumentor.instrument()
-    yield testing.TestClient(create_app(parse_specifications(SPECIFICATIONS)))
+    yield testing.TestClient(build_app(parse_specifications(SPECIFICATIONS), FAULTS))
     instrumentor.uninstrument()
 
 
@@ -57,7 +59,7 @@ def test_an_unexpected_exception_is_a_500_json_answer_with_an_exception_event(sp
     instrumentor = FalconInstrumentor()
     instrumentor.instrument()
     try:
-        client = testing.TestClient(create_app(BrokenSpecifications(parse_specifications(SPECIFICATIONS))))
+        client = testing.TestClient(build_app(BrokenSpecifications(parse_specifications(SPECIFICATIONS)), FAULTS))
         response = client.simulate_get("/dice", params={"identifier": "fair"})
     finally:
         instrumentor.uninstrument()

@@ -3,13 +3,14 @@ import random
 import pytest
 from falcon import testing
 
-from roller.app import create_app
+from ops.faults import FaultInjector
+from roller.app import build_app
 from roller.die_client import DieServiceBadResponse, DieServiceUnavailable
 from roller.tests.fakes import DICE, FakeDieService
 
 
 def client_for(die_service, seed=1):
-    return testing.TestClient(create_app(die_service, max_delay_seconds=0, rng=random.Random(seed)))
+    return testing.TestClient(build_app(die_service, 0, random.Random(seed), FaultInjector("dice-roller", enabled=True)))
 
 
 def test_roll_returns_a_face_of_the_die():

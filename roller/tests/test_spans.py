@@ -7,7 +7,8 @@ from falcon import testing  # before the instrumentor swaps falcon.App
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from roller.app import create_app
+from ops.faults import FaultInjector
+from roller.app import build_app
 from roller.die_client import DieServiceBadResponse, DieServiceUnavailable
 from roller.tests.fakes import FakeDieService
 from tests.spans import assert_server_span, exception_events, only_span
@@ -22,7 +23,7 @@ def instrumented(span_exporter):
 
 
 def client_for(die_service):
-    return testing.TestClient(create_app(die_service, max_delay_seconds=0, rng=random.Random(1)))
+    return testing.TestClient(build_app(die_service, 0, random.Random(1), FaultInjector("dice-roller", enabled=True)))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-// Rolls without reloading the page: the form's `GET /?die=X` becomes `fetch("/roll?die=X")`
+// Rolls without reloading the page: the form's `GET /?die=X&fault=Y` becomes `fetch("/roll?die=X&fault=Y")`
 // and the JSON answer fills the same result area the server renders without JavaScript.
 // Everything from the server is inserted as text (textContent), never as HTML.
 "use strict";
@@ -38,6 +38,8 @@ function showRoll(roll) {
   byId("result-die").textContent = roll.die;
   byId("result-status").textContent = ok ? "" : roll.status ? `HTTP ${roll.status}` : "no answer";
   byId("result-time").textContent = `${roll.elapsedMs} ms`;
+  byId("result-fault").hidden = !roll.body.fault;
+  byId("result-fault-entry").textContent = roll.body.fault || "";
   showTrace(roll.body.trace_id);
 }
 
@@ -66,6 +68,7 @@ function showHistory(history) {
       row.querySelector(".history-value").textContent = entry.value;
       row.querySelector(".history-die").textContent = entry.die;
       row.querySelector(".history-status").textContent = entry.status;
+      row.querySelector(".history-fault").textContent = entry.fault || "–";
       const link = row.querySelector("a");
       const url = traceUrl(entry.traceId);
       if (url) link.href = url;
@@ -83,18 +86,21 @@ function remember(roll) {
     die: roll.die,
     status: ok ? "ok" : `${roll.status || "no answer"} ${roll.body.error}`,
     traceId: roll.body.trace_id,
+    fault: roll.body.fault,
   };
   const history = [entry, ...loadHistory()].slice(0, config.historySize);
   saveHistory(history);
   showHistory(history);
 }
 
-async function ask(die) {
+async function ask(die, fault) {
   const started = performance.now();
   let status = 0;
   let body;
+  // The chosen fault travels with this roll only (the frontend puts it in the baggage).
+  const query = new URLSearchParams(fault ? { die, fault } : { die });
   try {
-    const response = await fetch(`/roll?${new URLSearchParams({ die })}`, {
+    const response = await fetch(`/roll?${query}`, {
       headers: { Accept: "application/json" },
     });
     status = response.status;
@@ -118,7 +124,7 @@ function start() {
     rolling = true;
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Rolling…";
-    const roll = await ask(form.elements.die.value);
+    const roll = await ask(form.elements.die.value, form.elements.fault.value);
     showRoll(roll);
     remember(roll);
     button.removeAttribute("aria-disabled");

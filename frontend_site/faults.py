@@ -1,0 +1,46 @@
+"""The page's "Break something" choices: each one fault (ops/faults.py) carried by one roll."""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from opentelemetry import baggage, context
+
+from ops.faults import BAGGAGE_PREFIX, Fault
+from ops.services import DICE_ROLLER, DIE_SERVICE
+
+
+@dataclass(frozen=True)
+class FaultChoice:
+    name: str  # the form's value
+    label: str
+    service_name: str
+    fault: Fault
+
+    @property
+    def entry(self):
+        return f"{BAGGAGE_PREFIX}{self.service_name}={self.fault}"
+
+
+CHOICES = [
+    FaultChoice("die-service-slow", "Die service slow (1.5 s)", DIE_SERVICE.name, Fault("delay", 1500)),
+    FaultChoice("die-service-fails", "Die service fails (503)", DIE_SERVICE.name, Fault("error", 503)),
+    FaultChoice(
+        "dice-roller-slow", "Dice roller slow, the frontend gives up (6 s)", DICE_ROLLER.name, Fault("delay", 6000)
+    ),
+    FaultChoice("dice-roller-fails", "Dice roller fails (500)", DICE_ROLLER.name, Fault("error", 500)),
+]
+CHOICE_BY_NAME = {choice.name: choice for choice in CHOICES}
+
+
+@contextmanager
+def carried(choice):
+    """Runs the block with `choice`'s fault in the baggage: the requests instrumentation
+    sends it with the call to the dice roller, which passes it on to the die service."""
+    if choice is None:
+        yield
+        return
+    token = context.attach(baggage.set_baggage(f"{BAGGAGE_PREFIX}{choice.service_name}", str(choice.fault)))
+    try:
+        yield
+    finally:
+        context.detach(token)

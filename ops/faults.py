@@ -1,0 +1,88 @@
+"""Break one request on purpose: a fault travels in W3C baggage as
+`fault.<OTEL_SERVICE_NAME>=<kind>:<value>` and only the service it names applies it, at the
+start of its handling (README "Break one request"). The baggage itself is extracted and passed
+on to the next hop by the OpenTelemetry instrumentations, like the trace context."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from opentelemetry import baggage, trace
+
+from ops.metrics import FAULTS_INJECTED
+
+logger = logging.getLogger(__name__)
+
+BAGGAGE_PREFIX = "fault."
+MAX_DELAY_MS = 10_000
+ERROR_STATUSES = (500, 502, 503, 504)
+KINDS = ("delay", "error")
+# A malformed entry is logged, shortened: it comes from the caller.
+LOGGED_ENTRY_LENGTH = 64
+
+
+
+class MalformedFault(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "delay" or "error"
+    value: int  # milliseconds to wait, or the HTTP status to answer
+
+    def __str__(self):
+        return f"{self.kind}:{self.value}"
+
+
+def parse_fault(text):
+    """`delay:<0..10000 ms>` or `error:<500|502|503|504>`, else MalformedFault."""
+    kind, _, value = text.strip().partition(":")
+    if kind not in KINDS or not value.isascii() or not value.isdigit() or len(value) > 5:
+        raise MalformedFault(text)
+    number = int(value)
+    if (kind == "delay" and number > MAX_DELAY_MS) or (kind == "error" and number not in ERROR_STATUSES):
+        raise MalformedFault(text)
+    return Fault(kind, number)
+
+
+def baggage_entry(service_name, fault):
+    """The (key, value) of the baggage entry that makes `service_name` apply `fault`."""
+    return f"{BAGGAGE_PREFIX}{service_name}", str(fault)
+
+
+class FaultInjector:
+    """Applies the fault the current request's baggage names for this service, if any."""
+
+    def __init__(self, service_name, enabled, sleep=time.sleep):
+        self.service_name = service_name
+        self._key = f"{BAGGAGE_PREFIX}{service_name}"
+        self._enabled = enabled
+        self._sleep = sleep
+
+    def entry(self, fault):
+        """The baggage entry, as a learner would write it: fault.die-service=error:503."""
+        return f"{self._key}={fault}"
+
+    def apply(self):
+        """Waits out a delay fault; returns an error fault, which the caller answers with its
+        status, or None when the request is to be answered as usual. Never raises: a
+        malformed entry is ignored with one WARNING line."""
+        raw = baggage.get_baggage(self._key) if self._enabled else None
+        if raw is None:
+            return None
+        try:
+            fault = parse_fault(str(raw))
+        except MalformedFault:
+            logger.warning(
+                "Malformed fault entry ignored",
+                extra={"fault_entry": str(raw)[:LOGGED_ENTRY_LENGTH], "expected": "delay:<0-10000> or error:<500|502|503|504>"},
+            )
+            return None
+        trace.get_current_span().add_event("fault injected", {"fault.kind": fault.kind, "fault.value": fault.value})
+        logger.warning("Fault injected", extra={"fault_kind": fault.kind, "fault_value": fault.value})
+        FAULTS_INJECTED.labels(fault.kind).inc()
+        if fault.kind == "delay":
+            self._sleep(fault.value / 1000)
+            return None
+        return fault

@@ -1,0 +1,152 @@
+"""Break one request on purpose (README "Break one request"): faults carried in W3C baggage,
+applied by the service they name, seen in the answer, the trace, the logs and the metrics."""
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from ops.faults import Fault, MalformedFault, parse_fault
+from tests.helpers import ServiceProcess, Stack, scrape, value
+from tests.otlp_receiver import OtlpReceiver
+
+
+@pytest.mark.parametrize(
+    "text, fault",
+    [("delay:1500", Fault("delay", 1500)), ("delay:0", Fault("delay", 0)), ("delay:10000", Fault("delay", 10000)),
+     ("error:500", Fault("error", 500)), (" error:504 ", Fault("error", 504))],
+)
+def test_faults_are_read(text, fault):
+    assert parse_fault(text) == fault
+
+
+@pytest.mark.parametrize(
+    "text", ["delay:abc", "delay:-5", "delay:999999", "delay:10001", "delay:1.5", "delay:", "error:200",
+             "error:418", "error:5030", "boom:1", "", "delay:١٢", "x" * 5000],
+)
+def test_malformed_faults_are_refused(text):
+    with pytest.raises(MalformedFault):
+        parse_fault(text)
+
+
+def baggage(*entries):
+    return {"baggage": ",".join(entries)}
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """One stack exporting to a receiver, with short timeouts so that slow faults are quick."""
+    folder = tmp_path_factory.mktemp("faults")
+    receiver = OtlpReceiver()
+    stack = Stack(
+        folder, OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="100", DIE_SERVICE_TIMEOUT_SECONDS="0.5", DICE_ROLLER_TIMEOUT_SECONDS="1",
+    ).start()
+    yield stack, receiver
+    stack.stop()
+    receiver.close()
+
+
+def roll(stack, headers=None):
+    started = time.monotonic()
+    answer = stack.frontend.get("/roll", params={"die": "fair"}, headers=headers or {})
+    return answer, time.monotonic() - started
+
+
+def server_span(receiver, trace_id, service):
+    traces = receiver.wait_for(lambda t: any(s.service == service and s.kind == "SERVER" for s in t.get(trace_id, [])))
+    [span] = [s for s in traces[trace_id] if s.service == service and s.kind == "SERVER"]
+    return span
+
+
+# (baggage entry, the status the user gets, its error code, the service whose span shows the
+# fault, the status that span records, the least and most seconds the user waits)
+CASES = [
+    ("fault.die-service=error:503", 502, "bad_gateway", "die-service", 503, 0, 0.5),
+    ("fault.die-service=delay:1000", 503, "die_service_unavailable", "die-service", 200, 0.5, 1.0),
+    ("fault.die-service=delay:200", 200, None, "die-service", 200, 0.2, 0.5),
+    ("fault.dice-roller=error:500", 500, "injected_fault", "dice-roller", 500, 0, 0.5),
+    ("fault.dice-roller=delay:1500", 504, "dice_roller_timeout", "dice-roller", 200, 1.0, 1.5),
+    ("fault.frontend=error:504", 504, "injected_fault", "frontend", 504, 0, 0.5),
+    ("fault.frontend=delay:300", 200, None, "frontend", 200, 0.3, 0.6),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry, status, code, service, span_status, least, most", CASES)
+def test_each_fault_at_each_service(faulty, entry, status, code, service, span_status, least, most):
+    stack, receiver = faulty
+    kind = entry.split("=")[1].split(":")[0]
+    process = {"die-service": stack.die_service, "dice-roller": stack.roller, "frontend": stack.frontend}[service]
+    counted = value(scrape(process), "faults_injected_total", kind=kind)
+
+    answer, seconds = roll(stack, baggage(entry))
+    assert answer.status_code == status and answer.json().get("error") == code, answer.text
+    assert least <= seconds < most + 0.5, seconds
+
+    trace_id = answer.json()["trace_id"]
+    span = server_span(receiver, trace_id, service)
+    [(name, attributes)] = [event for event in span.events if event[0] == "fault injected"]
+    assert attributes == {"fault.kind": kind, "fault.value": int(entry.rsplit(":", 1)[1])}
+    # The faulted span records what its service answered, by the usual status rules (a
+    # delayed die service still answered 200, only too late for the roller).
+    if span_status != 200 or service != "die-service":
+        assert span.attributes["http.response.status_code"] == span_status
+    assert span.status == ("ERROR" if span_status >= 500 else "UNSET")
+
+    logged = [json.loads(line) for line in process.log_lines() if trace_id in line and "Fault injected" in line]
+    assert [(r["level"], r["fault_kind"], r["service"]) for r in logged] == [("WARNING", kind, service)]
+    assert value(scrape(process), "faults_injected_total", kind=kind) == counted + 1
+
+
+@pytest.mark.slow
+def test_rolls_without_a_fault_beside_faulted_ones_are_untouched(faulty):
+    stack, receiver = faulty
+    slow = baggage("fault.die-service=delay:400")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        faulted = [pool.submit(roll, stack, slow) for _ in range(5)]
+        plain = [pool.submit(roll, stack) for _ in range(5)]
+        faulted, plain = [f.result() for f in faulted], [f.result() for f in plain]
+    assert all(answer.status_code == 200 and seconds >= 0.4 for answer, seconds in faulted)
+    assert all(answer.status_code == 200 and seconds < 0.35 for answer, seconds in plain), plain
+    for answer, _ in plain:
+        span = server_span(receiver, answer.json()["trace_id"], "die-service")
+        assert not [event for event in span.events if event[0] == "fault injected"]
+
+
+MALFORMED = ["delay:abc", "delay:-5", "delay:999999", "error:200", "error:418", "delay:" + "9" * 3000]
+
+
+@pytest.mark.slow
+def test_malformed_entries_never_change_the_answer(faulty):
+    stack, _ = faulty
+    before = value(scrape(stack.die_service), "faults_injected_total", kind="delay")
+    for entry in MALFORMED:
+        answer, seconds = roll(stack, baggage(f"fault.die-service={entry}"))
+        assert answer.status_code == 200 and seconds < 0.5, (entry, answer.text)
+    # Many entries at once, ours malformed among others' and other services' harmless ones.
+    many = [f"other.key{i}=v{i}" for i in range(60)] + ["fault.die-service=delay:nope", "fault.nobody=error:500"]
+    answer, _ = roll(stack, baggage(*many))
+    assert answer.status_code == 200
+    warnings = [json.loads(line) for line in stack.die_service.log_lines() if "Malformed fault entry ignored" in line]
+    assert len(warnings) == len(MALFORMED) + 1 and all(w["level"] == "WARNING" for w in warnings)
+    assert all(len(w["fault_entry"]) <= 64 for w in warnings)
+    assert value(scrape(stack.die_service), "faults_injected_total", kind="delay") == before
+
+
+@pytest.mark.slow
+def test_fault_injection_off_ignores_every_entry(tmp_path):
+    env = {**Stack.BASE_ENV, "FAULT_INJECTION": "off"}
+    die_service = ServiceProcess("diespec.app:create_app()", env, tmp_path, "die-service").start()
+    try:
+        for entry in ("fault.die-service=error:503", "fault.die-service=delay:2000"):
+            started = time.monotonic()
+            answer = requests.get(die_service.url + "/dice", params={"identifier": "fair"}, headers=baggage(entry),
+                                  timeout=5)
+            assert answer.status_code == 200 and time.monotonic() - started < 1
+        assert value(scrape(die_service), "faults_injected_total", kind="error") == 0
+        assert not [line for line in die_service.log_lines() if "Fault" in line]
+    finally:
+        die_service.stop()
