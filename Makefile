@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 QUERY_GRAMMAR := tests/query_grammar/node_modules/.package-lock.json
 
-.PHONY: run test stack-check clean
+.PHONY: run test test-fast lint stack-check clean
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -12,7 +12,7 @@ $(VENV)/installed: requirements/*.txt
 
 # The three services on 8103/8104/8105 with gunicorn; Ctrl-C stops them all.
 run: $(VENV)/installed
-	$(PYTHON) -m ops.run_local
+	$(PYTHON) -m runtime
 
 # Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py).
 $(QUERY_GRAMMAR): tests/query_grammar/package-lock.json
@@ -23,6 +23,14 @@ $(QUERY_GRAMMAR): tests/query_grammar/package-lock.json
 test: $(VENV)/installed $(QUERY_GRAMMAR)
 	command -v prometheus >/dev/null && command -v chromium >/dev/null || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest
+
+# The in-process tests only (no gunicorn, no browser, no Prometheus): seconds, for the edit loop.
+test-fast: $(VENV)/installed $(QUERY_GRAMMAR)
+	$(PYTHON) -m pytest -q -m "not slow"
+
+# ruff, with the rules pyproject.toml names and explains.
+lint: $(VENV)/installed
+	$(PYTHON) -m ruff check .
 
 # Needs Docker: `docker compose up`, traffic, every promise of the README checked through the
 # components' APIs on localhost, then `docker compose down` (README "Checking the stack").

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.report import render_table, targets
 from bench.scenarios import SCENARIOS, run_scenario
-from tests.otlp_receiver import OtlpReceiver
+from runtime.otlp_receiver import OtlpReceiver
 
 
 def parse_args(argv):

@@ -46,7 +46,8 @@ def targets(scenarios):
         if crowd:
             share = crowd["rolls_per_second"] / crowd["ideal_rolls_per_second"]
             add(f"{number}. achieved / ideal >= {least}", round(share, 3), share >= least)
-            add(f"{number}. p99 <= {p99_ms} ms", crowd["p99_ms"], crowd["p99_ms"] is not None and crowd["p99_ms"] <= p99_ms)
+            p99 = crowd["p99_ms"]
+            add(f"{number}. p99 <= {p99_ms} ms", p99, p99 is not None and p99 <= p99_ms)
             add(f"{number}. no errors", crowd["errors"], crowd["errors"] == 0)
     scale_out = scenarios.get("scale_out")
     if traced and scale_out and traced["rolls_per_second"]:
@@ -89,4 +90,7 @@ def render_table(report):
 
 def _align(rows, indent=""):
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return [indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return [
+        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from bench.load import run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
-from tests.helpers import SPANS_PER_ROLL, Stack
+from runtime.processes import SPANS_PER_ROLL, Stack
 
 ROLL_PATH = "/roll?die=fair"  # the fair die never fails, so every error is ours
 WARM_UP_ROLLS = 20

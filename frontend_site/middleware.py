@@ -11,6 +11,7 @@ from frontend_site.routes import route_template
 from ops import errors
 from ops.metrics import record_http_request, request_finished, request_started
 
+
 class HttpMetricsMiddleware:
     """http_requests_total, http_request_duration_seconds and http_requests_in_flight,
     as the Falcon services count them."""

@@ -14,7 +14,10 @@ ERROR_TEXT = {
             "Open the trace to see where it failed."
         ),
     ),
-    errors.UNKNOWN_DIE.code: ("Unknown die", "The die service does not know this die. Reload the page for the current list."),
+    errors.UNKNOWN_DIE.code: (
+        "Unknown die",
+        "The die service does not know this die. Reload the page for the current list.",
+    ),
     errors.MISSING_PARAMETER.code: ("Pick a die", "Choose a die from the list, then roll."),
     errors.INVALID_IDENTIFIER.code: ("Pick a die", "Choose a die from the list, then roll."),
     errors.DICE_ROLLER_UNAVAILABLE.code: (
@@ -48,7 +51,7 @@ def page_config():
     """What the page's script needs, handed over as JSON (json_script), not as inline code."""
     return {
         "errors": {code: {"title": title, "text": text} for code, (title, text) in ERROR_TEXT.items()},
-        "unknownError": dict(zip(("title", "text"), UNKNOWN_ERROR_TEXT)),
+        "unknownError": dict(zip(("title", "text"), UNKNOWN_ERROR_TEXT, strict=True)),
         "traceUrlTemplate": explore_trace_url(settings.GRAFANA_URL, TRACE_ID_PLACEHOLDER),
         "traceIdPlaceholder": TRACE_ID_PLACEHOLDER,
         "historySize": 10,

@@ -33,7 +33,9 @@ METHOD_NOT_ALLOWED = ErrorKind(405, "method_not_allowed", "This path does not ac
 INTERNAL_ERROR = ErrorKind(500, "internal_error", "Something went wrong on our side.")
 NOT_READY = ErrorKind(503, "not_ready", "{reason}")
 # The status is the one the fault asks for: 500, 502, 503 or 504.
-INJECTED_FAULT = ErrorKind(500, "injected_fault", "The {service} failed on purpose: the request carried the fault {fault}.")
+INJECTED_FAULT = ErrorKind(
+    500, "injected_fault", "The {service} failed on purpose: the request carried the fault {fault}."
+)
 
 # The die service and the dice roller
 UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")

@@ -17,6 +17,7 @@ BAGGAGE_PREFIX = "fault."
 MAX_DELAY_MS = 10_000
 ERROR_STATUSES = (500, 502, 503, 504)
 KINDS = ("delay", "error")
+EXPECTED = f"delay:<0-{MAX_DELAY_MS}> or error:<500|502|503|504>"
 # A malformed entry is logged, shortened: it comes from the caller.
 LOGGED_ENTRY_LENGTH = 64
 
@@ -76,7 +77,7 @@ class FaultInjector:
         except MalformedFault:
             logger.warning(
                 "Malformed fault entry ignored",
-                extra={"fault_entry": str(raw)[:LOGGED_ENTRY_LENGTH], "expected": "delay:<0-10000> or error:<500|502|503|504>"},
+                extra={"fault_entry": str(raw)[:LOGGED_ENTRY_LENGTH], "expected": EXPECTED},
             )
             return None
         trace.get_current_span().add_event("fault injected", {"fault.kind": fault.kind, "fault.value": fault.value})

@@ -3,6 +3,7 @@
 import requests
 from requests.adapters import HTTPAdapter
 
+
 def create_session(pool_size=10):
     """`pool_size` keep-alive connections per host: a service passes its gunicorn thread
     count, so that every thread waiting on a call keeps its connection instead of

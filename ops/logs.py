@@ -6,7 +6,7 @@ One handler on the root logger; Django's and gunicorn's loggers propagate to it.
 import logging
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -26,7 +26,7 @@ class JsonLineFormatter(JsonFormatter):
 
     def formatTime(self, record, datefmt=None):
         # RFC 3339, UTC, milliseconds: 2026-11-27T03:45:00.123Z
-        moment = datetime.fromtimestamp(record.created, timezone.utc)
+        moment = datetime.fromtimestamp(record.created, UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.helpers import Stack
+from runtime.processes import Stack
 
 
 @pytest.fixture

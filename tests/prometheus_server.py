@@ -6,7 +6,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import REPO, free_port
+from runtime.processes import REPO, free_port
 
 COMPOSE_CONFIG = REPO / "ops" / "prometheus" / "prometheus.yml"
 

@@ -4,7 +4,8 @@ JSON error, nothing is echoed raw, nothing is a 500, and no input becomes a metr
 import pytest
 import requests
 
-from tests.helpers import Stack, scrape
+from runtime.processes import Stack
+from tests.helpers import scrape
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, SPANS_PER_ROLL
+from runtime.processes import REPO, SPANS_PER_ROLL
 
 pytestmark = pytest.mark.slow
 

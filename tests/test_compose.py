@@ -16,9 +16,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from ops.grafana_links import explore_trace_url
 from ops.logs import JsonLineFormatter, ServiceContextFilter
-from ops.run_local import gunicorn_command
 from ops.services import SERVICES
-from tests.helpers import REPO
+from runtime.processes import REPO, gunicorn_command
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES_IN_COMPOSE = COMPOSE["services"]
@@ -74,7 +73,9 @@ def test_every_config_file_parses():
 
 def test_alloy_references_only_components_it_defines():
     defined = set(re.findall(r'^([a-z_.]+) "([a-z_]+)" \{', ALLOY, re.M))
-    used = set(re.findall(r"\b((?:otelcol|loki|discovery)\.[a-z_.]+?)\.([a-z_]+)\.(?:input|receiver|targets|rules)\b", ALLOY))
+    used = set(re.findall(
+        r"\b((?:otelcol|loki|discovery)\.[a-z_.]+?)\.([a-z_]+)\.(?:input|receiver|targets|rules)\b", ALLOY
+    ))
     assert used and used <= defined, used - defined
 
 
@@ -94,7 +95,7 @@ def test_app_containers_match_contract_and_local_run(name):
     assert service["container_name"] == container
     assert service["ports"] == [f"{port}:8000"]
     assert service["command"] == container_command(entry_point)
-    # ops.run_local and the tests start the same thing, from the one table of services.
+    # `make run` (runtime) and the tests start the same thing, from the one table of services.
     assert (name, port, entry_point, container) in [
         (s.name, s.local_port, s.entry_point, s.container) for s in SERVICES
     ]
@@ -122,7 +123,7 @@ def test_services_start_in_dependency_order():
 
 
 def test_image_tags_are_pinned():
-    for name, service in SERVICES_IN_COMPOSE.items():
+    for service in SERVICES_IN_COMPOSE.values():
         image = service["image"]
         assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image) or image == "dice-sandbox:stage3", image
 
@@ -238,7 +239,7 @@ def test_the_die_service_reads_the_specifications_file_mounted_read_only():
 
 def test_the_readme_names_the_image_tags_compose_runs():
     readme = (REPO / "README.md").read_text()
-    for name, service in SERVICES_IN_COMPOSE.items():
+    for service in SERVICES_IN_COMPOSE.values():
         if service["image"] != "dice-sandbox:stage3":
             assert f"`{service['image']}`" in readme, service["image"]
 

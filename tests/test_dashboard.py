@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from tests.helpers import REPO, Stack
+from runtime.processes import REPO, Stack
 from tests.prometheus_server import PrometheusServer, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())
@@ -63,7 +63,8 @@ def test_dashboard_structure():
 
 def test_logql_uses_only_labels_alloy_sets():
     alloy_labels = set(re.findall(r'target_label\s*=\s*"(\w+)"', ALLOY))
-    alloy_labels |= set(re.search(r"stage\.labels \{\s*values = \{([^}]*)\}", ALLOY).group(1).replace('""', "").replace("=", "").replace(",", " ").split())
+    parsed = re.search(r"stage\.labels \{\s*values = \{([^}]*)\}", ALLOY).group(1)
+    alloy_labels |= set(re.findall(r"(\w+)\s*=", parsed))
     queries = [target["expr"] for _, target in targets("loki")] + page_queries("logql")
     assert queries
     for query in queries:
@@ -104,7 +105,7 @@ def test_the_grammar_check_finds_broken_queries():
 
 
 def test_traceql_queries_name_the_stable_http_attributes_only():
-    for language, query in shipped_queries():
+    for _, query in shipped_queries():
         assert not re.search(r"\.(http\.(method|status_code|target|url)|net\.peer)", query), query
 
 

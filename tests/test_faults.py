@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from ops.faults import Fault, MalformedFault, parse_fault
-from tests.helpers import ServiceProcess, Stack, scrape, value
-from tests.otlp_receiver import OtlpReceiver
+from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import ServiceProcess, Stack
+from tests.helpers import scrape, value
 
 
 @pytest.mark.parametrize(

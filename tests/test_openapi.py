@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.helpers import REPO, Stack
+from runtime.processes import REPO, Stack
 
 pytestmark = pytest.mark.slow
 

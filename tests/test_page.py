@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from tests.helpers import Stack
+from runtime.processes import Stack
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import requests
 
-from tests.helpers import REPO, ServiceProcess, Stack
+from runtime.processes import REPO, ServiceProcess, Stack
 
 pytestmark = pytest.mark.slow
 

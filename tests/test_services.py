@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.helpers import REPO, ServiceProcess
+from runtime.processes import REPO, ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +125,7 @@ def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0"}
     with open(tmp_path / "run.log", "wb") as log:
-        runner = subprocess.Popen([sys.executable, "-m", "ops.run_local"], cwd=REPO, env={**os.environ, **env},
+        runner = subprocess.Popen([sys.executable, "-m", "runtime"], cwd=REPO, env={**os.environ, **env},
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

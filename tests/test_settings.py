@@ -4,7 +4,6 @@ naming it, and gunicorn exits non-zero after at most one worker boot (never a re
 import json
 import os
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +11,7 @@ import pytest
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS, SettingError
-from tests.helpers import REPO, Stack, free_port
+from runtime.processes import REPO, Stack, free_port, gunicorn_command
 
 
 @pytest.mark.parametrize(
@@ -86,21 +85,18 @@ BAD_SETTINGS = [
 
 def start_with(service, name, raw, log_dir):
     env = {**Stack.BASE_ENV, "OTEL_TRACES_EXPORTER": "none", name: raw}
-    log = open(log_dir / f"{service.name}-{name}-{abs(hash(raw))}.log", "w+b")
-    command = [sys.executable, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", "-b", f"127.0.0.1:{free_port()}",
-               service.entry_point]
+    log_path = log_dir / f"{service.name}-{name}-{abs(hash(raw))}.log"
+    command = gunicorn_command(service.entry_point, f"127.0.0.1:{free_port()}")
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=REPO, env={**_environ(), **env}, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env={**_environ(), **env}, stdout=log, stderr=subprocess.STDOUT)
     try:
         exit_code = process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
         exit_code = process.wait()
     elapsed = time.monotonic() - started
-    log.seek(0)
-    lines = log.read().decode(errors="replace").splitlines()
-    log.close()
-    return exit_code, elapsed, lines
+    return exit_code, elapsed, log_path.read_text(errors="replace").splitlines()
 
 
 def _environ():
@@ -113,7 +109,7 @@ def test_a_bad_setting_stops_the_service_at_once_with_one_line(tmp_path):
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda case: start_with(*case, tmp_path), BAD_SETTINGS))
     problems = []
-    for (service, name, raw), (exit_code, elapsed, lines) in zip(BAD_SETTINGS, results):
+    for (service, name, raw), (exit_code, elapsed, lines) in zip(BAD_SETTINGS, results, strict=True):
         naming = [line for line in lines if name in line]
         boots = [line for line in lines if "Booting worker" in line]
         if exit_code == 0 or elapsed > 5 or len(naming) != 1 or len(boots) > 1:

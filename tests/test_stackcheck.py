@@ -15,7 +15,9 @@ def resource_spans(service, spans=1):
 
 TRACE_ID = "2f3e0cee77ae5dc9c17ade3689eb2e54"
 SEARCH = {"traces": [{"traceID": TRACE_ID, "rootServiceName": "frontend", "rootTraceName": "GET /roll"}]}
-FULL_TRACE = {"batches": [resource_spans("frontend", 2), resource_spans("dice-roller", 3), resource_spans("die-service")]}
+FULL_TRACE = {
+    "batches": [resource_spans("frontend", 2), resource_spans("dice-roller", 3), resource_spans("die-service")]
+}
 
 
 def test_three_service_trace():
@@ -59,8 +61,8 @@ def targets(health_by_job):
 
 
 def test_targets_up():
-    assert promises.targets_up(targets({job: "up" for job in promises.JOBS}))[0]
-    passed, detail = promises.targets_up(targets({**{job: "up" for job in promises.JOBS}, "frontend-stage3": "down"}))
+    assert promises.targets_up(targets(dict.fromkeys(promises.JOBS, "up")))[0]
+    passed, detail = promises.targets_up(targets({**dict.fromkeys(promises.JOBS, "up"), "frontend-stage3": "down"}))
     assert not passed and "frontend-stage3 (down)" in detail
     assert not promises.targets_up(targets({"die-service-stage3": "up"}))[0]
 
@@ -86,7 +88,7 @@ def test_series():
 
 def test_datasources_healthy():
     ok = {"status": "OK", "message": "Data source is working"}
-    assert promises.datasources_healthy({uid: ok for uid in promises.DATASOURCE_UIDS})[0]
+    assert promises.datasources_healthy(dict.fromkeys(promises.DATASOURCE_UIDS, ok))[0]
     failing = {"status": "ERROR", "message": "Post \"http://loki:3100\": connection refused"}
     passed, detail = promises.datasources_healthy({"prometheus": ok, "tempo": ok, "loki": failing})
     assert not passed and "loki: Post" in detail

@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import SPANS_PER_ROLL, Stack, scrape, value
-from tests.otlp_receiver import OtlpReceiver
+from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import SPANS_PER_ROLL, Stack
+from tests.helpers import scrape, value
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +104,7 @@ def test_each_roll_is_one_trace_across_three_services(run):
         roller_client = _one(spans, "dice-roller", "CLIENT")
         die_server = _one(spans, "die-service", "SERVER")
         chain = [frontend_server, frontend_client, roller_server, roller_client, die_server]
-        for parent, child in zip(chain, chain[1:]):
+        for parent, child in zip(chain, chain[1:], strict=False):
             assert child.parent_span_id == parent.span_id, f"{child.name} is not under {parent.name}"
 
         assert roller_server.attributes["die.type"] == die_type

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import Stack, free_port, scrape, value
-from tests.otlp_receiver import OtlpReceiver
+from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import Stack, free_port
+from tests.helpers import scrape, value
 from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 pytestmark = pytest.mark.slow

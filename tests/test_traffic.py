@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, SPANS_PER_ROLL, free_port, scrape, value
+from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import REPO, SPANS_PER_ROLL, free_port
+from tests.helpers import scrape, value
 from traffic.plan import make_plan
-from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ SPECIFICATIONS = {
 
 @pytest.fixture
 def client():
-    return testing.TestClient(build_app(parse_specifications(SPECIFICATIONS), FaultInjector("die-service", enabled=True)))
+    faults = FaultInjector("die-service", enabled=True)
+    return testing.TestClient(build_app(parse_specifications(SPECIFICATIONS), faults))
 
 
 def test_service_info(client):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from ops.settings import SETTINGS
 from diespec.specs import SpecificationError, load_specifications, parse_specifications
+from ops.settings import SETTINGS
 
 
 def test_shipped_file_has_fair_and_risky_exactly_as_the_contract_says():

@@ -5,7 +5,7 @@ import pytest
 from django.apps import apps
 
 from frontend_site.die_list import DieList
-from tests.helpers import free_port
+from runtime.processes import free_port
 
 
 def test_page_lists_the_dice_from_the_die_service(client):

@@ -10,7 +10,8 @@ from roller.tests.fakes import DICE, FakeDieService
 
 
 def client_for(die_service, seed=1):
-    return testing.TestClient(build_app(die_service, 0, random.Random(seed), FaultInjector("dice-roller", enabled=True)))
+    faults = FaultInjector("dice-roller", enabled=True)
+    return testing.TestClient(build_app(die_service, 0, random.Random(seed), faults))
 
 
 def test_roll_returns_a_face_of_the_die():

@@ -4,7 +4,8 @@ import pytest
 
 from ops.http_session import create_session
 from roller.die_client import DieServiceBadResponse, DieServiceClient, DieServiceUnavailable, UnknownDie
-from tests.helpers import FakeService, free_port
+from runtime.processes import free_port
+from tests.helpers import FakeService
 
 
 @pytest.fixture

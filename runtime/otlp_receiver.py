@@ -1,4 +1,5 @@
-"""A real OTLP/HTTP trace receiver for the tests: decodes what the exporters send."""
+"""A real OTLP/HTTP trace receiver on loopback, for the tests and the benchmark: decodes
+what the services' exporters send."""
 
 import gzip
 import threading
@@ -13,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from tests.helpers import LoopbackHttpServer, reply
+from runtime.loopback import LoopbackHttpServer, reply
 
 KIND = {value: name.removeprefix("SPAN_KIND_") for name, value in ProtoSpan.SpanKind.items()}
 

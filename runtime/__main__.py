@@ -1,6 +1,7 @@
-"""Run the three services locally with gunicorn, exactly as the containers do.
+"""`make run`: the three services on their local ports with gunicorn, exactly as the
+containers run them.
 
-    python -m ops.run_local        (Ctrl-C stops all three)
+    python -m runtime        (Ctrl-C stops all three)
 """
 
 import os
@@ -11,16 +12,11 @@ import sys
 import time
 
 from ops.services import SERVICES
-
-GUNICORN_CONFIG = "ops/gunicorn.conf.py"
-
-
-def gunicorn_command(entry_point, bind):
-    return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-b", bind, entry_point]
+from runtime.processes import REPO, gunicorn_command
 
 
 def main():
-    os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.chdir(REPO)
     env = dict(os.environ)
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))

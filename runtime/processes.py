@@ -1,0 +1,132 @@
+"""The three services as real gunicorn processes on loopback, started exactly as `make run`
+and the containers start them: used by `make run`, the benchmark and the tests alike."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
+
+REPO = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = "ops/gunicorn.conf.py"
+# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
+# INTERNAL roll, die-service SERVER.
+SPANS_PER_ROLL = 6
+
+
+def gunicorn_command(entry_point, bind):
+    return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-b", bind, entry_point]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceProcess:
+    """One service under gunicorn, started the way `make run` starts it."""
+
+    def __init__(self, entry_point, env, log_dir, name, port=None):
+        self.entry_point = entry_point
+        self.name = name
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env}
+        self.log_path = Path(log_dir) / f"{name}-{self.port}.log"
+        self.process = None
+
+    def start(self, wait=True):
+        with open(self.log_path, "ab") as log:  # the process keeps its own copy of the file
+            self.process = subprocess.Popen(
+                gunicorn_command(self.entry_point, f"127.0.0.1:{self.port}"),
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group: pause() and resume() reach the workers too.
+                start_new_session=True,
+            )
+        if wait:
+            self.wait_until_healthy()
+        return self
+
+    def wait_until_healthy(self, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_text()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become healthy:\n{self.log_text()}")
+
+    def stop(self, timeout=15.0):
+        if self.process and self.process.poll() is None:
+            self.resume()  # a frozen gunicorn would never see the SIGTERM
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def pause(self):
+        """Freezes gunicorn and its workers (SIGSTOP): connections are accepted, never answered."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_lines(self):
+        return [line for line in self.log_text().splitlines() if line.strip()]
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 10)
+        return requests.get(self.url + path, **kwargs)
+
+
+class Stack:
+    """The three services as real gunicorn processes on free loopback ports."""
+
+    BASE_ENV = {
+        "OTEL_SDK_DISABLED": "false",
+        "OTEL_TRACES_EXPORTER": "none",
+        "ROLL_MAX_DELAY_SECONDS": "0",
+        "DJANGO_SECRET_KEY": "test-only-secret-key",
+        "LOG_LEVEL": "INFO",
+        # pytest-django exported the test settings; the real services use the real ones.
+        "DJANGO_SETTINGS_MODULE": "frontend_site.settings",
+    }
+
+    def __init__(self, log_dir, **env):
+        env = {**self.BASE_ENV, **{key: str(value) for key, value in env.items()}}
+        self.die_service = ServiceProcess(DIE_SERVICE.entry_point, env, log_dir, DIE_SERVICE.name)
+        env["DIE_SERVICE_URL"] = self.die_service.url
+        self.roller = ServiceProcess(DICE_ROLLER.entry_point, env, log_dir, DICE_ROLLER.name)
+        env["DICE_ROLLER_URL"] = self.roller.url
+        self.frontend = ServiceProcess(FRONTEND.entry_point, env, log_dir, FRONTEND.name)
+        self.services = [self.die_service, self.roller, self.frontend]
+
+    def start(self):
+        for service in self.services:
+            service.start(wait=False)
+        for service in self.services:
+            service.wait_until_healthy()
+        return self
+
+    def stop(self):
+        for service in self.services:
+            service.stop()
