@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ops.percentiles import nearest_rank
+
 
 @dataclass
 class Answer:
@@ -36,10 +38,7 @@ class LoadResult:
 
     def percentile(self, share):
         """Nearest-rank percentile of the latencies, in seconds."""
-        latencies = sorted(answer.seconds for answer in self.answers)
-        if not latencies:
-            return None
-        return latencies[min(len(latencies) - 1, max(0, round(share * len(latencies)) - 1))]
+        return nearest_rank(sorted(answer.seconds for answer in self.answers), share)
 
 
 def run_load(url, clients, seconds, max_requests):

@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass
 
-from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+from ops.validation import IDENTIFIER_RULE, die_problem, is_valid_identifier
 
 
 class SpecificationError(Exception):
@@ -48,13 +48,8 @@ def _parse_entry(identifier, entry, source):
         raise problem(f"identifier must be {IDENTIFIER_RULE}")
     if not isinstance(entry, dict):
         raise problem('must be an object with "faces" and "error_rate"')
-    faces = entry.get("faces")
-    # bool is an int to Python, but not a die face.
-    if not isinstance(faces, list) or not faces or not all(
-        isinstance(face, int) and not isinstance(face, bool) for face in faces
-    ):
-        raise problem('"faces" must be a non-empty list of integers')
-    error_rate = entry.get("error_rate")
-    if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) or not 0 <= error_rate <= 1:
-        raise problem('"error_rate" must be a number from 0 to 1')
+    faces, error_rate = entry.get("faces"), entry.get("error_rate")
+    wrong = die_problem(faces, error_rate)
+    if wrong:
+        raise problem(wrong)
     return DieSpecification(identifier, tuple(faces), float(error_rate))

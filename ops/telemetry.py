@@ -84,32 +84,48 @@ def _create_exporter():
         return None
     if kind == "console":
         return ConsoleSpanExporter()
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318").rstrip("/")
-        + "/v1/traces"
-    )
-    logger.info("Exporting traces to %s (OTLP/HTTP)", endpoint, extra={"endpoint": endpoint})
-    return ReportOnceExporter(OTLPSpanExporter(endpoint=endpoint), endpoint)
+    # The exporter works out its endpoint from the OTEL_EXPORTER_OTLP_* variables itself.
+    return ReportOnceExporter(OTLPSpanExporter())
+
+
+class ExportFailures(logging.Filter):
+    """Holds back the OTLP exporter's own messages (one per failed batch, and per retry),
+    keeping the first of a failed export: it says why (connection refused, HTTP 401...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def filter(self, record):
+        self.messages.append(record.getMessage().rstrip("."))
+        return False
+
+    def first(self):
+        messages, self.messages = self.messages, []
+        return messages[0] if messages else "no reason given"
 
 
 class ReportOnceExporter(SpanExporter):
-    """Says once that the collector cannot be reached, and once when it is back,
-    instead of the exporter's warning per batch and retry."""
+    """Says once that traces cannot be exported, with the exporter's reason, and once when
+    they can again, instead of a warning per batch and retry."""
 
-    def __init__(self, exporter, endpoint):
+    def __init__(self, exporter):
         self._exporter = exporter
-        self._endpoint = endpoint
+        # The SDK resolved it from the environment; read only to say where traces go.
+        self._endpoint = getattr(exporter, "_endpoint", "the OTLP endpoint")
+        self._failures = ExportFailures()
+        logging.getLogger(type(exporter).__module__).addFilter(self._failures)
         self._failing = False
-        logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
+        logger.info("Exporting traces to %s (OTLP/HTTP)", self._endpoint, extra={"endpoint": self._endpoint})
 
     def export(self, spans):
         result = self._exporter.export(spans)
         failing = result is not SpanExportResult.SUCCESS
+        reason = self._failures.first()
         if failing and not self._failing:
             logger.warning(
-                "No OTLP collector answers at %s: traces are dropped until one does",
-                self._endpoint,
-                extra={"endpoint": self._endpoint},
+                "Traces cannot be exported to %s: %s. They are dropped until it answers.",
+                self._endpoint, reason, extra={"endpoint": self._endpoint, "reason": reason},
             )
         elif self._failing and not failing:
             logger.info("Traces reach %s again", self._endpoint, extra={"endpoint": self._endpoint})

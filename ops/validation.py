@@ -9,3 +9,16 @@ IDENTIFIER_RULE = "1 to 64 letters, digits, '_' or '-'"
 def is_valid_identifier(value):
     return isinstance(value, str) and IDENTIFIER_PATTERN.fullmatch(value) is not None
 
+
+def die_problem(faces, error_rate):
+    """What is wrong with a die's specification, or None. The die service checks its file
+    with it, and the roller the die service's answers."""
+    # bool is an int to Python, but not a die face nor a rate.
+    if not isinstance(faces, list) or not faces or not all(
+        isinstance(face, int) and not isinstance(face, bool) for face in faces
+    ):
+        return '"faces" must be a non-empty list of integers'
+    if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)) or not 0 <= error_rate <= 1:
+        return '"error_rate" must be a number from 0 to 1'
+    return None
+

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import requests
 
 from ops.metrics import OTHER, trace_exemplar
+from ops.validation import die_problem
 from roller.metrics import DIE_SERVICE_REQUEST_DURATION, DIE_SERVICE_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,4 @@ def _parse_die(response):
         faces, error_rate = body["faces"], body["error_rate"]
     except (ValueError, TypeError, KeyError):
         return None
-    usable_faces = isinstance(faces, list) and faces and all(type(face) is int for face in faces)
-    usable_rate = type(error_rate) in (int, float) and 0 <= error_rate <= 1
-    return Die(faces, float(error_rate)) if usable_faces and usable_rate else None
+    return None if die_problem(faces, error_rate) else Die(faces, float(error_rate))

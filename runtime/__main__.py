@@ -1,9 +1,11 @@
 """`make run`: the three services on their local ports with gunicorn, exactly as the
 containers run them.
 
-    python -m runtime        (Ctrl-C stops all three)
+    python -m runtime                          (Ctrl-C stops all three)
+    python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
 """
 
+import argparse
 import os
 import secrets
 import signal
@@ -11,28 +13,43 @@ import subprocess
 import sys
 import time
 
-from ops.services import SERVICES
+from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
 from runtime.processes import REPO, gunicorn_command
 
 
-def main():
-    os.chdir(REPO)
-    env = dict(os.environ)
+def parse_ports(text):
+    try:
+        ports = [int(port) for port in text.split(",")]
+    except ValueError:
+        ports = []
+    if len(ports) != len(SERVICES) or not all(0 < port < 65536 for port in ports):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected three ports, e.g. 8103,8104,8105")
+    return dict(zip(SERVICES, ports, strict=True))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.splitlines()[0])
+    parser.add_argument("--ports", type=parse_ports, default={service: service.local_port for service in SERVICES},
+                        help="die service, dice roller and frontend ports (default 8103,8104,8105)")
+    ports = parser.parse_args(argv).ports
+    env = {
+        **os.environ,
+        "DIE_SERVICE_URL": f"http://127.0.0.1:{ports[DIE_SERVICE]}",
+        "DICE_ROLLER_URL": f"http://127.0.0.1:{ports[DICE_ROLLER]}",
+    }
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
     processes = [
         subprocess.Popen(
-            gunicorn_command(service.entry_point, f"127.0.0.1:{service.local_port}"),
+            gunicorn_command(service.entry_point, f"127.0.0.1:{ports[service]}"),
+            cwd=REPO,
             env={**env, "OTEL_SERVICE_NAME": service.name},
         )
         for service in SERVICES
     ]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(
-        "Dice sandbox: page http://127.0.0.1:8105, dice roller http://127.0.0.1:8104, "
-        "die service http://127.0.0.1:8103. Ctrl-C stops all three.",
-        file=sys.stderr,
-    )
+    urls = ", ".join(f"{service} http://127.0.0.1:{port}" for service, port in reversed(ports.items()))
+    print(f"Dice sandbox: {urls}. Ctrl-C stops all three.", file=sys.stderr)
     try:
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
@@ -41,10 +58,10 @@ def main():
     except KeyboardInterrupt:
         return 0
     finally:
-        for process in processes:
+        # Callers first: a service never waits for the keep-alive connection of one still running.
+        for process in reversed(processes):
             if process.poll() is None:
                 process.terminate()
-        for process in processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

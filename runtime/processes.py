@@ -24,10 +24,21 @@ def gunicorn_command(entry_point, bind):
     return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-b", bind, entry_point]
 
 
+def free_ports(count):
+    """`count` different loopback ports that were free a moment ago. Held open together
+    while they are chosen: one after the other, the system may hand out the same port twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class ServiceProcess:
@@ -62,8 +73,10 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_text()}")
+            # Ours, not another process that took the port: gunicorn says it listens there.
+            listening = f"Listening at: {self.url} ({self.process.pid})" in self.log_text()
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if listening and requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -113,11 +126,12 @@ class Stack:
 
     def __init__(self, log_dir, **env):
         env = {**self.BASE_ENV, **{key: str(value) for key, value in env.items()}}
-        self.die_service = ServiceProcess(DIE_SERVICE.entry_point, env, log_dir, DIE_SERVICE.name)
+        ports = free_ports(3)
+        self.die_service = ServiceProcess(DIE_SERVICE.entry_point, env, log_dir, DIE_SERVICE.name, ports[0])
         env["DIE_SERVICE_URL"] = self.die_service.url
-        self.roller = ServiceProcess(DICE_ROLLER.entry_point, env, log_dir, DICE_ROLLER.name)
+        self.roller = ServiceProcess(DICE_ROLLER.entry_point, env, log_dir, DICE_ROLLER.name, ports[1])
         env["DICE_ROLLER_URL"] = self.roller.url
-        self.frontend = ServiceProcess(FRONTEND.entry_point, env, log_dir, FRONTEND.name)
+        self.frontend = ServiceProcess(FRONTEND.entry_point, env, log_dir, FRONTEND.name, ports[2])
         self.services = [self.die_service, self.roller, self.frontend]
 
     def start(self):
@@ -128,5 +142,7 @@ class Stack:
         return self
 
     def stop(self):
-        for service in self.services:
+        # Callers first: a service stopped before its caller would wait out the caller's
+        # keep-alive connection to it.
+        for service in reversed(self.services):
             service.stop()

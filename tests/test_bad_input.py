@@ -4,7 +4,6 @@ JSON error, nothing is echoed raw, nothing is a 500, and no input becomes a metr
 import pytest
 import requests
 
-from runtime.processes import Stack
 from tests.helpers import scrape
 
 pytestmark = pytest.mark.slow
@@ -28,11 +27,9 @@ ENDPOINTS = {"die_service": ("/dice", "identifier"), "roller": ("/roll", "die"),
 NOT_ECHOED = ["a" * 100, "<script", "alert(1)", "dé", "etc/passwd", "identifier=risky"]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("bad-input")).start()
-    yield stack
-    stack.stop()
+@pytest.fixture
+def stack(shared_stack):
+    return shared_stack
 
 
 def assert_json_error(response, status, code):

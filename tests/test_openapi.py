@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from runtime.processes import REPO, Stack
+from runtime.processes import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +18,9 @@ DOCUMENTS = {"die-service": REPO / "diespec" / "openapi.json", "dice-roller": RE
 MAX_EXAMPLES = 25
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("openapi")).start()
-    yield stack
-    stack.stop()
+@pytest.fixture
+def stack(shared_stack):
+    return shared_stack
 
 
 def load(service, url):

@@ -38,8 +38,8 @@ def test_debug_is_off_unless_asked():
     assert debug(DJANGO_DEBUG="true") == "True"
 
 
-def test_unknown_host_is_a_json_400_and_compose_names_are_allowed(start_stack):
-    stack = start_stack()
+def test_unknown_host_is_a_json_400_and_compose_names_are_allowed(shared_stack):
+    stack = shared_stack
     response = requests.get(stack.frontend.url + "/healthz", headers={"Host": "evil.example"}, timeout=5)
     assert response.status_code == 400 and response.json()["error"] == "bad_request"
     for host in ("localhost", "127.0.0.1", "frontend", "frontend-stage3"):

@@ -279,7 +279,7 @@ def test_histograms_carry_trace_exemplars_in_openmetrics(run):
         assert all(exemplar.labels["trace_id"] in trace_ids for exemplar in exemplars)
 
 
-def test_a_thousand_unknown_dice_add_no_series(run):
+def test_a_hundred_unknown_dice_add_no_series(run):
     stack, receiver, answers = run
 
     def series():
@@ -288,7 +288,7 @@ def test_a_thousand_unknown_dice_add_no_series(run):
     before = series()
     with ThreadPoolExecutor(max_workers=10) as pool:
         statuses = set(pool.map(lambda i: stack.frontend.get("/roll", params={"die": f"unknown-{i}"}).status_code,
-                                range(1000)))
+                                range(100)))
     assert statuses == {404}
     after = series()
     for name in before:
@@ -322,5 +322,6 @@ def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, star
             assert sorted((s.service, s.kind) for s in spans) == [
                 ("die-service", "SERVER"), ("frontend", "CLIENT"), ("frontend", "INTERNAL")
             ]
+        stack.stop()  # while the receiver still listens for the last spans
     finally:
         receiver.close()

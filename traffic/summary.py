@@ -1,10 +1,10 @@
 """What the run did: counts by die and status, latency, and the rolls worth a look."""
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 
 from ops.grafana_links import explore_trace_url
+from ops.percentiles import nearest_rank
 
 
 @dataclass(frozen=True)
@@ -15,13 +15,6 @@ class Outcome:
     seconds: float
     trace_id: str | None
     fault: str | None = None  # the baggage's fault entries this roll carried
-
-
-def percentile(sorted_values, fraction):
-    if not sorted_values:
-        return None
-    index = max(0, math.ceil(fraction * len(sorted_values)) - 1)
-    return sorted_values[index]
 
 
 def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False):
@@ -55,7 +48,7 @@ def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False
             for die in dice
         },
         "latency_seconds": {
-            name: None if percentile(latencies, q) is None else round(percentile(latencies, q), 4)
+            name: None if nearest_rank(latencies, q) is None else round(nearest_rank(latencies, q), 4)
             for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
         },
         "slowest": [link(o) for o in sorted(outcomes, key=lambda o: o.seconds, reverse=True)[:5]],
