@@ -1,7 +1,7 @@
 """python -m bench: throughput, tail latency and the cost of telemetry, side by side.
 
     python -m bench                 # 30 s per scenario, 10 clients (about three minutes)
-    python -m bench --short         # 1 s per scenario: proves it runs, judges nothing
+    python -m bench --short         # 0.5 s per scenario: proves it runs, judges nothing
 """
 
 import argparse
@@ -22,13 +22,13 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=30, help="per scenario (default %(default)s)")
     parser.add_argument("--clients", type=int, default=10, help="concurrent clients (default %(default)s)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per scenario (default %(default)s)")
-    parser.add_argument("--short", action="store_true", help="1 s per scenario")
+    parser.add_argument("--short", action="store_true", help="0.5 s per scenario")
     parser.add_argument("--only", choices=[scenario.name for scenario in SCENARIOS], action="append",
                         help="run only this scenario (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.short:
-        args.seconds = 1
+        args.seconds = 0.5
     if args.seconds <= 0 or args.clients < 1 or args.max_requests < 1:
         parser.error("need --seconds > 0, --clients >= 1 and --max-requests >= 1")
     return args
@@ -46,7 +46,8 @@ def main(argv=None):
         for scenario in chosen:
             print(f"  {scenario.title} ...", file=sys.stderr)
             scenarios[scenario.name] = run_scenario(
-                scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests
+                scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
+                warm_up=not args.short,  # a short run measures nothing worth warming up for
             )
     finally:
         receiver.close()

@@ -32,7 +32,7 @@ SCENARIOS = [
 ]
 
 
-def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests):
+def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, warm_up=True):
     env = {"ROLL_MAX_DELAY_SECONDS": scenario.max_delay_seconds}
     if scenario.telemetry:
         env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
@@ -47,7 +47,8 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests):
     stack.start()
     try:
         url = stack.frontend.url + ROLL_PATH
-        run_load(url, clients, seconds, max_requests=WARM_UP_ROLLS)  # connection pools, first imports
+        if warm_up:  # connection pools, first imports
+            run_load(url, clients, seconds, max_requests=WARM_UP_ROLLS)
         cpu_before = {service.name: cpu_seconds(service.process.pid) for service in stack.services}
         result = run_load(url, clients, seconds, max_requests)
         cpu = {service.name: cpu_seconds(service.process.pid) - cpu_before[service.name] for service in stack.services}

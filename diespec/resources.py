@@ -8,6 +8,7 @@ from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_REQUESTED
 from ops import VERSION, errors
 from ops.falcon_app import ApiError, get_identifier_param
 from ops.metrics import OTHER
+from ops.services import DIE_SERVICE
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ class ServiceInfo:
 
     def on_get(self, req, resp):
         resp.media = {
-            "service": "die-service",
+            "service": DIE_SERVICE.name,
             "version": VERSION,
             "endpoints": [
                 "/", "/dice", "/dice?identifier={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"

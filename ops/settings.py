@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ops.services import DICE_ROLLER, DIE_SERVICE
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -103,8 +105,8 @@ def any_text(raw):
 
 SECONDS = "a number of seconds"
 _SETTINGS = [
-    Setting("DIE_SERVICE_URL", "http://127.0.0.1:8103", http_url, "http(s)://host[:port]"),
-    Setting("DICE_ROLLER_URL", "http://127.0.0.1:8104", http_url, "http(s)://host[:port]"),
+    Setting("DIE_SERVICE_URL", f"http://127.0.0.1:{DIE_SERVICE.local_port}", http_url, "http(s)://host[:port]"),
+    Setting("DICE_ROLLER_URL", f"http://127.0.0.1:{DICE_ROLLER.local_port}", http_url, "http(s)://host[:port]"),
     Setting("GRAFANA_URL", "http://localhost:3000", http_url, "http(s)://host[:port]"),
     Setting(
         "DIE_SPECIFICATIONS_FILE", str(PROJECT / "diespec/die_specifications.json"), existing_file,

@@ -8,6 +8,7 @@ from opentelemetry import trace
 from ops import VERSION, errors
 from ops.falcon_app import ApiError, get_identifier_param
 from ops.metrics import trace_exemplar
+from ops.services import DICE_ROLLER
 from roller.die_client import DieServiceBadResponse, DieServiceError, DieServiceUnavailable, UnknownDie
 from roller.metrics import ROLL_VALUE, ROLLS
 
@@ -30,7 +31,7 @@ DIE_SERVICE_ERRORS = {
 class ServiceInfo:
     def on_get(self, req, resp):
         resp.media = {
-            "service": "dice-roller",
+            "service": DICE_ROLLER.name,
             "version": VERSION,
             "endpoints": ["/", "/roll?die={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"],
         }

@@ -83,10 +83,12 @@ class ServiceProcess:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not become healthy:\n{self.log_text()}")
 
-    def stop(self, timeout=15.0):
+    def stop(self, timeout=15.0, graceful=True):
+        """SIGTERM: requests in flight finish and the last spans are exported; gunicorn keeps
+        idle kept-alive connections up to 2 s more. Not graceful (SIGQUIT): at once."""
         if self.process and self.process.poll() is None:
-            self.resume()  # a frozen gunicorn would never see the SIGTERM
-            self.process.send_signal(signal.SIGTERM)
+            self.resume()  # a frozen gunicorn would never see the signal
+            self.process.send_signal(signal.SIGTERM if graceful else signal.SIGQUIT)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -107,7 +109,10 @@ class ServiceProcess:
         return [line for line in self.log_text().splitlines() if line.strip()]
 
     def get(self, path, **kwargs):
+        """One request on a connection of its own, closed after the answer (a kept-alive one
+        would hold a stopping gunicorn for up to 2 s)."""
         kwargs.setdefault("timeout", 10)
+        kwargs["headers"] = {"Connection": "close", **kwargs.get("headers", {})}
         return requests.get(self.url + path, **kwargs)
 
 
@@ -141,8 +146,8 @@ class Stack:
             service.wait_until_healthy()
         return self
 
-    def stop(self):
+    def stop(self, graceful=True):
         # Callers first: a service stopped before its caller would wait out the caller's
         # keep-alive connection to it.
         for service in reversed(self.services):
-            service.stop()
+            service.stop(graceful=graceful)

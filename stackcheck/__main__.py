@@ -14,9 +14,10 @@ import time
 
 import requests
 
+from ops import services
 from stackcheck import promises
 
-FRONTEND = "http://localhost:8105"
+FRONTEND = f"http://localhost:{services.FRONTEND.local_port}"
 TEMPO = "http://localhost:3200"
 LOKI = "http://localhost:3100"
 PROMETHEUS = "http://localhost:9090"

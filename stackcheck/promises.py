@@ -3,8 +3,10 @@ the components' HTTP APIs (decoded JSON), returning (passed, detail)."""
 
 import json
 
-SERVICES = ("frontend", "dice-roller", "die-service")
-JOBS = tuple(f"{service}-stage3" for service in ("die-service", "dice-roller", "frontend"))
+from ops.services import SERVICES
+
+SERVICE_NAMES = tuple(service.name for service in SERVICES)
+JOBS = tuple(service.container for service in SERVICES)  # Prometheus' job names
 LOG_LABELS = ("container_name", "compose_service", "level", "service")
 DASHBOARD_TITLE = "Dice Roller — Three Services"
 DATASOURCE_UIDS = ("prometheus", "tempo", "loki")
@@ -28,7 +30,7 @@ def three_service_trace(search, trace):
     if not found:
         return False, "TraceQL found no roll trace"
     services = trace_services(trace)
-    missing = [service for service in SERVICES if not services.get(service)]
+    missing = [name for name in SERVICE_NAMES if not services.get(name)]
     if missing:
         return False, f"trace {found[0]['traceID']} has no spans of {', '.join(missing)}"
     return True, f"trace {found[0]['traceID']}: {services}"

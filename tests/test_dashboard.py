@@ -1,5 +1,6 @@
-"""Every Prometheus expression of the dashboard and of dashboards/README.md returns data
-from a real Prometheus scraping the three services after realistic traffic."""
+"""The dashboard and its queries: every Prometheus expression of the dashboard and of
+dashboards/README.md returns data from a real Prometheus scraping the three services after
+realistic traffic; every TraceQL and LogQL query parses in Grafana's own grammars."""
 
 import json
 import re
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from runtime.processes import REPO, Stack
-from tests.prometheus_server import PrometheusServer, local_config
+from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())
 QUERIES_PAGE = (REPO / "dashboards/README.md").read_text()
@@ -119,13 +120,17 @@ def test_every_prometheus_expression_returns_data(tmp_path):
             "dice-roller-stage3": stack.roller.url.removeprefix("http://"),
             "frontend-stage3": stack.frontend.url.removeprefix("http://"),
         }
-        prometheus = PrometheusServer(local_config(targets_by_job), tmp_path).start()
-        _traffic(stack, seconds=3)
+        config = local_config(targets_by_job)
+        (tmp_path / "check.yml").write_text(config)
+        checked = check_config(tmp_path / "check.yml")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        prometheus = PrometheusServer(config, tmp_path).start()
+        fair = _traffic(stack, seconds=1.5)
         stack.die_service.stop()  # the dice roller sees connection errors
         for _ in range(3):
             stack.frontend.get("/roll", params={"die": "fair"})
         stack.die_service.start()
-        _traffic(stack, seconds=3)
+        fair += 3 + _traffic(stack, seconds=1.5)
 
         def empty_expressions():
             empty = []
@@ -141,13 +146,21 @@ def test_every_prometheus_expression_returns_data(tmp_path):
         while (empty := empty_expressions()) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not empty, "no data:\n" + "\n".join(empty)
+
+        # The three jobs are up, and Prometheus counts exactly the fair rolls sent.
+        up = prometheus.query("up")
+        assert {r["metric"]["job"]: r["value"][1] for r in up} == dict.fromkeys(targets_by_job, "1")
+        counted = prometheus.wait_for('sum(frontend_roll_requests_total{die_type="fair"})',
+                                      lambda result: result and float(result[0]["value"][1]) == fair)
+        assert float(counted[0]["value"][1]) == fair
     finally:
         if prometheus:
             prometheus.stop()
-        stack.stop()
+        stack.stop(graceful=False)
 
 
 def _traffic(stack, seconds):
+    """Rolls of several dice for `seconds` (2000 at most); returns how many were fair."""
     deadline = time.monotonic() + seconds
     dice = ["fair", "risky", "risky", "risky", "d20", "coin", "no-such-die"]
     i = 0
@@ -158,6 +171,7 @@ def _traffic(stack, seconds):
         if i % 20 == 0:
             stack.frontend.get("/")
         i += 1
+    return sum(1 for n in range(i) if dice[n % len(dice)] == "fair")
 
 
 def test_trace_to_metrics_queries_pass_promtool(tmp_path):

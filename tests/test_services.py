@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.services import DIE_SERVICE
 from runtime.processes import REPO, ServiceProcess, free_ports
 
 pytestmark = pytest.mark.slow
@@ -86,9 +87,7 @@ def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
     assert elapsed < 2.5, f"10 concurrent rolls took {elapsed:.2f}s: they queued"
 
 
-@pytest.mark.parametrize(
-    "content, problem",
-    [
+BAD_SPECIFICATIONS = [
         (None, "DIE_SPECIFICATIONS_FILE="),  # checked with the other settings, before the file is read
         ("{oops", "not valid JSON"),
         ("[1, 2]", "must be a non-empty JSON object"),
@@ -97,26 +96,33 @@ def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
         ('{"d": {"faces": [1, 2.5], "error_rate": 0}}', "entry 'd': \"faces\" must be a non-empty list of integers"),
         ('{"d": {"faces": [1], "error_rate": -0.1}}', "entry 'd': \"error_rate\""),
         ('{"d": {"faces": [1], "error_rate": 3}}', "entry 'd': \"error_rate\""),
-    ],
-)
-def test_bad_specifications_file_stops_the_die_service(tmp_path, content, problem):
-    path = tmp_path / "dice.json"
-    if content is not None:
-        path.write_text(content)
-    service = ServiceProcess(
-        "diespec.app:create_app()", {"DIE_SPECIFICATIONS_FILE": str(path), "OTEL_TRACES_EXPORTER": "none"},
-        tmp_path, "die-service",
-    )
-    service.start(wait=False)
-    try:
-        exit_code = service.process.wait(timeout=20)
-    finally:
-        service.stop()
-    assert exit_code != 0
-    messages = [json.loads(line) for line in service.log_lines()]
-    critical = [m for m in messages if m["level"] == "CRITICAL"]
-    assert len(critical) == 1, messages
-    assert str(path) in critical[0]["message"] and problem in critical[0]["message"]
+    ]
+
+
+def test_bad_specifications_file_stops_the_die_service(tmp_path):
+    """Each bad file on a die service of its own, a few at a time: one CRITICAL line naming
+    the file and the entry, and a non-zero exit."""
+
+    def start_with(case):
+        number, (content, _) = case
+        path = tmp_path / f"dice-{number}.json"
+        if content is not None:
+            path.write_text(content)
+        env = {"DIE_SPECIFICATIONS_FILE": str(path), "OTEL_TRACES_EXPORTER": "none"}
+        service = ServiceProcess(DIE_SERVICE.entry_point, env, tmp_path, f"die-service-{number}")
+        service.start(wait=False)
+        try:
+            return path, service.process.wait(timeout=20), service.log_lines()
+        finally:
+            service.stop()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(start_with, enumerate(BAD_SPECIFICATIONS)))
+    for (_, problem), (path, exit_code, lines) in zip(BAD_SPECIFICATIONS, results, strict=True):
+        assert exit_code != 0, problem
+        critical = [m for m in map(json.loads, lines) if m["level"] == "CRITICAL"]
+        assert len(critical) == 1, lines
+        assert str(path) in critical[0]["message"] and problem in critical[0]["message"]
 
 
 def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):

@@ -53,7 +53,7 @@ def run(tmp_path_factory):
         and any(_bad_identifier_span(spans) for spans in traces.values())
     )
     yield stack, receiver, answers
-    stack.stop()
+    stack.stop(graceful=False)
     receiver.close()
 
 
@@ -322,6 +322,5 @@ def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, star
             assert sorted((s.service, s.kind) for s in spans) == [
                 ("die-service", "SERVER"), ("frontend", "CLIENT"), ("frontend", "INTERNAL")
             ]
-        stack.stop()  # while the receiver still listens for the last spans
     finally:
         receiver.close()

@@ -9,11 +9,9 @@ import pytest
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import Stack, free_port
 from tests.helpers import scrape, value
-from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 pytestmark = pytest.mark.slow
 
-JOBS = {"die-service-stage3": "die_service", "dice-roller-stage3": "roller", "frontend-stage3": "frontend"}
 
 
 def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_files(tmp_path):
@@ -53,14 +51,14 @@ def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_f
 
 def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(tmp_path):
     """Saturation: the gauge counts the rolls being handled, summed over the roller's two workers."""
-    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS=1.5)
+    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS=1)
     stack.roller.env["WEB_CONCURRENCY"] = "2"
     stack.start()
     rolls = 8
     try:
         with ThreadPoolExecutor(max_workers=rolls) as pool:
             answers = [pool.submit(stack.frontend.get, "/roll", params={"die": "fair"}) for _ in range(rolls)]
-            # Uniform 0..1.5 s each: the chance that fewer than two are still waiting now is tiny.
+            # Uniform 0..1 s each: the chance that fewer than two are still waiting now is tiny.
             waiting = {service.name: value(scrape(service), "http_requests_in_flight")
                        for service in (stack.frontend, stack.roller)}
             statuses = [answer.result().status_code for answer in answers]
@@ -69,27 +67,7 @@ def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(tmp
         for service in stack.services:
             assert value(scrape(service), "http_requests_in_flight") == 0, service.name
     finally:
-        stack.stop()
-
-
-def test_real_prometheus_scrapes_the_three_jobs(start_stack, tmp_path):
-    stack = start_stack()
-    targets = {job: getattr(stack, attribute).url.removeprefix("http://") for job, attribute in JOBS.items()}
-    config = local_config(targets)
-    (tmp_path / "check.yml").write_text(config)
-    checked = check_config(tmp_path / "check.yml")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-    stack.frontend.get("/roll", params={"die": "fair"})
-    prometheus = PrometheusServer(config, tmp_path).start()
-    try:
-        up = prometheus.wait_for("up", lambda result: len(result) == 3 and all(r["value"][1] == "1" for r in result))
-        assert {r["metric"]["job"] for r in up} == set(JOBS)
-        assert all(r["value"][1] == "1" for r in up), up
-        rolls = prometheus.wait_for('frontend_roll_requests_total{die_type="fair"}', bool)
-        assert rolls[0]["metric"]["job"] == "frontend-stage3" and rolls[0]["value"][1] == "1"
-    finally:
-        prometheus.stop()
+        stack.stop(graceful=False)
 
 
 def test_no_collector_one_clear_line_and_full_service(start_stack):
@@ -98,7 +76,7 @@ def test_no_collector_one_clear_line_and_full_service(start_stack):
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT=closed,
         OTEL_BSP_SCHEDULE_DELAY="100",
-        OTEL_EXPORTER_OTLP_TIMEOUT="3",  # time for one retry, whose warning says why
+        OTEL_EXPORTER_OTLP_TIMEOUT="2",  # time for one retry (after 1 s), whose warning says why
     )
     statuses = [stack.frontend.get("/roll", params={"die": "fair"}, timeout=2).status_code for _ in range(30)]
     assert statuses == [200] * 30  # the service does not wait for its traces

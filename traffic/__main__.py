@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ops.faults import MAX_DELAY_MS, MalformedFault, parse_fault
 from ops.http_session import create_session
+from ops.services import DIE_SERVICE, FRONTEND
 from ops.telemetry import create_tracer_provider, use_stable_http_conventions
 from traffic.plan import FALLBACK_DICE, endless_rolls, make_plan
 from traffic.runner import Run
@@ -30,8 +31,10 @@ err = Console(stderr=True)
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m traffic", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://localhost:8105", help="the frontend (default %(default)s)")
-    parser.add_argument("--die-service-url", default=os.environ.get("DIE_SERVICE_URL", "http://localhost:8103"),
+    parser.add_argument("--url", default=f"http://localhost:{FRONTEND.local_port}",
+                        help="the frontend (default %(default)s)")
+    parser.add_argument("--die-service-url",
+                        default=os.environ.get("DIE_SERVICE_URL", f"http://localhost:{DIE_SERVICE.local_port}"),
                         help="where the dice come from (default %(default)s)")
     parser.add_argument("--users", type=int, default=10, help="concurrent users (default %(default)s)")
     parser.add_argument("--max-rolls", type=int, default=20, help="each user rolls 1..N times (default %(default)s)")
