@@ -83,12 +83,12 @@ class ServiceProcess:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not become healthy:\n{self.log_text()}")
 
-    def stop(self, timeout=15.0, graceful=True):
-        """SIGTERM: requests in flight finish and the last spans are exported; gunicorn keeps
-        idle kept-alive connections up to 2 s more. Not graceful (SIGQUIT): at once."""
+    def stop(self, timeout=15.0):
+        """SIGTERM: requests in flight finish and the last spans are exported. gunicorn keeps
+        a kept-alive connection open up to 2 s more, so callers are stopped first."""
         if self.process and self.process.poll() is None:
-            self.resume()  # a frozen gunicorn would never see the signal
-            self.process.send_signal(signal.SIGTERM if graceful else signal.SIGQUIT)
+            self.resume()  # a frozen gunicorn would never see the SIGTERM
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -146,8 +146,8 @@ class Stack:
             service.wait_until_healthy()
         return self
 
-    def stop(self, graceful=True):
+    def stop(self):
         # Callers first: a service stopped before its caller would wait out the caller's
         # keep-alive connection to it.
         for service in reversed(self.services):
-            service.stop(graceful=graceful)
+            service.stop()

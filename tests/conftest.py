@@ -9,7 +9,7 @@ def shared_stack(tmp_path_factory):
     (they never stop, freeze or reconfigure a service, and count only what they send)."""
     stack = Stack(tmp_path_factory.mktemp("shared-stack")).start()
     yield stack
-    stack.stop(graceful=False)
+    stack.stop()
 
 
 @pytest.fixture
@@ -22,6 +22,5 @@ def start_stack(tmp_path):
         return stacks[-1]
 
     yield start
-    # At once: a test that needs a graceful stop (the last spans exported) stops the stack itself.
     for stack in stacks:
-        stack.stop(graceful=False)
+        stack.stop()

@@ -156,7 +156,7 @@ def test_every_prometheus_expression_returns_data(tmp_path):
     finally:
         if prometheus:
             prometheus.stop()
-        stack.stop(graceful=False)
+        stack.stop()
 
 
 def _traffic(stack, seconds):

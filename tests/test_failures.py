@@ -79,7 +79,7 @@ def test_roller_and_frontend_started_before_the_die_service(tmp_path):
         assert stack.roller.get("/readyz").status_code == 200
         assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
     finally:
-        stack.stop(graceful=False)
+        stack.stop()
 
 
 @pytest.mark.parametrize("stopped", ["die_service", "roller", "frontend"])

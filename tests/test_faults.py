@@ -46,7 +46,7 @@ def faulty(tmp_path_factory):
         OTEL_BSP_SCHEDULE_DELAY="100", DIE_SERVICE_TIMEOUT_SECONDS="0.5", DICE_ROLLER_TIMEOUT_SECONDS="1",
     ).start()
     yield stack, receiver
-    stack.stop(graceful=False)
+    stack.stop()
     receiver.close()
 
 

@@ -36,7 +36,7 @@ def stack(tmp_path_factory):
     specifications.write_text(json.dumps(DICE))
     stack = Stack(folder, DIE_SPECIFICATIONS_FILE=specifications, GRAFANA_URL=GRAFANA_URL).start()
     yield stack
-    stack.stop(graceful=False)
+    stack.stop()
 
 
 @pytest.fixture(scope="module")

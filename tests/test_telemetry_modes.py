@@ -67,7 +67,7 @@ def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(tmp
         for service in stack.services:
             assert value(scrape(service), "http_requests_in_flight") == 0, service.name
     finally:
-        stack.stop(graceful=False)
+        stack.stop()
 
 
 def test_no_collector_one_clear_line_and_full_service(start_stack):

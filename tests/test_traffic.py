@@ -74,6 +74,7 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
             assert call.attributes["http.request.method"] == "GET" and "url.full" in call.attributes
             frontend = next(s for s in spans if s.service == "frontend" and s.kind == "SERVER")
             assert frontend.parent_span_id == call.span_id
+        stack.stop()  # while the receiver still takes the last spans: no export retries
     finally:
         receiver.close()
 
