@@ -58,10 +58,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 0
     finally:
-        # Callers first: a service never waits for the keep-alive connection of one still running.
-        for process in reversed(processes):
+        # All at once: each may take a few seconds (requests in flight, the last spans).
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
+        for process in processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
