@@ -3,9 +3,9 @@
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from opentelemetry import baggage, context
+from opentelemetry import context
 
-from ops.faults import BAGGAGE_PREFIX, Fault
+from ops.faults import Fault, baggage_entry, with_faults
 from ops.services import DICE_ROLLER, DIE_SERVICE
 
 
@@ -18,7 +18,7 @@ class FaultChoice:
 
     @property
     def entry(self):
-        return f"{BAGGAGE_PREFIX}{self.service_name}={self.fault}"
+        return baggage_entry(self.service_name, self.fault)
 
 
 CHOICES = [
@@ -39,7 +39,7 @@ def carried(choice):
     if choice is None:
         yield
         return
-    token = context.attach(baggage.set_baggage(f"{BAGGAGE_PREFIX}{choice.service_name}", str(choice.fault)))
+    token = context.attach(with_faults([(choice.service_name, choice.fault)]))
     try:
         yield
     finally:

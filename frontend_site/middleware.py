@@ -8,7 +8,6 @@ from django.conf import settings
 
 from frontend_site.answers import json_error
 from frontend_site.routes import route_template
-from ops import errors
 from ops.metrics import record_http_request, request_finished, request_started
 
 
@@ -41,8 +40,8 @@ class FaultInjectionMiddleware:
     def __call__(self, request):
         fault = self.faults.apply()
         if fault:
-            kind = errors.INJECTED_FAULT.with_status(fault.value)
-            return json_error(kind, service=self.faults.service_name, fault=self.faults.entry(fault))
+            kind, fields = self.faults.error_answer(fault)
+            return json_error(kind, **fields)
         return self.get_response(request)
 
 

@@ -107,8 +107,8 @@ class FaultMiddleware:
     def process_resource(self, req, resp, resource, params):
         fault = self._injector.apply()
         if fault:
-            kind = errors.INJECTED_FAULT.with_status(fault.value)
-            raise ApiError(kind, service=self._injector.service_name, fault=self._injector.entry(fault))
+            kind, fields = self._injector.error_answer(fault)
+            raise ApiError(kind, **fields)
 
 
 class Health:

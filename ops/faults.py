@@ -7,8 +7,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from opentelemetry import baggage, trace
+from opentelemetry import baggage, context, trace
 
+from ops import errors
 from ops.metrics import FAULTS_INJECTED
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,6 @@ KINDS = ("delay", "error")
 EXPECTED = f"delay:<0-{MAX_DELAY_MS}> or error:<500|502|503|504>"
 # A malformed entry is logged, shortened: it comes from the caller.
 LOGGED_ENTRY_LENGTH = 64
-
 
 
 class MalformedFault(ValueError):
@@ -47,9 +47,22 @@ def parse_fault(text):
     return Fault(kind, number)
 
 
+def baggage_key(service_name):
+    return f"{BAGGAGE_PREFIX}{service_name}"
+
+
 def baggage_entry(service_name, fault):
-    """The (key, value) of the baggage entry that makes `service_name` apply `fault`."""
-    return f"{BAGGAGE_PREFIX}{service_name}", str(fault)
+    """The entry as a learner writes it in the header: fault.die-service=error:503."""
+    return f"{baggage_key(service_name)}={fault}"
+
+
+def with_faults(faults, parent=None):
+    """A context (the current one, or `parent`) whose baggage carries `faults`, pairs of
+    (service name, Fault): the requests instrumentation sends it with the next call."""
+    carrying = parent or context.get_current()
+    for service_name, fault in faults:
+        carrying = baggage.set_baggage(baggage_key(service_name), str(fault), context=carrying)
+    return carrying
 
 
 class FaultInjector:
@@ -57,13 +70,14 @@ class FaultInjector:
 
     def __init__(self, service_name, enabled, sleep=time.sleep):
         self.service_name = service_name
-        self._key = f"{BAGGAGE_PREFIX}{service_name}"
+        self._key = baggage_key(service_name)
         self._enabled = enabled
         self._sleep = sleep
 
-    def entry(self, fault):
-        """The baggage entry, as a learner would write it: fault.die-service=error:503."""
-        return f"{self._key}={fault}"
+    def error_answer(self, fault):
+        """(ErrorKind, fields) of the answer an error fault asks for: injected_fault, its status."""
+        kind = errors.INJECTED_FAULT.with_status(fault.value)
+        return kind, {"service": self.service_name, "fault": baggage_entry(self.service_name, fault)}
 
     def apply(self):
         """Waits out a delay fault; returns an error fault, which the caller answers with its

@@ -4,7 +4,6 @@ One handler on the root logger; Django's and gunicorn's loggers propagate to it.
 """
 
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -12,6 +11,7 @@ from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 from ops import settings
+from ops.services import otel_service_name
 
 
 class JsonLineFormatter(JsonFormatter):
@@ -58,7 +58,7 @@ def configure_logging(service_name):
     `service` from OTEL_SERVICE_NAME when set (as the traces' service.name), else `service_name`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter())
-    handler.addFilter(ServiceContextFilter(os.environ.get("OTEL_SERVICE_NAME") or service_name))
+    handler.addFilter(ServiceContextFilter(otel_service_name(service_name)))
 
     root = logging.getLogger()
     for old_handler in root.handlers[:]:

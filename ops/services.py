@@ -17,8 +17,7 @@ class Service:
         return self.name
 
     def otel_name(self):
-        """The name it exports and logs under: OTEL_SERVICE_NAME when set, as the SDK does."""
-        return os.environ.get("OTEL_SERVICE_NAME") or self.name
+        return otel_service_name(self.name)
 
 
 _COMMON = ("FAULT_INJECTION", "LOG_LEVEL")
@@ -38,6 +37,11 @@ FRONTEND = Service(
     ),
 )
 SERVICES = (DIE_SERVICE, DICE_ROLLER, FRONTEND)
+
+
+def otel_service_name(default):
+    """The name a service exports and logs under: OTEL_SERVICE_NAME when set, as the SDK does."""
+    return os.environ.get("OTEL_SERVICE_NAME") or default
 
 
 def service_for_entry_point(app_uri):

@@ -4,10 +4,10 @@ import threading
 import time
 
 import requests
-from opentelemetry import baggage, context, trace
+from opentelemetry import context, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
-from ops.faults import BAGGAGE_PREFIX
+from ops.faults import baggage_entry, with_faults
 from ops.telemetry import current_trace_id
 from traffic.summary import Outcome
 
@@ -45,15 +45,13 @@ class Run:
         # The trace starts here, at the simulated user's action; the HTTP call under it is
         # the requests instrumentation's CLIENT span, which also sends the trace context.
         # The faults travel as baggage, which is sent even when the rolls are not traced.
-        entries = {f"{BAGGAGE_PREFIX}{service}": str(fault) for service, fault in faults}
-        fault_context = context.get_current()
-        for key, value in entries.items():
-            fault_context = baggage.set_baggage(key, value, context=fault_context)
+        fault_context = with_faults(faults)
         headers = {}
         W3CBaggagePropagator().inject(headers, context=fault_context)
         token = context.attach(fault_context)
         try:
-            return self._roll(user, die, headers, ",".join(f"{k}={v}" for k, v in entries.items()) or None)
+            fault = ",".join(baggage_entry(service, fault) for service, fault in faults) or None
+            return self._roll(user, die, headers, fault)
         finally:
             context.detach(token)
 
