@@ -1,8 +1,11 @@
 """Test helpers: a fake HTTP dependency, and reading a service's /metrics."""
 
 import json
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+import requests
 
 from runtime.loopback import LoopbackHttpServer, reply
 
@@ -52,3 +55,17 @@ def value(samples, name, **labels):
     """The value of one series of a scrape, 0 when the series does not exist."""
     sample = samples.get((name, frozenset(labels.items())))
     return sample.value if sample else 0.0
+
+
+def poll_until(condition, timeout=15.0, interval=0.05):
+    """Asks `condition()` until it holds: True, or False once `timeout` seconds passed.
+    A request that fails meanwhile (a service still starting) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(interval)
+    return False

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from runtime.processes import REPO, Stack
+from tests.helpers import poll_until
 from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())
@@ -142,9 +143,8 @@ def test_every_prometheus_expression_returns_data(tmp_path):
             return empty
 
         # Scraped every second: ask until every expression has data, for 20 s at most.
-        deadline = time.monotonic() + 20
-        while (empty := empty_expressions()) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        poll_until(lambda: not empty_expressions(), timeout=20, interval=0.5)
+        empty = empty_expressions()
         assert not empty, "no data:\n" + "\n".join(empty)
 
         # The three jobs are up, and Prometheus counts exactly the fair rolls sent.

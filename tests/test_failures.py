@@ -10,7 +10,7 @@ import pytest
 
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import SPANS_PER_ROLL, Stack
-from tests.helpers import scrape, value
+from tests.helpers import poll_until, scrape, value
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_frozen_die_service_is_a_503_after_the_timeout_and_heals(start_stack):
         with ThreadPoolExecutor(max_workers=5) as pool:
             rolls = [pool.submit(timed_get, stack.roller, "/roll", die="fair") for _ in range(4)]
             through_frontend = pool.submit(timed_get, stack.frontend, "/roll", die="fair")
-            assert _until(lambda: value(scrape(stack.roller), "http_requests_in_flight") == 5)
+            assert poll_until(lambda: value(scrape(stack.roller), "http_requests_in_flight") == 5)
             # While rolls wait on the die service, the roller's other routes answer at once.
             for path in ("/", "/healthz", "/metrics"):
                 response, seconds = timed_get(stack.roller, path)
@@ -97,7 +97,7 @@ def test_sigterm_mid_burst_finishes_the_rolls_and_exports_their_spans(tmp_path, 
         with ThreadPoolExecutor(max_workers=10) as pool:
             burst = [pool.submit(stack.frontend.get, "/roll", params={"die": "fair"}, timeout=15) for _ in range(10)]
             # Every roll has reached the roller and has its specification: now it waits out its delay.
-            assert _until(lambda: value(scrape(stack.die_service), "die_specifications_requested_total",
+            assert poll_until(lambda: value(scrape(stack.die_service), "die_specifications_requested_total",
                                         identifier="fair") == 10)
             service = getattr(stack, stopped)
             service.process.send_signal(signal.SIGTERM)
@@ -113,13 +113,3 @@ def test_sigterm_mid_burst_finishes_the_rolls_and_exports_their_spans(tmp_path, 
     traces = receiver.traces()
     received = {trace_id: len(traces.get(trace_id, [])) for trace_id in trace_ids}
     assert received == dict.fromkeys(trace_ids, SPANS_PER_ROLL)
-
-
-def _until(condition, timeout=10.0):
-    """Polls `condition()` until it holds; False if it never did within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False

@@ -15,6 +15,7 @@ import requests
 
 from ops.services import DIE_SERVICE
 from runtime.processes import REPO, ServiceProcess, free_ports
+from tests.helpers import poll_until
 
 pytestmark = pytest.mark.slow
 
@@ -133,8 +134,10 @@ def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports))], cwd=REPO,
                                   env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert _poll(lambda: requests.get(f"{frontend}/roll", params={"die": "fair"}, timeout=2).status_code == 200,
-                     timeout=30)
+        rolled = poll_until(
+            lambda: requests.get(f"{frontend}/roll", params={"die": "fair"}, timeout=2).status_code == 200, timeout=30
+        )
+        assert rolled
         assert len(_gunicorn_processes(ports)) == 6  # a master and a worker per service
         runner.send_signal(signal.SIGINT)
         assert runner.wait(timeout=30) == 0
@@ -178,8 +181,8 @@ def test_a_die_added_to_the_file_appears_after_a_hup_with_nothing_else_restarted
     spec_file.write_text(json.dumps({**dice, "d12": {"faces": list(range(1, 13)), "error_rate": 0}}))
     stack.die_service.process.send_signal(signal.SIGHUP)
 
-    assert _poll(lambda: "d12" in stack.die_service.get("/dice").json()["identifiers"])
-    assert _poll(lambda: '<option value="d12">' in stack.frontend.get("/").text)
+    assert poll_until(lambda: "d12" in stack.die_service.get("/dice").json()["identifiers"])
+    assert poll_until(lambda: '<option value="d12">' in stack.frontend.get("/").text)
     assert stack.frontend.get("/roll", params={"die": "d12"}).json()["roll"] in range(1, 13)
     for service in (stack.roller, stack.frontend):
         assert service.process.poll() is None and _boots(service) == boots_before[service.name], service.name
@@ -187,15 +190,3 @@ def test_a_die_added_to_the_file_appears_after_a_hup_with_nothing_else_restarted
 
 def _boots(service):
     return sum("Booting worker" in line for line in service.log_lines())
-
-
-def _poll(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        time.sleep(0.2)
-    return False

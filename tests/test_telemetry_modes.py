@@ -1,14 +1,13 @@
 """Telemetry across process boundaries: several workers, a real Prometheus, no collector, tracing off."""
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import Stack, free_port
-from tests.helpers import scrape, value
+from tests.helpers import poll_until, scrape, value
 
 pytestmark = pytest.mark.slow
 
@@ -84,9 +83,7 @@ def test_no_collector_one_clear_line_and_full_service(start_stack):
     def told(service):
         return any("Traces cannot be exported" in line for line in service.log_lines())
 
-    deadline = time.monotonic() + 15
-    while not all(told(service) for service in stack.services) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    poll_until(lambda: all(told(service) for service in stack.services))
     for service in stack.services:
         records = [json.loads(line) for line in service.log_lines()]
         where = [r for r in records if r["message"].startswith("Exporting traces to")]
