@@ -13,3 +13,8 @@ DICE_ROLLER_REQUEST_DURATION = Histogram(
 DIE_TYPES_AVAILABLE = Gauge(
     "die_types_available", "Dice in the last list fetched from the die service.", multiprocess_mode="livemax"
 )
+ASYNC_ROLL_REQUESTS = Counter(
+    "async_roll_requests_total",
+    "Batch roll requests (/roll-async), by number of dice (1 to 20) and HTTP status.",
+    ["batch_size", "status"],
+)

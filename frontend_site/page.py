@@ -19,6 +19,7 @@ ERROR_TEXT = {
         "The die service does not know this die. Reload the page for the current list.",
     ),
     errors.MISSING_PARAMETER.code: ("Pick a die", "Choose a die from the list, then roll."),
+    errors.INVALID_TIMES.code: ("How many dice?", "Roll from 1 to 20 dice at once."),
     errors.INVALID_IDENTIFIER.code: ("Pick a die", "Choose a die from the list, then roll."),
     errors.DICE_ROLLER_UNAVAILABLE.code: (
         "Dice roller unavailable",
@@ -58,15 +59,18 @@ def page_config():
     }
 
 
-def roll_outcome(status, body, elapsed_seconds, die):
+def roll_outcome(status, body, elapsed_seconds, die, times=1):
     """The result area's content for a roll answered by the server (the page without
-    JavaScript). `die` is one of the listed dice, or None: nothing else is shown back."""
+    JavaScript). `die` is one of the listed dice, or None: nothing else is shown back;
+    `times` how many dice were asked for (roll.js writes the same words)."""
     trace_id = body.get("trace_id")
     outcome = {
         "ok": status == 200,
         "status": status,
         "die": die,
-        "roll": body.get("roll"),
+        # One roll's value, or a batch's total.
+        "roll": body.get("total", body.get("roll")),
+        "dice": batch_words(times, body),
         "elapsed_ms": round(elapsed_seconds * 1000),
         "trace_id": trace_id,
         "trace_url": explore_trace_url(settings.GRAFANA_URL, trace_id) if trace_id else None,
@@ -75,3 +79,14 @@ def roll_outcome(status, body, elapsed_seconds, die):
     if status != 200:
         outcome["title"], outcome["text"] = ERROR_TEXT.get(body.get("error"), UNKNOWN_ERROR_TEXT)
     return outcome
+
+
+def batch_words(times, body):
+    """"3 dice: 4 + 2 + 6 = 12", "1 of 3 dice failed", or None for a single roll."""
+    if times == 1:
+        return None
+    if "rolls" in body:
+        return f"{times} dice: {' + '.join(map(str, body['rolls']))} = {body['total']}"
+    if "failed" in body:
+        return f"{body['failed']} of {times} dice failed"
+    return None

@@ -1,4 +1,4 @@
-"""The frontend's client of the dice roller: one roll, or a typed exception."""
+"""The frontend's client of the dice roller: one roll or a batch, or a typed exception."""
 
 import logging
 import time
@@ -28,42 +28,63 @@ class DiceRollerBadAnswer(DiceRollerError):
 
 
 class RollRefused(DiceRollerError):
-    """The dice roller answered with an error of its own, which the frontend passes on."""
+    """The dice roller answered with an error of its own, which the frontend passes on:
+    `fields` are its error, message and, for a failed batch, how many rolls failed."""
 
-    def __init__(self, status, code, message):
-        super().__init__(f"{status} {code}")
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, status, fields):
+        super().__init__(f"{status} {fields['error']}")
+        self.status, self.fields = status, fields
 
 
 class DiceRollerClient:
     def __init__(self, base_url, timeout_seconds, session):
-        self._roll_url = f"{base_url}/roll"
+        self._base_url = base_url
         self._timeout = timeout_seconds
         self._session = session
 
     def roll(self, die_type):
         """The value rolled with `die_type`."""
+        body = self._get("/roll", {"die": die_type}, duration=DICE_ROLLER_REQUEST_DURATION)
+        if not isinstance(body.get("roll"), int):
+            raise DiceRollerBadAnswer("no roll")
+        return body["roll"]
+
+    def roll_many(self, die_type, times):
+        """{"die", "count", "rolls", "total"}: `times` rolls of `die_type`, rolled at once."""
+        body = self._get("/roll-async", {"die": die_type, "times": times})
+        rolls = body.get("rolls")
+        if not (isinstance(rolls, list) and len(rolls) == times and all(isinstance(roll, int) for roll in rolls)):
+            raise DiceRollerBadAnswer("no rolls")
+        return {"die": die_type, "count": times, "rolls": rolls, "total": sum(rolls)}
+
+    def _get(self, path, params, duration=None):
+        """The JSON object of a 200 answer, or a DiceRollerError. `duration`: a histogram
+        that times the call."""
         started = time.perf_counter()
         try:
-            answer = self._session.get(self._roll_url, params={"die": die_type}, timeout=self._timeout)
+            answer = self._session.get(self._base_url + path, params=params, timeout=self._timeout)
         except requests.Timeout:
             raise DiceRollerTimeout() from None
         except requests.ConnectionError:
             raise DiceRollerUnavailable() from None
         finally:
             elapsed = time.perf_counter() - started
-            DICE_ROLLER_REQUEST_DURATION.observe(elapsed, exemplar=trace_exemplar())
+            if duration is not None:
+                duration.observe(elapsed, exemplar=trace_exemplar())
 
-        logger.info(
-            "Dice roller response received",
-            extra={"die_type": die_type, "status_code": answer.status_code, "duration_ms": round(elapsed * 1000, 3)},
-        )
+        fields = {"die_type": params["die"], "status_code": answer.status_code, "duration_ms": round(elapsed * 1000, 3)}
+        logger.info("Dice roller response received", extra=fields)
         try:
             body = answer.json()
         except ValueError:
             body = None
-        if answer.status_code == 200 and isinstance(body, dict) and isinstance(body.get("roll"), int):
-            return body["roll"]
-        if answer.status_code >= 400 and isinstance(body, dict) and "error" in body:
-            raise RollRefused(answer.status_code, str(body["error"]), str(body.get("message", "")))
+        if not isinstance(body, dict):
+            raise DiceRollerBadAnswer(f"status {answer.status_code}, not a JSON object")
+        if answer.status_code == 200:
+            return body
+        if answer.status_code >= 400 and "error" in body:
+            fields = {"error": str(body["error"]), "message": str(body.get("message", ""))}
+            if isinstance(body.get("failed"), int):
+                fields["failed"] = body["failed"]
+            raise RollRefused(answer.status_code, fields)
         raise DiceRollerBadAnswer(f"status {answer.status_code}")

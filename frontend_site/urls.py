@@ -5,6 +5,7 @@ from frontend_site import views
 urlpatterns = [
     path("", views.index),
     path("roll", views.roll),
+    path("roll-async", views.roll_many),
     path("healthz", views.healthz),
     path("readyz", views.readyz),
     path("metrics", views.metrics),

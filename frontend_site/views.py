@@ -12,7 +12,7 @@ from opentelemetry import trace
 
 from frontend_site.answers import error_body, json_error
 from frontend_site.faults import CHOICE_BY_NAME, CHOICES, carried
-from frontend_site.metrics import ROLL_REQUESTS
+from frontend_site.metrics import ASYNC_ROLL_REQUESTS, ROLL_REQUESTS
 from frontend_site.page import page_config, roll_outcome
 from frontend_site.roller_client import (
     DiceRollerBadAnswer,
@@ -23,9 +23,10 @@ from frontend_site.roller_client import (
     RollRefused,
 )
 from ops import errors
-from ops.errors import identifier_error
+from ops.errors import identifier_error, times_error
 from ops.metrics import OTHER, render_metrics
 from ops.telemetry import current_trace_id
+from ops.validation import parse_times
 
 logger = logging.getLogger(__name__)
 
@@ -50,22 +51,35 @@ def frontend():
 
 @get_only
 def index(request):
-    """The page. Without JavaScript its form sends `/?die=X` and the roll is shown here."""
+    """The page. Without JavaScript its form sends `/?die=X&times=N` and the roll is shown here."""
     dice = frontend().die_list.identifiers()
     choice = chosen_fault(request)
     context = {"dice": dice, "page_config": page_config(), "fault_choices": CHOICES, "fault": choice}
     status = 200
     if "die" in request.GET:
+        # The form's "How many" field: 1 (or left empty) is one roll, more a batch.
+        times = [value for value in request.GET.getlist("times") if value] or ["1"]
         started = time.perf_counter()
-        status, body = roll_die(request.GET.getlist("die"), choice)
+        if times == ["1"]:
+            status, body = roll_die(request.GET.getlist("die"), choice)
+        else:
+            status, body = roll_dice(request.GET.getlist("die"), times, choice)
         listed = request.GET["die"] if request.GET["die"] in dice else None
-        context["result"] = roll_outcome(status, body, time.perf_counter() - started, listed)
+        context["times"] = parse_times(times[0]) if len(times) == 1 else None
+        context["result"] = roll_outcome(status, body, time.perf_counter() - started, listed, context["times"])
     return render(request, "frontend_site/index.html", context, status=status)
 
 
 @get_only
 def roll(request):
     status, body = roll_die(request.GET.getlist("die"), chosen_fault(request))
+    return JsonResponse(body, status=status)
+
+
+@get_only
+def roll_many(request):
+    """GET /roll-async?die=X&times=N: N dice rolled at once by the dice roller."""
+    status, body = roll_dice(request.GET.getlist("die"), request.GET.getlist("times"), chosen_fault(request))
     return JsonResponse(body, status=status)
 
 
@@ -87,8 +101,7 @@ ROLLER_ERRORS = {
 
 
 def roll_die(values, fault_choice=None):
-    """Checks the die, asks the dice roller (carrying the chosen fault) and counts the roll:
-    (status, JSON body)."""
+    """Checks the die, asks the dice roller for one roll and counts it: (status, JSON body)."""
     error = identifier_error(values)
     if error:
         return error.status, error_body(error, parameter="die")
@@ -96,21 +109,48 @@ def roll_die(values, fault_choice=None):
     trace.get_current_span().set_attribute("die.type", die_type)
     logger.info("Roll request received", extra={"die_type": die_type})
 
+    status, body = ask_roller(lambda roller: {"die": die_type, "roll": roller.roll(die_type)}, fault_choice)
+    # Only dice the die service lists become label values.
+    label = die_type if die_type in frontend().die_list.identifiers() else OTHER
+    ROLL_REQUESTS.labels(label, str(status)).inc()
+    return status, body
+
+
+def roll_dice(die_values, times_values, fault_choice=None):
+    """Checks the die and the number of dice, asks the dice roller for the batch and counts
+    it: (status, JSON body)."""
+    error = identifier_error(die_values)
+    if error:
+        return error.status, error_body(error, parameter="die")
+    error = times_error(times_values)
+    if error:
+        return error.status, error_body(error, parameter="times")
+    die_type, times = die_values[0], int(times_values[0])
+    span = trace.get_current_span()
+    span.set_attribute("die.type", die_type)
+    span.set_attribute("die.count", times)
+    logger.info("Roll request received", extra={"die_type": die_type, "times": times})
+
+    status, body = ask_roller(lambda roller: roller.roll_many(die_type, times), fault_choice)
+    # `times` is a checked number from 1 to 20: twenty label values at most.
+    ASYNC_ROLL_REQUESTS.labels(str(times), str(status)).inc()
+    return status, body
+
+
+def ask_roller(call, fault_choice):
+    """(status, JSON body) of `call(roller)`, made with the chosen fault in the baggage: its
+    answer plus the trace id, or the error that stands for what went wrong."""
     roller = DiceRollerClient(settings.DICE_ROLLER_URL, settings.DICE_ROLLER_TIMEOUT_SECONDS, frontend().http)
     try:
         with carried(fault_choice):
-            status, body = 200, {"die": die_type, "roll": roller.roll(die_type), "trace_id": current_trace_id()}
+            status, body = 200, {**call(roller), "trace_id": current_trace_id()}
     except RollRefused as refused:  # the roller's own error, passed on as it is
-        status = refused.status
-        body = {"error": refused.code, "message": refused.message, "trace_id": current_trace_id()}
+        status, body = refused.status, {**refused.fields, "trace_id": current_trace_id()}
     except DiceRollerError as failure:
         kind, fields = ROLLER_ERRORS[type(failure)]
         status, body = kind.status, error_body(kind, **fields)
     if fault_choice:
         body["fault"] = fault_choice.entry
-    # Only dice the die service lists become label values.
-    label = die_type if die_type in frontend().die_list.identifiers() else OTHER
-    ROLL_REQUESTS.labels(label, str(status)).inc()
     return status, body
 
 

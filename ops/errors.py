@@ -6,7 +6,7 @@ A message may name a parameter but never repeats what the caller sent.
 
 from dataclasses import dataclass
 
-from ops.validation import IDENTIFIER_RULE, is_valid_identifier
+from ops.validation import IDENTIFIER_RULE, TIMES_RULE, is_valid_identifier, parse_times
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ MISSING_PARAMETER = ErrorKind(400, "missing_parameter", "The '{parameter}' param
 INVALID_IDENTIFIER = ErrorKind(
     400, "invalid_identifier", f"The '{{parameter}}' parameter must be one identifier of {IDENTIFIER_RULE}."
 )
+INVALID_TIMES = ErrorKind(400, "invalid_times", f"The 'times' parameter must be one {TIMES_RULE}.")
 NOT_FOUND = ErrorKind(404, "not_found", "There is nothing at this path.")
 METHOD_NOT_ALLOWED = ErrorKind(405, "method_not_allowed", "This path does not accept that method.")
 INTERNAL_ERROR = ErrorKind(500, "internal_error", "Something went wrong on our side.")
@@ -43,6 +44,10 @@ UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")
 # The dice roller. An unknown die is 404, not 503: the die service is up and said the
 # die does not exist, the caller's mistake (README: "Status codes").
 DIE_FAILED = ErrorKind(500, "die_failed", "The die fell off the table (a simulated failure).")
+# A batch (/roll-async) with failed rolls; the body adds "failed": how many.
+DICE_FAILED = ErrorKind(
+    500, "die_failed", "{failed} of {count} dice fell off the table (a simulated failure)."
+)
 DIE_SERVICE_UNAVAILABLE = ErrorKind(
     503, "die_service_unavailable", "The die service cannot be reached; try again."
 )
@@ -62,4 +67,14 @@ def identifier_error(values):
         return MISSING_PARAMETER
     if len(values) != 1 or not is_valid_identifier(values[0]):
         return INVALID_IDENTIFIER
+    return None
+
+
+def times_error(values):
+    """The error for the values of `times` that are not one number of dice, else None.
+    Missing or empty is missing, as for a die."""
+    if values in ([], [""]):
+        return MISSING_PARAMETER
+    if len(values) != 1 or parse_times(values[0]) is None:
+        return INVALID_TIMES
     return None

@@ -8,7 +8,7 @@ import falcon
 from opentelemetry import trace
 
 from ops import errors
-from ops.errors import identifier_error
+from ops.errors import identifier_error, times_error
 from ops.metrics import record_http_request, render_metrics, request_finished, request_started
 
 logger = logging.getLogger(__name__)
@@ -21,12 +21,14 @@ class ApiError(falcon.HTTPError):
     answer: it takes any other exception for a 500, whatever a handler then answers.
     """
 
-    def __init__(self, kind, headers=None, **fields):
+    def __init__(self, kind, headers=None, details=None, **fields):
+        """`fields` fill in the message; `details` are added to the body as they are."""
         body = kind.body(**fields)
         super().__init__(kind.status, title=body["error"], description=body["message"], headers=headers)
+        self.details = details or {}
 
     def to_dict(self, obj_type=dict):
-        return obj_type(error=self.title, message=self.description)
+        return obj_type(error=self.title, message=self.description, **self.details)
 
 
 def create_service_app(readiness_check, openapi_path, fault_injector):
@@ -51,6 +53,15 @@ def get_identifier_param(req, name):
     if error:
         raise ApiError(error, parameter=name)
     return values[0]
+
+
+def get_times_param(req):
+    """How many dice the `times` query parameter asks for, or a 400 that does not echo it."""
+    values = req.get_param_as_list("times") or []
+    error = times_error(values)
+    if error:
+        raise ApiError(error, parameter="times")
+    return int(values[0])
 
 
 # Falcon's own errors (no route, wrong method), in the contract's words.

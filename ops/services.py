@@ -27,7 +27,10 @@ DIE_SERVICE = Service(
 )
 DICE_ROLLER = Service(
     "dice-roller", "roller", 8104, "roller.app:create_app()", "dice-roller-stage3",
-    ("DIE_SERVICE_URL", "DIE_SERVICE_TIMEOUT_SECONDS", "ROLL_MAX_DELAY_SECONDS", "GUNICORN_THREADS", *_COMMON),
+    (
+        "DIE_SERVICE_URL", "DIE_SERVICE_TIMEOUT_SECONDS", "ROLL_MAX_DELAY_SECONDS", "ROLL_THREADS",
+        "GUNICORN_THREADS", *_COMMON,
+    ),
 )
 FRONTEND = Service(
     "frontend", "frontend_site", 8105, "frontend_site.wsgi:application", "frontend-stage3",

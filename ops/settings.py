@@ -113,6 +113,8 @@ _SETTINGS = [
         "the path of an existing JSON file",
     ),
     Setting("ROLL_MAX_DELAY_SECONDS", "1.0", number(0, 60), f"{SECONDS} from 0 to 60 (0: no delay)"),
+    # The dice roller's threads for the rolls of /roll-async batches, per worker (README "Many dice at once").
+    Setting("ROLL_THREADS", "64", whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
     Setting("DIE_SERVICE_TIMEOUT_SECONDS", "2.0", number(0, 60, low_included=False), f"{SECONDS} above 0, at most 60"),
     Setting("DICE_ROLLER_TIMEOUT_SECONDS", "5.0", number(0, 60, low_included=False), f"{SECONDS} above 0, at most 60"),
     Setting(

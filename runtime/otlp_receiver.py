@@ -43,6 +43,12 @@ class ReceivedSpan:
     status_error: bool
     status: str  # UNSET, OK or ERROR
     events: list = field(default_factory=list)
+    start_ns: int = 0  # Unix time in nanoseconds, as the span was exported
+    end_ns: int = 0
+
+    @property
+    def seconds(self):
+        return (self.end_ns - self.start_ns) / 1e9
 
 
 class OtlpReceiver(LoopbackHttpServer):
@@ -85,6 +91,8 @@ class OtlpReceiver(LoopbackHttpServer):
                             status_error=span.status.code == Status.STATUS_CODE_ERROR,
                             status=Status.StatusCode.Name(span.status.code).removeprefix("STATUS_CODE_"),
                             events=[(event.name, _attributes(event.attributes)) for event in span.events],
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
                         )
                     )
         with self._lock:

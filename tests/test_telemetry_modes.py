@@ -6,10 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack, free_port
+from runtime.processes import REPO, Stack, free_port
 from tests.helpers import poll_until, scrape, value
 
 pytestmark = pytest.mark.slow
+
+DEFAULT_SPECIFICATIONS = REPO / "diespec" / "die_specifications.json"
 
 
 
@@ -31,14 +33,26 @@ def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_f
             statuses = list(pool.map(lambda _: stack.frontend.get("/roll", params={"die": "fair"}).status_code,
                                      range(rolls)))
         assert statuses == [200] * rolls
+        batches = 6
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            statuses = list(pool.map(
+                lambda _: stack.frontend.get("/roll-async", params={"die": "fair", "times": 5}).status_code,
+                range(batches)))
+        assert statuses == [200] * batches
         frontend, roller, die_service = scrape(stack.frontend), scrape(stack.roller), scrape(stack.die_service)
+        assert value(frontend, "async_roll_requests_total", batch_size="5", status="200") == batches
+        assert value(roller, "async_rolls_total", die_type="fair", result="success") == 5 * batches
+        assert value(roller, "async_roll_batch_size_count") == batches
+        assert value(roller, "async_roll_batch_size_sum") == 5 * batches
+        assert value(roller, "async_rolls_in_progress") == 0  # a livesum of both workers' gauges
         assert value(frontend, "frontend_roll_requests_total", die_type="fair", status="200") == rolls
         assert value(frontend, "http_requests_total", method="GET", route="/roll", status="200") == rolls
         assert value(roller, "dice_rolls_total", die_type="fair", result="success") == rolls
         assert value(roller, "dice_roll_value_count", die_type="fair") == rolls
-        assert value(die_service, "die_specifications_requested_total", identifier="fair") == rolls
+        # One specification per roll, and one per batch
+        assert value(die_service, "die_specifications_requested_total", identifier="fair") == rolls + batches
         # Each worker loaded the specifications; the gauge shows the value, not the sum.
-        assert value(die_service, "die_specifications_loaded") == 4
+        assert value(die_service, "die_specifications_loaded") == len(json.loads(DEFAULT_SPECIFICATIONS.read_text()))
         for service in stack.services:
             booted = [line for line in service.log_lines() if "Booting worker" in line]
             assert len(booted) == 2, service.name

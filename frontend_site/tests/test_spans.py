@@ -25,7 +25,7 @@ def client(span_exporter):
 
 
 def roller_answers(roller, status, body):
-    roller.routes["/roll"] = lambda q: (status, body)
+    roller.routes["/roll"] = roller.routes["/roll-async"] = lambda q: (status, body)
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,12 @@ def roller_answers(roller, status, body):
         ("/roll?die=fair", 503, {"error": "die_service_unavailable", "message": "-"}, 503, "GET /roll", "/roll"),
         ("/roll?die=fair", 502, {"error": "bad_gateway", "message": "-"}, 502, "GET /roll", "/roll"),
         ("/roll?die=fair", 200, b"<html>", 502, "GET /roll", "/roll"),
+        ("/roll-async?die=fair&times=2", 200, {"die": "fair", "count": 2, "rolls": [1, 2], "total": 3}, 200,
+         "GET /roll-async", "/roll-async"),
+        ("/roll-async?die=fair&times=30", None, None, 400, "GET /roll-async", "/roll-async"),
+        ("/roll-async?die=risky&times=2", 500, {"error": "die_failed", "message": "-", "failed": 1}, 500,
+         "GET /roll-async", "/roll-async"),
+        ("/?die=fair&times=2", 200, {"die": "fair", "count": 2, "rolls": [1, 2], "total": 3}, 200, "GET /", "/"),
         ("/nope", None, None, 404, "GET", None),
     ],
 )
@@ -53,7 +59,9 @@ def test_server_span_records_the_status_answered(
     server = only_span(span_exporter)
     assert_server_span(server, name, status, route)
     if "die=" in path and status != 400:
-        assert server.attributes["die.type"] == path.split("die=")[1]
+        assert server.attributes["die.type"] == path.split("die=")[1].split("&")[0]
+    if "times=" in path and status != 400:
+        assert server.attributes["die.count"] == int(path.split("times=")[1])
 
 
 def test_a_wrong_method_is_405_unset(client, span_exporter):

@@ -1,17 +1,9 @@
 import random
 
 import pytest
-from falcon import testing
 
-from ops.faults import FaultInjector
-from roller.app import build_app
 from roller.die_client import DieServiceBadResponse, DieServiceUnavailable
-from roller.tests.fakes import DICE, FakeDieService
-
-
-def client_for(die_service, seed=1):
-    faults = FaultInjector("dice-roller", enabled=True)
-    return testing.TestClient(build_app(die_service, 0, random.Random(seed), faults))
+from roller.tests.fakes import DICE, FakeDieService, client_for
 
 
 def test_roll_returns_a_face_of_the_die():

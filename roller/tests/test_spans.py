@@ -1,16 +1,11 @@
 """The dice roller's SERVER span (and its INTERNAL roll span) for every row of the API table."""
 
-import random
-
 import pytest
-from falcon import testing  # before the instrumentor swaps falcon.App
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ops.faults import FaultInjector
-from roller.app import build_app
 from roller.die_client import DieServiceBadResponse, DieServiceUnavailable
-from roller.tests.fakes import FakeDieService
+from roller.tests.fakes import FakeDieService, client_for  # imports falcon.testing before instrumenting
 from tests.spans import assert_server_span, exception_events, only_span
 
 
@@ -20,10 +15,6 @@ def instrumented(span_exporter):
     instrumentor.instrument()
     yield span_exporter
     instrumentor.uninstrument()
-
-
-def client_for(die_service):
-    return testing.TestClient(build_app(die_service, 0, random.Random(1), FaultInjector("dice-roller", enabled=True)))
 
 
 @pytest.mark.parametrize(
@@ -61,7 +52,7 @@ def test_a_failed_roll_is_an_error_with_an_exception_event_on_both_spans(instrum
     client_for(FakeDieService()).simulate_get("/roll", params={"die": "doomed"})
     server, roll = only_span(instrumented), only_span(instrumented, SpanKind.INTERNAL)
     assert server.attributes["die.error"] is True and "die.result" not in server.attributes
-    assert [event.attributes["exception.type"] for event in exception_events(server)] == ["roller.resources.DieFailed"]
+    assert [event.attributes["exception.type"] for event in exception_events(server)] == ["roller.dice.DieFailed"]
     assert roll.status.status_code is StatusCode.ERROR and len(exception_events(roll)) == 1
 
 

@@ -1,4 +1,5 @@
-// Rolls without reloading the page: the form's `GET /?die=X&fault=Y` becomes `fetch("/roll?die=X&fault=Y")`
+// Rolls without reloading the page: the form's `GET /?die=X&times=N&fault=Y` becomes
+// `fetch("/roll?die=X&fault=Y")`, or `fetch("/roll-async?die=X&times=N&fault=Y")` for more than one die,
 // and the JSON answer fills the same result area the server renders without JavaScript.
 // Everything from the server is inserted as text (textContent), never as HTML.
 "use strict";
@@ -24,13 +25,28 @@ function showTrace(traceId) {
   link.href = url || "";
 }
 
+// A batch's words, as frontend_site/page.py writes them: "3 dice: 4 + 2 + 6 = 12", "1 of 3 dice failed".
+function batchWords(roll) {
+  if (roll.times === 1) return "";
+  if (Array.isArray(roll.body.rolls)) return `${roll.times} dice: ${roll.body.rolls.join(" + ")} = ${roll.body.total}`;
+  if (Number.isInteger(roll.body.failed)) return `${roll.body.failed} of ${roll.times} dice failed`;
+  return "";
+}
+
+// One roll's value, or a batch's total.
+function value(roll) {
+  return String(roll.times === 1 ? roll.body.roll : roll.body.total);
+}
+
 function showRoll(roll) {
   const ok = roll.status === 200;
   const words = ok ? null : config.errors[roll.body.error] || config.unknownError;
   byId("result-body").hidden = false;
   byId("result-body").classList.toggle("is-error", !ok);
   byId("result-value").hidden = !ok;
-  byId("result-value").textContent = ok ? String(roll.body.roll) : "";
+  byId("result-value").textContent = ok ? value(roll) : "";
+  byId("result-dice").hidden = !batchWords(roll);
+  byId("result-dice").textContent = batchWords(roll);
   byId("result-title").hidden = ok;
   byId("result-title").textContent = ok ? "" : words.title;
   byId("result-text").hidden = ok;
@@ -82,7 +98,8 @@ function showHistory(history) {
 function remember(roll) {
   const ok = roll.status === 200;
   const entry = {
-    value: ok ? String(roll.body.roll) : "–",
+    // "4", or for a batch "3 × fair = 12"
+    value: ok ? (roll.times === 1 ? value(roll) : `${roll.times} × ${roll.die} = ${value(roll)}`) : "–",
     die: roll.die,
     status: ok ? "ok" : `${roll.status || "no answer"} ${roll.body.error}`,
     traceId: roll.body.trace_id,
@@ -93,14 +110,15 @@ function remember(roll) {
   showHistory(history);
 }
 
-async function ask(die, fault) {
+async function ask(die, times, fault) {
   const started = performance.now();
   let status = 0;
   let body;
   // The chosen fault travels with this roll only (the frontend puts it in the baggage).
-  const query = new URLSearchParams(fault ? { die, fault } : { die });
+  const query = new URLSearchParams(times === 1 ? { die } : { die, times });
+  if (fault) query.set("fault", fault);
   try {
-    const response = await fetch(`/roll?${query}`, {
+    const response = await fetch(`/${times === 1 ? "roll" : "roll-async"}?${query}`, {
       headers: { Accept: "application/json" },
     });
     status = response.status;
@@ -108,7 +126,7 @@ async function ask(die, fault) {
   } catch {
     body = { error: status ? "bad_gateway" : "frontend_unreachable" };
   }
-  return { die, status, body, elapsedMs: Math.round(performance.now() - started) };
+  return { die, times, status, body, elapsedMs: Math.round(performance.now() - started) };
 }
 
 function start() {
@@ -120,11 +138,13 @@ function start() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (rolling) return;
+    // Out of 1..20: the browser says so at the field, as it does without this script.
+    if (!form.reportValidity()) return;
     // aria-disabled rather than disabled: a disabled button loses the keyboard focus.
     rolling = true;
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Rolling…";
-    const roll = await ask(form.elements.die.value, form.elements.fault.value);
+    const roll = await ask(form.elements.die.value, Number(form.elements.times.value), form.elements.fault.value);
     showRoll(roll);
     remember(roll);
     button.removeAttribute("aria-disabled");
