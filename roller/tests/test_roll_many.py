@@ -1,6 +1,7 @@
 """GET /roll-async: many rolls of one die at once, their answers and their spans."""
 
 import threading
+import time
 
 import pytest
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
@@ -142,3 +143,50 @@ def test_bad_times_is_a_400_server_span_with_no_roll(instrumented):
     roll_many(client_for(FakeDieService()), "die=fair&times=99")
     assert_server_span(only_span(instrumented), "GET /roll-async", 400, "/roll-async")
     assert [span.kind for span in instrumented.get_finished_spans()] == [SpanKind.SERVER]
+
+
+def test_six_hundred_rolls_at_once_run_on_the_pool_s_threads_only():
+    """Thirty batches of twenty arrive together: 600 rolls, never more than the pool's 8 at a
+    time, and never on more than 8 threads."""
+    lock, running, peak, threads = threading.Lock(), [0], [0], set()
+
+    def sleep(seconds):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            threads.add(threading.get_ident())
+        time.sleep(0.002)
+        with lock:
+            running[0] -= 1
+
+    client = client_for(FakeDieService(), sleep=sleep, roll_threads=8)
+    answers = []
+    callers = [
+        threading.Thread(target=lambda: answers.append(roll_many(client, "die=fair&times=20").status_code))
+        for _ in range(30)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=30)
+    assert answers == [200] * 30
+    assert peak[0] == 8 and len(threads) == 8
+
+
+def test_a_busy_pool_does_not_hold_up_single_rolls():
+    """A batch holds both roll threads; a /roll meanwhile is answered at once."""
+    release = threading.Event()
+
+    def sleep(seconds):
+        if threading.current_thread().name.startswith("test-roll"):
+            release.wait(10)
+
+    client = client_for(FakeDieService(), sleep=sleep, roll_threads=2)
+    batch = threading.Thread(target=lambda: roll_many(client, "die=fair&times=4"))
+    batch.start()
+    try:
+        assert client.simulate_get("/roll", params={"die": "fair"}).status_code == 200
+        assert batch.is_alive()  # still waiting on its rolls
+    finally:
+        release.set()
+        batch.join(timeout=10)
