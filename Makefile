@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` and `make test`.
 VENV := .venv
 PYTHON := $(VENV)/bin/python
-QUERY_GRAMMAR := tests/query_grammar/node_modules/.package-lock.json
+NODE_TOOLS := tests/node_tools/node_modules/.package-lock.json
 
 .PHONY: run test test-fast lint stack-check clean
 
@@ -14,18 +14,19 @@ $(VENV)/installed: requirements/*.txt
 run: $(VENV)/installed
 	$(PYTHON) -m runtime
 
-# Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py).
-$(QUERY_GRAMMAR): tests/query_grammar/package-lock.json
+# Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py), and
+# axe-core, to check the page against WCAG 2.1 AA (tests/test_page.py).
+$(NODE_TOOLS): tests/node_tools/package-lock.json
 	command -v npm >/dev/null || scripts/install-system-packages.sh
-	npm ci --prefix tests/query_grammar --silent --no-audit --no-fund
+	npm ci --prefix tests/node_tools --silent --no-audit --no-fund
 
 # The whole test suite; installs Prometheus and Chromium (Debian packages) when missing.
-test: $(VENV)/installed $(QUERY_GRAMMAR)
+test: $(VENV)/installed $(NODE_TOOLS)
 	command -v prometheus >/dev/null && command -v chromium >/dev/null || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest
 
 # The in-process tests only (no gunicorn, no browser, no Prometheus): seconds, for the edit loop.
-test-fast: $(VENV)/installed $(QUERY_GRAMMAR)
+test-fast: $(VENV)/installed $(NODE_TOOLS)
 	$(PYTHON) -m pytest -q -m "not slow"
 
 # ruff, with the rules pyproject.toml names and explains.
@@ -38,4 +39,4 @@ stack-check: $(VENV)/installed
 	$(PYTHON) -m stackcheck
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/query_grammar/node_modules
+	rm -rf $(VENV) .pytest_cache tests/node_tools/node_modules

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need from Debian: Prometheus (and promtool) to scrape the services,
 # Chromium for the page's browser tests (Playwright drives it; no browser download), and
-# Node.js to run Grafana's query grammars (tests/query_grammar) when it is not there yet.
+# Node.js to run Grafana's query grammars (tests/node_tools) when it is not there yet.
 set -euo pipefail
 packages=(prometheus chromium)
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -18,7 +18,7 @@ DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text(
 QUERIES_PAGE = (REPO / "dashboards/README.md").read_text()
 DATASOURCES = yaml.safe_load((REPO / "ops/grafana/provisioning/datasources/datasources.yaml").read_text())
 ALLOY = (REPO / "ops/alloy/config.alloy").read_text()
-QUERY_GRAMMAR = REPO / "tests/query_grammar"
+NODE_TOOLS = REPO / "tests/node_tools"
 # What Grafana substitutes, at sizes that suit a short test run scraped every second.
 GRAFANA_VARIABLES = {"$__rate_interval": "30s", "$__range": "5m", "$die": ".*"}
 
@@ -89,7 +89,7 @@ def shipped_queries():
 def grammar_errors(queries):
     """{query: [offsets]} where Grafana's own grammars (the query editors') find a syntax error."""
     checked = subprocess.run(
-        ["node", "check.mjs"], cwd=QUERY_GRAMMAR, input=json.dumps(queries), capture_output=True, text=True,
+        ["node", "check.mjs"], cwd=NODE_TOOLS, input=json.dumps(queries), capture_output=True, text=True,
         timeout=60, check=True,
     )
     return {result["query"]: result["errors"] for result in json.loads(checked.stdout) if result["errors"]}

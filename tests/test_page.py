@@ -10,11 +10,12 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from runtime.processes import Stack
+from runtime.processes import REPO, Stack
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
+AXE = REPO / "tests/node_tools/node_modules/axe-core/axe.min.js"
 # Only ever written into links, never visited.
 GRAFANA_URL = "http://grafana.sandbox.test:3000"
 # Every die certain, so that each test knows what it will see: `risky` always fails.
@@ -90,11 +91,12 @@ def open_page(browser, stack, java_script=True, **context_options):
     return page, watch
 
 
-def roll(page, die):
-    """Picks the die and clicks Roll; returns once the result is on the page."""
+def roll(page, die, times=1):
+    """Picks the die and how many, clicks Roll; returns once the result is on the page."""
     rows = page.locator("#history-rows tr")
     before = rows.count()
     page.select_option("#die", die)
+    page.fill("#times", str(times))
     page.click("#roll-button")
     # The click's submit handler marks the button busy before it returns.
     expect(page.locator("#roll-button")).not_to_have_attribute("aria-disabled", "true")
@@ -131,6 +133,8 @@ def test_keyboard_alone_rolls_and_the_result_is_announced(browser, stack):
     page.focus("#die")
     page.keyboard.press("ArrowDown")  # fair -> risky on a closed select
     page.keyboard.press("Home")  # back to the first die
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "times"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "roll-button"
     page.keyboard.press("Enter")
@@ -185,7 +189,7 @@ def test_without_javascript_the_form_still_rolls(browser, stack):
     page, watch = open_page(browser, stack, java_script=False)
     page.select_option("#die", "d20")
     page.click("#roll-button")
-    page.wait_for_url(re.compile(r"/\?die=d20&fault=$"))
+    page.wait_for_url(re.compile(r"/\?die=d20&times=1&fault=$"))
     assert int(page.locator("#result-value").text_content()) in DICE["d20"]["faces"]
     assert page.locator("#die").input_value() == "d20"
     trace_id = page.locator("#result-trace-id").text_content()
@@ -227,11 +231,95 @@ def test_break_something_works_without_javascript(browser, stack):
     page.select_option("#die", "fair")
     page.select_option("#fault", "dice-roller-fails")
     page.click("#roll-button")
-    page.wait_for_url(re.compile(r"/\?die=fair&fault=dice-roller-fails$"))
+    page.wait_for_url(re.compile(r"/\?die=fair&times=1&fault=dice-roller-fails$"))
     expect(page.locator("#result-title")).to_have_text("Broken on purpose")
     assert page.locator("#result-status").text_content() == "HTTP 500"
     expect(page.locator("#result-fault")).to_contain_text("fault.dice-roller=error:500")
     assert page.locator("#fault").input_value() == "dice-roller-fails"
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+BATCH_WORDS = re.compile(r"3 dice: (\d+) \+ (\d+) \+ (\d+) = (\d+)")
+
+
+def assert_batch_shown(page, die):
+    """"3 dice: 4 + 2 + 6 = 12" with the total as the result; returns the rolls."""
+    words = BATCH_WORDS.fullmatch(page.locator("#result-dice").text_content())
+    assert words, page.locator("#result-dice").text_content()
+    *rolls, total = (int(number) for number in words.groups())
+    assert all(roll in DICE[die]["faces"] for roll in rolls) and sum(rolls) == total
+    assert page.locator("#result-value").text_content() == str(total)
+    assert re.fullmatch(r"\d+ ms", page.locator("#result-time").text_content())
+    trace_id = page.locator("#result-trace-id").text_content()
+    assert TRACE_ID.fullmatch(trace_id) and trace_id in page.locator("#result-trace-link").get_attribute("href")
+    return rolls, total
+
+
+def test_many_dice_at_once_show_every_die_and_the_total(browser, stack, screenshots):
+    page, watch = open_page(browser, stack)
+    expect(page.get_by_label("How many")).to_have_value("1")
+    roll(page, "fair", times=3)
+    rolls, total = assert_batch_shown(page, "fair")
+    assert page.locator("#history-rows tr").nth(0).locator(".history-value").text_content() == f"3 × fair = {total}"
+    page.screenshot(path=screenshots / "batch.png", full_page=True)
+
+    roll(page, "fair")  # back to one die: one value, no batch line
+    expect(page.locator("#result-dice")).to_be_hidden()
+    assert int(page.locator("#result-value").text_content()) in DICE["fair"]["faces"]
+
+    roll(page, "risky", times=4)  # risky always fails here
+    expect(page.locator("#result-title")).to_have_text("The die failed")
+    expect(page.locator("#result-dice")).to_have_text("4 of 4 dice failed")
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def test_many_dice_without_javascript(browser, stack):
+    page, watch = open_page(browser, stack, java_script=False)
+    page.select_option("#die", "coin")
+    page.fill("#times", "3")
+    page.click("#roll-button")
+    page.wait_for_url(re.compile(r"/\?die=coin&times=3&fault=$"))
+    assert_batch_shown(page, "coin")
+    assert page.locator("#times").input_value() == "3"  # kept for the next roll
+    assert watch.unexpected() == []
+
+
+def test_a_number_out_of_range_is_refused_at_the_field(browser, stack):
+    page, watch = open_page(browser, stack)
+    page.fill("#times", "21")
+    page.click("#roll-button")
+    assert page.evaluate("document.getElementById('times').validity.rangeOverflow")
+    assert page.locator("#history-rows tr").count() == 0 and page.locator("#result-body").is_hidden()
+    assert watch.unexpected() == []
+
+
+def test_break_something_breaks_a_batch_too(browser, stack):
+    page, watch = open_page(browser, stack)
+    page.select_option("#fault", "dice-roller-fails")
+    roll(page, "fair", times=5)
+    expect(page.locator("#result-title")).to_have_text("Broken on purpose")
+    expect(page.locator("#result-fault")).to_contain_text("fault.dice-roller=error:500")
+    assert page.locator("#result-status").text_content() == "HTTP 500"
+    assert watch.unexpected(allow_http_errors=True) == []
+
+
+def wcag_violations(page):
+    """axe-core's WCAG 2.0/2.1 A and AA rules on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})")
+    return [(v["id"], v["help"], [node["target"] for node in v["nodes"]]) for v in results["violations"]]
+
+
+def test_the_page_meets_wcag_2_1_aa_in_every_state(browser, stack):
+    # The page's CSP admits no injected script: bypassed in this context only, for axe-core.
+    page, watch = open_page(browser, stack, bypass_csp=True)
+    assert wcag_violations(page) == []
+    roll(page, "fair", times=3)
+    assert wcag_violations(page) == []
+    roll(page, "risky", times=2)
+    assert wcag_violations(page) == []
+    page.goto(stack.frontend.url + "/?die=fair&times=4")  # the page without JavaScript's result
+    assert wcag_violations(page) == []
     assert watch.unexpected(allow_http_errors=True) == []
 
 

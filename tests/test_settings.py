@@ -26,6 +26,8 @@ from runtime.processes import REPO, Stack, free_port, gunicorn_command
         ("DJANGO_DEBUG", "On", True),
         ("DJANGO_ALLOWED_HOSTS", "a.test, b.test", ["a.test", "b.test"]),
         ("GUNICORN_THREADS", "", 128),
+        ("ROLL_THREADS", "", 64),
+        ("ROLL_THREADS", "2", 2),
     ],
 )
 def test_good_values_and_defaults(name, raw, value):
@@ -42,7 +44,7 @@ def test_good_values_and_defaults(name, raw, value):
         ("DIE_SERVICE_URL", "ftp://host"), ("DIE_SERVICE_URL", "http://host:99999"), ("DIE_SERVICE_URL", "http://host/x"),
         ("DIE_SERVICE_URL", "http://:8103"), ("DIE_SPECIFICATIONS_FILE", "/no/such/file.json"), ("LOG_LEVEL", "loud"),
         ("DJANGO_DEBUG", "maybe"), ("DJANGO_ALLOWED_HOSTS", "a,,b"), ("WEB_CONCURRENCY", "0"),
-        ("WEB_CONCURRENCY", "2.5"), ("GUNICORN_THREADS", "lots"),
+        ("WEB_CONCURRENCY", "2.5"), ("GUNICORN_THREADS", "lots"), ("ROLL_THREADS", "0"), ("ROLL_THREADS", "many"),
     ],
 )
 def test_bad_values_name_the_variable_the_value_and_what_is_expected(name, raw):
@@ -70,6 +72,7 @@ BAD_SETTINGS = [
     (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "abc"),
     (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "inf"),
     (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "nan"),
+    (DICE_ROLLER, "ROLL_THREADS", "0"),
     (FRONTEND, "DIE_SERVICE_URL", "http://"),
     (FRONTEND, "DICE_ROLLER_URL", "localhost:8104"),
     (FRONTEND, "DICE_ROLLER_TIMEOUT_SECONDS", "-1"),
