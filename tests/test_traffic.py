@@ -10,7 +10,7 @@ import pytest
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import REPO, SPANS_PER_ROLL, free_port
 from tests.helpers import scrape, value
-from traffic.plan import make_plan
+from traffic.plan import Mix, make_plan
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +27,7 @@ def test_summary_counts_equal_the_frontends_metrics(start_stack):
     result = run_traffic(
         "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "3", "--max-rolls", "5",
         "--think-min", "0", "--think-max", "0", "--seed", "1", "--json", "--no-trace",
+        "--batch-share", "0.4", "--max-batch", "4",
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -35,8 +36,16 @@ def test_summary_counts_equal_the_frontends_metrics(start_stack):
     for die, statuses in summary["by_die_and_status"].items():
         for status, count in statuses.items():
             assert value(metrics, "frontend_roll_requests_total", die_type=die, status=status) == count
-    total = sum(sample.value for (name, _), sample in metrics.items() if name == "frontend_roll_requests_total")
-    assert total == summary["rolls"]
+
+    def total(name):
+        return sum(sample.value for (metric, _), sample in metrics.items() if metric == name)
+
+    batches = summary["batches"]
+    assert total("frontend_roll_requests_total") == summary["single_rolls"] == summary["rolls"] - batches["count"]
+    assert batches["count"] >= 1 and total("async_roll_requests_total") == batches["count"]
+    dice = sum(int(dict(labels)["batch_size"]) * sample.value for (metric, labels), sample in metrics.items()
+               if metric == "async_roll_requests_total")
+    assert dice == batches["dice"]
     assert "risky" in summary["by_die_and_status"] or "fair" in summary["by_die_and_status"]
 
 
@@ -54,17 +63,19 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
         stack = start_stack(**otlp)
         result = run_traffic(
             "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "2",
-            "--max-rolls", "6", "--think-min", "0", "--think-max", "0.01", "--seed", "3", "--json", env=otlp,
+            "--max-rolls", "6", "--think-min", "0", "--think-max", "0.01", "--seed", "3", "--json",
+            "--batch-share", "0.5", "--max-batch", "3", env=otlp,
         )
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
-        trace_ids = {row["trace_id"] for row in summary["slowest"] + summary["failed"]}
-        assert trace_ids and None not in trace_ids
-        # The roll's six spans under the user's action and its HTTP call.
-        traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= SPANS_PER_ROLL + 2 for i in trace_ids))
-        for trace_id in trace_ids:
+        rows = summary["slowest"] + summary["failed"] + summary["batches"]["slowest"] + summary["batches"]["failed"]
+        # The roll's six spans, or a batch's 5 + N, under the user's action and its HTTP call.
+        expected = {row["trace_id"]: 2 + (SPANS_PER_ROLL if row["times"] == 1 else 5 + row["times"]) for row in rows}
+        assert summary["batches"]["count"] and summary["single_rolls"] and None not in expected
+        traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= n for i, n in expected.items()))
+        for trace_id, count in expected.items():
             spans = traces[trace_id]
-            assert len(spans) == SPANS_PER_ROLL + 2
+            assert len(spans) == count
             roots = [span for span in spans if not span.parent_span_id]
             assert [(root.service, root.kind, root.name) for root in roots] == [
                 ("traffic-generator", "INTERNAL", "user rolls die")
@@ -89,7 +100,7 @@ def test_fault_rate_breaks_the_planned_share_of_rolls(start_stack):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     dice = stack.die_service.get("/dice").json()["identifiers"]
-    planned = [roll for rolls in make_plan(4, 12, dice, 0, 0, 5, fault_rate=0.5) for roll in rolls]
+    planned = [roll for rolls in make_plan(4, 12, dice, 0, 0, 5, Mix(fault_rate=0.5)) for roll in rolls]
     faulted = sum(roll.faulted for roll in planned)
     assert summary["rolls"] == len(planned) and 0.3 <= faulted / len(planned) <= 0.7
     assert summary["by_fault"] == {"fault.die-service=error:503": faulted, "none": len(planned) - faulted}

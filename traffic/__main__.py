@@ -3,6 +3,7 @@
     python -m traffic --users 10 --max-rolls 20          # a planned run
     python -m traffic --duration 300                      # users rolling for five minutes
     python -m traffic --fault die-service=delay:1500 --fault-rate 0.2   # a fifth of the rolls slowed
+    python -m traffic --batch-share 0.3 --max-batch 10    # 30 % of the rolls: 2..10 dice at once
 """
 
 import argparse
@@ -22,7 +23,8 @@ from ops.faults import MAX_DELAY_MS, MalformedFault, parse_fault
 from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND
 from ops.telemetry import create_tracer_provider, use_stable_http_conventions
-from traffic.plan import FALLBACK_DICE, endless_rolls, make_plan
+from ops.validation import MAX_TIMES
+from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
 from traffic.runner import Run
 from traffic.summary import render_text, summarize
 
@@ -46,6 +48,10 @@ def parse_args(argv):
                         help="a fault for the rolls to carry, e.g. die-service=delay:1500 (repeatable)")
     parser.add_argument("--fault-rate", type=float, default=1.0,
                         help="the share of rolls that carry the faults (default %(default)s)")
+    parser.add_argument("--batch-share", type=float, default=0.0,
+                        help="the share of rolls that are batches of many dice, rolled at once (default %(default)s)")
+    parser.add_argument("--max-batch", type=int, default=10,
+                        help=f"a batch rolls 2..N dice, N at most {MAX_TIMES} (default %(default)s)")
     parser.add_argument("--no-trace", action="store_true", help="do not trace the rolls")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"))
@@ -54,8 +60,10 @@ def parse_args(argv):
         parser.error("need --users >= 1, --max-rolls >= 1 and 0 <= --think-min <= --think-max")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be positive")
-    if not 0 <= args.fault_rate <= 1:
-        parser.error("--fault-rate must be from 0 to 1")
+    if not 0 <= args.fault_rate <= 1 or not 0 <= args.batch_share <= 1:
+        parser.error("--fault-rate and --batch-share must be from 0 to 1")
+    if not 2 <= args.max_batch <= MAX_TIMES:
+        parser.error(f"--max-batch must be from 2 to {MAX_TIMES}")
     return args
 
 
@@ -99,14 +107,14 @@ def main(argv=None):
 
     dice = current_dice(session, args.die_service_url.rstrip("/"))
     run = Run(url, session, faults=args.fault)
-    fault_rate = args.fault_rate if args.fault else 0.0
+    mix = Mix(args.fault_rate if args.fault else 0.0, args.batch_share, args.max_batch)
     if args.duration is None:
-        plan = make_plan(args.users, args.max_rolls, dice, args.think_min, args.think_max, args.seed, fault_rate)
+        plan = make_plan(args.users, args.max_rolls, dice, args.think_min, args.think_max, args.seed, mix)
         planned, deadline = sum(len(rolls) for rolls in plan), None
         work = list(enumerate(plan))
     else:
         planned, deadline = None, time.monotonic() + args.duration
-        work = [(user, endless_rolls(user, dice, args.think_min, args.think_max, args.seed, fault_rate))
+        work = [(user, endless_rolls(user, dice, args.think_min, args.think_max, args.seed, mix))
                 for user in range(args.users)]
 
     started = time.monotonic()

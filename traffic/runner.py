@@ -22,7 +22,7 @@ MAX_ROLLS_PER_USER = 100_000
 class Run:
     def __init__(self, frontend_url, session, faults=(), timeout_seconds=10.0):
         """`faults`: [(service name, ops.faults.Fault)], carried by the rolls planned to."""
-        self._roll_url = f"{frontend_url}/roll"
+        self._frontend_url = frontend_url
         self._session = session
         self._faults = list(faults)
         self._timeout = timeout_seconds
@@ -37,11 +37,11 @@ class Run:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            outcome = self.roll(user, roll.die, self._faults if roll.faulted else ())
+            outcome = self.roll(user, roll.die, self._faults if roll.faulted else (), roll.times)
             with self._lock:
                 self.outcomes.append(outcome)
 
-    def roll(self, user, die, faults=()):
+    def roll(self, user, die, faults=(), times=1):
         # The trace starts here, at the simulated user's action; the HTTP call under it is
         # the requests instrumentation's CLIENT span, which also sends the trace context.
         # The faults travel as baggage, which is sent even when the rolls are not traced.
@@ -51,16 +51,19 @@ class Run:
         token = context.attach(fault_context)
         try:
             fault = ",".join(baggage_entry(service, fault) for service, fault in faults) or None
-            return self._roll(user, die, headers, fault)
+            return self._roll(user, die, times, headers, fault)
         finally:
             context.detach(token)
 
-    def _roll(self, user, die, headers, fault):
-        with tracer.start_as_current_span(USER_ROLLS_SPAN, attributes={"die.type": die, "user.id": user}) as span:
+    def _roll(self, user, die, times, headers, fault):
+        # One die: /roll; more: one batch, /roll-async, whose rolls the dice roller runs at once.
+        path, params = ("/roll", {"die": die}) if times == 1 else ("/roll-async", {"die": die, "times": times})
+        attributes = {"die.type": die, "die.count": times, "user.id": user}
+        with tracer.start_as_current_span(USER_ROLLS_SPAN, attributes=attributes) as span:
             started = time.perf_counter()
             try:
                 response = self._session.get(
-                    self._roll_url, params={"die": die}, headers=headers, timeout=self._timeout
+                    self._frontend_url + path, params=params, headers=headers, timeout=self._timeout
                 )
                 status = response.status_code
             except requests.Timeout:
@@ -72,7 +75,7 @@ class Run:
                 span.set_status(trace.StatusCode.ERROR, str(status))
             # The frontend's trace id (ours, when we traced), else our own span's, if any.
             trace_id = _answered_trace_id(response) or current_trace_id()
-        return Outcome(user, die, status, seconds, trace_id, fault)
+        return Outcome(user, die, status, seconds, trace_id, fault, times)
 
     def counts(self):
         with self._lock:
