@@ -24,6 +24,7 @@ PROMETHEUS = "http://localhost:9090"
 GRAFANA = "http://localhost:3000"
 GRAFANA_ADMIN = ("admin", "admin")  # Grafana's default; the datasource health API wants a signed-in user
 ROLLS = 60
+BATCH = 5  # dice in the batch whose trace is checked
 WAIT_SECONDS = 180  # Tempo's metrics, two scrapes and Loki's first lines all land well within this
 
 
@@ -44,6 +45,17 @@ def stack_logs():
     since = int((time.time() - 900) * 1e9)
     query = '{container_name=~"(die-service|dice-roller|frontend)-stage3"}'
     return get(f"{LOKI}/loki/api/v1/query_range", query=query, start=since, limit=500)
+
+
+def check_batch_trace(trace_id):
+    def check():
+        try:
+            trace = get(f"{TEMPO}/api/traces/{trace_id}") if trace_id else None
+        except requests.HTTPError:  # 404 until Tempo has it
+            trace = None
+        return promises.batch_trace(trace_id, trace, BATCH)
+
+    return check
 
 
 def check_log_trace():
@@ -88,11 +100,13 @@ PROMISES = [
 ]
 
 
-def check_all(deadline):
+def check_all(deadline, batch_trace_id):
     """Asks again every five seconds until each promise holds or the deadline passes."""
     results = {}
+    checks = [*PROMISES, (f"Tempo: a batch of {BATCH} dice is one trace with {BATCH} roll die spans",
+                          check_batch_trace(batch_trace_id))]
     while True:
-        for name, check in PROMISES:
+        for name, check in checks:
             if results.get(name, (False,))[0]:
                 continue
             try:
@@ -109,10 +123,16 @@ def compose(*args):
 
 
 def roll_dice():
+    """Single rolls, then a batch of fair dice: returns the batch's trace id, or None."""
     for i in range(ROLLS):
         die = ("fair", "risky", "no-such-die")[i % 3]
         with contextlib.suppress(requests.RequestException):  # the checks tell what went wrong
             requests.get(f"{FRONTEND}/roll", params={"die": die}, timeout=10)
+    try:
+        answer = requests.get(f"{FRONTEND}/roll-async", params={"die": "fair", "times": BATCH}, timeout=10)
+        return answer.json().get("trace_id")
+    except (requests.RequestException, ValueError, AttributeError):
+        return None
 
 
 def main(argv=None):
@@ -121,8 +141,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     compose("up", "-d", "--build", "--wait")
     try:
-        roll_dice()
-        results = check_all(time.monotonic() + WAIT_SECONDS)
+        batch_trace_id = roll_dice()
+        results = check_all(time.monotonic() + WAIT_SECONDS, batch_trace_id)
     finally:
         if not args.keep:
             compose("down", "--volumes")

@@ -24,6 +24,28 @@ def trace_services(trace):
     return counts
 
 
+def span_names(trace):
+    """The names of every span of a trace as Tempo's /api/traces/<id> gives it."""
+    return [
+        span.get("name")
+        for batch in trace.get("batches") or trace.get("resourceSpans") or []
+        for scope in batch.get("scopeSpans", [])
+        for span in scope.get("spans", [])
+    ]
+
+
+def batch_trace(trace_id, trace, times):
+    """A batch of `times` dice (GET /roll-async) is one trace in Tempo: the five hops of a roll
+    plus one `roll die` span per die (`trace` is its /api/traces answer, or None)."""
+    if not trace_id:
+        return False, "the batch got no trace id from the frontend"
+    names = span_names(trace or {})
+    rolls = names.count("roll die")
+    if rolls != times or len(names) != 5 + times:
+        return False, f"trace {trace_id}: {rolls} roll die spans of {len(names)}, expected {times} of {5 + times}"
+    return True, f"trace {trace_id}: {times} roll die spans, {len(names)} spans in all"
+
+
 def three_service_trace(search, trace):
     """A TraceQL search found roll traces, and the first holds spans of all three services."""
     found = search.get("traces") or []

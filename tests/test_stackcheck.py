@@ -99,3 +99,22 @@ def test_dashboard_provisioned():
     found = [{"uid": "dice", "title": promises.DASHBOARD_TITLE, "type": "dash-db", "folderTitle": "Dice sandbox"}]
     assert promises.dashboard_provisioned(found)[0]
     assert not promises.dashboard_provisioned([])[0]
+
+
+def spans_named(service, *names):
+    return {
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "x"}, "spans": [{"name": name} for name in names]}],
+    }
+
+
+def test_batch_trace():
+    hops = [spans_named("frontend", "GET /roll-async", "GET"), spans_named("die-service", "GET /dice")]
+    roller = spans_named("dice-roller", "GET /roll-async", "GET", *["roll die"] * 5)
+    assert promises.batch_trace(TRACE_ID, {"batches": [*hops, roller]}, 5)[0]
+    assert promises.batch_trace(TRACE_ID, {"resourceSpans": [*hops, roller]}, 5)[0]
+    four = spans_named("dice-roller", "GET /roll-async", "GET", *["roll die"] * 4)
+    passed, detail = promises.batch_trace(TRACE_ID, {"batches": [*hops, four]}, 5)
+    assert not passed and "4 roll die spans" in detail
+    assert not promises.batch_trace(TRACE_ID, None, 5)[0]
+    assert not promises.batch_trace(None, {"batches": [*hops, roller]}, 5)[0]
