@@ -14,8 +14,8 @@ COLUMNS = [
 RSS_LIMIT_MB = 120
 
 
-def targets(scenarios):
-    """[{target, value, met}] for the scenarios that ran."""
+def targets(scenarios, batches=None):
+    """[{target, value, met}] for the scenarios that ran (`batches`: bench.batches' figures)."""
     found = []
 
     def add(target, value, met):
@@ -53,31 +53,47 @@ def targets(scenarios):
     if traced and scale_out and traced["rolls_per_second"]:
         add("5. 2 workers / 1 worker (reported, no target)",
             round(scale_out["rolls_per_second"] / traced["rolls_per_second"], 3), True)
+    if batches:
+        add("8. batch of 10 / 10 rolls in a row: speed-up >= 5", batches["speed_up"], batches["speed_up"] >= 5)
+        ratio = batches["batch_over_slowest_roll"]
+        add("8. batch latency / its slowest roll <= 1.15 (mean)", ratio, ratio <= 1.15)
     return found
 
 
 def render_table(report):
-    rows = [[heading for heading, _, _ in COLUMNS]]
-    for figures in report["scenarios"].values():
-        row = []
-        for _, key, form in COLUMNS:
-            if key is None:
-                value = f"{figures['spans_lost']}/{figures['spans_expected']}" if "spans_lost" in figures else "-"
-            else:
-                value = "-" if figures.get(key) is None else form.format(figures[key])
-            row.append(value)
-        rows.append(row)
-    lines = _align(rows)
+    lines = []
+    if report["scenarios"]:  # --only batches runs none
+        rows = [[heading for heading, _, _ in COLUMNS]]
+        for figures in report["scenarios"].values():
+            row = []
+            for _, key, form in COLUMNS:
+                if key is None:
+                    value = f"{figures['spans_lost']}/{figures['spans_expected']}" if "spans_lost" in figures else "-"
+                else:
+                    value = "-" if figures.get(key) is None else form.format(figures[key])
+                row.append(value)
+            rows.append(row)
+        lines = _align(rows)
 
-    lines += ["", "CPU per roll, ms:"]
-    for figures in report["scenarios"].values():
-        cpu = ", ".join(f"{service} {ms}" for service, ms in figures["cpu_ms_per_roll"].items())
-        lines.append(f"  {figures['title']}: {cpu}, total {round(sum(figures['cpu_ms_per_roll'].values()), 2)}")
+        lines += ["", "CPU per roll, ms:"]
+        for figures in report["scenarios"].values():
+            cpu = ", ".join(f"{service} {ms}" for service, ms in figures["cpu_ms_per_roll"].items())
+            lines.append(f"  {figures['title']}: {cpu}, total {round(sum(figures['cpu_ms_per_roll'].values()), 2)}")
 
-    lines += ["", "peak RSS, MB (master / largest worker):"]
-    for figures in report["scenarios"].values():
-        memory = ", ".join(f"{service} {m['master']} / {m['worker']}" for service, m in figures["peak_rss_mb"].items())
-        lines.append(f"  {figures['title']}: {memory}")
+        lines += ["", "peak RSS, MB (master / largest worker):"]
+        for figures in report["scenarios"].values():
+            memory = ", ".join(
+                f"{service} {m['master']} / {m['worker']}" for service, m in figures["peak_rss_mb"].items())
+            lines.append(f"  {figures['title']}: {memory}")
+
+    batches = report.get("batches")
+    if batches:
+        delay = f"rolls of 0..{batches['max_delay_seconds']:g} s"
+        lines += ["", f"{batches['title']}, {batches['repeats']} rounds, {delay}:",
+                  "  10 in a row, ms: " + _figures(batches["sequence_ms"]),
+                  "  one batch, ms:   " + _figures(batches["batch_ms"]),
+                  f"  speed-up {batches['speed_up']}x; a batch lasts {batches['batch_over_slowest_roll']} x its slowest"
+                  f" roll's span on average ({batches['batch_over_slowest_roll_max']} at most)"]
 
     lines += ["", "targets:"]
     lines += _align([[t["target"], str(t["value"]), "met" if t["met"] else "MISSED"] for t in report["targets"]],
@@ -86,6 +102,10 @@ def render_table(report):
     lines += ["", f"{settings['clients']} clients, {settings['seconds']:g} s per scenario, "
               + f"{machine['cpus']} CPUs, Python {machine['python']}"]
     return "\n".join(lines)
+
+
+def _figures(milliseconds):
+    return ", ".join(f"{name} {value}" for name, value in milliseconds.items())
 
 
 def _align(rows, indent=""):

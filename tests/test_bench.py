@@ -32,6 +32,12 @@ def test_short_benchmark_runs_every_scenario(tmp_path):
         assert all(ms > 0 for ms in figures["cpu_ms_per_roll"].values())
         if name != "zero_delay_untraced":  # every finished roll's spans reached the receiver
             assert figures["spans_lost"] == 0 and figures["spans_expected"] == SPANS_PER_ROLL * figures["rolls"]
+    # A batch can never be quicker than its slowest roll: each ratio is at least 1.
+    batches = report["batches"]
+    assert batches["repeats"] == 2 and batches["speed_up"] > 1
+    assert 1 <= batches["batch_over_slowest_roll"] <= batches["batch_over_slowest_roll_max"]
+    assert 0 < batches["batch_ms"]["p50"] <= batches["batch_ms"]["p99"] < batches["sequence_ms"]["p99"]
     targets = {target["target"] for target in report["targets"]}
+    assert "8. batch of 10 / 10 rolls in a row: speed-up >= 5" in targets
     assert "3. no span lost" in targets and "2. telemetry on / off >= 0.75" in targets
     assert {"6. achieved / ideal >= 0.9", "7. achieved / ideal >= 0.85", "7. p99 <= 1500 ms"} <= targets
