@@ -32,9 +32,9 @@ def run_batch_comparison(receiver, log_dir, repeats, max_delay_seconds=1.0):
             body = _get(connection, f"/roll-async?die=fair&times={DICE}")
             batches.append((time.perf_counter() - started, body["trace_id"]))
         connection.close()
-        traces = receiver.wait_for(lambda t: all(len(_rolls(t.get(i, []))) == DICE for _, i in batches), timeout=10)
     finally:
-        stack.stop()
+        stack.stop()  # SIGTERM: each service exports its last spans before it exits
+    traces = receiver.wait_for(lambda t: all(len(_rolls(t.get(i, []))) == DICE for _, i in batches), timeout=10)
 
     # Each batch against its own slowest roll: what the concurrency leaves on top of it.
     ratios = [seconds / max(span.seconds for span in _rolls(traces[trace_id])) for seconds, trace_id in batches]
