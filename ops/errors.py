@@ -28,7 +28,7 @@ MISSING_PARAMETER = ErrorKind(400, "missing_parameter", "The '{parameter}' param
 INVALID_IDENTIFIER = ErrorKind(
     400, "invalid_identifier", f"The '{{parameter}}' parameter must be one identifier of {IDENTIFIER_RULE}."
 )
-INVALID_TIMES = ErrorKind(400, "invalid_times", f"The 'times' parameter must be one {TIMES_RULE}.")
+INVALID_TIMES = ErrorKind(400, "invalid_times", f"The 'times' parameter must be {TIMES_RULE}, given once.")
 NOT_FOUND = ErrorKind(404, "not_found", "There is nothing at this path.")
 METHOD_NOT_ALLOWED = ErrorKind(405, "method_not_allowed", "This path does not accept that method.")
 INTERNAL_ERROR = ErrorKind(500, "internal_error", "Something went wrong on our side.")
