@@ -103,6 +103,15 @@ def roll(page, die, times=1):
     expect(rows).to_have_count(min(before + 1, 10))
 
 
+def submit_without_javascript(page, die, times=1, fault=""):
+    """Fills the form and sends it as a browser without JavaScript does: `GET /?die=...`."""
+    page.select_option("#die", die)
+    page.fill("#times", str(times))
+    page.select_option("#fault", fault)
+    page.click("#roll-button")
+    page.wait_for_url(re.compile(rf"/\?die={die}&times={times}&fault={fault}$"))
+
+
 def test_each_die_rolls_and_links_its_trace(browser, stack, screenshots):
     page, watch = open_page(browser, stack)
     expect(page.get_by_label("Die", exact=True)).to_be_visible()
@@ -187,9 +196,7 @@ def test_stopped_roller_is_unavailable_then_recovers(browser, stack):
 
 def test_without_javascript_the_form_still_rolls(browser, stack):
     page, watch = open_page(browser, stack, java_script=False)
-    page.select_option("#die", "d20")
-    page.click("#roll-button")
-    page.wait_for_url(re.compile(r"/\?die=d20&times=1&fault=$"))
+    submit_without_javascript(page, "d20")
     assert int(page.locator("#result-value").text_content()) in DICE["d20"]["faces"]
     assert page.locator("#die").input_value() == "d20"
     trace_id = page.locator("#result-trace-id").text_content()
@@ -228,10 +235,7 @@ def test_break_something_fails_one_roll_and_names_the_fault(browser, stack, scre
 
 def test_break_something_works_without_javascript(browser, stack):
     page, watch = open_page(browser, stack, java_script=False)
-    page.select_option("#die", "fair")
-    page.select_option("#fault", "dice-roller-fails")
-    page.click("#roll-button")
-    page.wait_for_url(re.compile(r"/\?die=fair&times=1&fault=dice-roller-fails$"))
+    submit_without_javascript(page, "fair", fault="dice-roller-fails")
     expect(page.locator("#result-title")).to_have_text("Broken on purpose")
     assert page.locator("#result-status").text_content() == "HTTP 500"
     expect(page.locator("#result-fault")).to_contain_text("fault.dice-roller=error:500")
@@ -275,10 +279,7 @@ def test_many_dice_at_once_show_every_die_and_the_total(browser, stack, screensh
 
 def test_many_dice_without_javascript(browser, stack):
     page, watch = open_page(browser, stack, java_script=False)
-    page.select_option("#die", "coin")
-    page.fill("#times", "3")
-    page.click("#roll-button")
-    page.wait_for_url(re.compile(r"/\?die=coin&times=3&fault=$"))
+    submit_without_javascript(page, "coin", times=3)
     assert_batch_shown(page, "coin")
     assert page.locator("#times").input_value() == "3"  # kept for the next roll
     assert watch.unexpected() == []

@@ -4,20 +4,11 @@ import threading
 import time
 
 import pytest
-from opentelemetry.instrumentation.falcon import FalconInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from roller.die_client import DieServiceBadResponse, DieServiceUnavailable
 from roller.tests.fakes import DICE, FakeDieService, FirstDrawFails, client_for
 from tests.spans import assert_server_span, exception_events, only_span
-
-
-@pytest.fixture
-def instrumented(span_exporter):
-    instrumentor = FalconInstrumentor()
-    instrumentor.instrument()
-    yield span_exporter
-    instrumentor.uninstrument()
 
 
 def roll_many(client, query):

@@ -1,20 +1,11 @@
 """The dice roller's SERVER span (and its INTERNAL roll span) for every row of the API table."""
 
 import pytest
-from opentelemetry.instrumentation.falcon import FalconInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from roller.die_client import DieServiceBadResponse, DieServiceUnavailable
 from roller.tests.fakes import FakeDieService, client_for  # imports falcon.testing before instrumenting
 from tests.spans import assert_server_span, exception_events, only_span
-
-
-@pytest.fixture
-def instrumented(span_exporter):
-    instrumentor = FalconInstrumentor()
-    instrumentor.instrument()
-    yield span_exporter
-    instrumentor.uninstrument()
 
 
 @pytest.mark.parametrize(
