@@ -18,8 +18,10 @@ class LoopbackHttpServer:
         self._server.server_close()
 
 
-def reply(handler, status, content_type, data):
+def reply(handler, status, content_type, data, headers=None):
     handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()

@@ -13,10 +13,11 @@ from runtime.loopback import LoopbackHttpServer, reply
 class FakeService(LoopbackHttpServer):
     """A real HTTP server on loopback whose answers a test sets per path:
     `fake.routes["/dice"] = lambda query: (200, {"identifiers": ["fair"]})`.
-    A handler may sleep to play a slow dependency."""
+    A handler may sleep to play a slow dependency; `headers` go with every answer."""
 
     def __init__(self):
         self.routes = {}
+        self.headers = {}
         self.requests = []
         fake = self
 
@@ -27,7 +28,8 @@ class FakeService(LoopbackHttpServer):
                 fake.requests.append((url.path, query, dict(self.headers)))
                 route = fake.routes.get(url.path, lambda q: (404, {"error": "not_found", "message": "-"}))
                 status, body = route(query)
-                reply(self, status, "application/json", body if isinstance(body, bytes) else json.dumps(body).encode())
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                reply(self, status, "application/json", data, fake.headers)
 
             def log_message(self, *args):
                 pass

@@ -142,3 +142,11 @@ def test_security_headers(client):
         assert response["X-Content-Type-Options"] == "nosniff"
         assert response["X-Frame-Options"] == "DENY"
         assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_a_cookie_set_by_the_roller_is_never_sent_with_another_roll(client, roller):
+    roller.routes["/roll"] = lambda q: (200, {"die": "fair", "roll": 2})
+    roller.headers = {"Set-Cookie": "session=alice; Path=/"}
+    client.get("/roll", {"die": "fair"})
+    client.get("/roll", {"die": "fair"})
+    assert [("Cookie" in headers) for _, _, headers in roller.requests] == [False, False]

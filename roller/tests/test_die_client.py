@@ -62,3 +62,20 @@ def test_slow_answer_is_a_timeout(die_service):
     die_service.routes["/dice"] = lambda q: (time.sleep(0.6), (200, {"faces": [1], "error_rate": 0}))[1]
     with pytest.raises(DieServiceUnavailable, match="timeout"):
         client_for(die_service.url, timeout=0.2).get_die("fair")
+
+
+def test_a_cookie_set_by_the_die_service_is_never_sent_back(die_service):
+    """The session is shared by every request a worker handles: a cookie kept from one
+    user's call would go out with every other user's."""
+    calls = []
+
+    def dice(query):
+        calls.append(query)
+        return 200, {"identifier": "fair", "faces": [1, 2, 3], "error_rate": 0}
+
+    die_service.routes["/dice"] = dice
+    die_service.headers = {"Set-Cookie": "session=alice; Path=/"}
+    client = client_for(die_service.url)
+    client.get_die("fair")
+    client.get_die("fair")
+    assert [("Cookie" in headers) for _, _, headers in die_service.requests] == [False, False]
