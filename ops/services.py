@@ -43,7 +43,8 @@ SERVICES = (DIE_SERVICE, DICE_ROLLER, FRONTEND)
 
 
 def otel_service_name(default):
-    """The name a service exports and logs under: OTEL_SERVICE_NAME when set, as the SDK does."""
+    """The name a service exports, logs and takes faults under: OTEL_SERVICE_NAME unless it is
+    unset or empty (empty means unset: the SDK alone would say `unknown_service:python`)."""
     return os.environ.get("OTEL_SERVICE_NAME") or default
 
 

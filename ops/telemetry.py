@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import (
 
 from ops import VERSION
 from ops.logs import configure_logging
+from ops.services import otel_service_name
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,8 @@ def use_stable_http_conventions():
 def create_tracer_provider(service_name):
     """A provider exporting as the OTEL_* environment says (OTLP/HTTP by default)."""
     defaults = Resource({"service.version": VERSION, "deployment.environment.name": "local"})
-    # OTEL_RESOURCE_ATTRIBUTES overrides the defaults; OTEL_SERVICE_NAME the name.
-    resource = defaults.merge(
-        Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    )
+    # OTEL_RESOURCE_ATTRIBUTES overrides the defaults; OTEL_SERVICE_NAME, when not empty, the name.
+    resource = defaults.merge(Resource.create({"service.name": otel_service_name(service_name)}))
     provider = TracerProvider(resource=resource)
     exporter = _create_exporter()
     if exporter is not None:
