@@ -56,10 +56,10 @@ def baggage_entry(service_name, fault):
     return f"{baggage_key(service_name)}={fault}"
 
 
-def with_faults(faults, parent=None):
-    """A context (the current one, or `parent`) whose baggage carries `faults`, pairs of
-    (service name, Fault): the requests instrumentation sends it with the next call."""
-    carrying = parent or context.get_current()
+def with_faults(faults):
+    """The current context, its baggage carrying `faults` too, pairs of (service name, Fault):
+    attached, the requests instrumentation sends it with the next call."""
+    carrying = context.get_current()
     for service_name, fault in faults:
         carrying = baggage.set_baggage(baggage_key(service_name), str(fault), context=carrying)
     return carrying

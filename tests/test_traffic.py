@@ -23,15 +23,17 @@ def run_traffic(*args, env=None):
 
 
 def test_summary_counts_equal_the_frontends_metrics(start_stack):
-    stack = start_stack()
+    """Sixteen users rolling at once: more than requests' default pool of ten connections."""
+    stack = start_stack(ROLL_MAX_DELAY_SECONDS="0.1")
     result = run_traffic(
-        "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "3", "--max-rolls", "5",
+        "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "16", "--max-rolls", "3",
         "--think-min", "0", "--think-max", "0", "--seed", "1", "--json", "--no-trace",
         "--batch-share", "0.4", "--max-batch", "4",
     )
     assert result.returncode == 0, result.stderr
+    assert "Connection pool is full" not in result.stderr
     summary = json.loads(result.stdout)
-    assert 3 <= summary["rolls"] == summary["planned"] <= 15
+    assert 16 <= summary["rolls"] == summary["planned"] <= 48
     metrics = scrape(stack.frontend)
     for die, statuses in summary["by_die_and_status"].items():
         for status, count in statuses.items():
@@ -47,6 +49,13 @@ def test_summary_counts_equal_the_frontends_metrics(start_stack):
                if metric == "async_roll_requests_total")
     assert dice == batches["dice"]
     assert "risky" in summary["by_die_and_status"] or "fair" in summary["by_die_and_status"]
+
+
+def test_a_fault_for_an_unknown_service_is_refused_with_the_known_names():
+    result = run_traffic("--fault", "die-servce=error:503", "--no-trace")
+    assert result.returncode == 2 and result.stdout == ""
+    [error] = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert "die-servce" in error and "die-service, dice-roller, frontend" in error
 
 
 def test_unreachable_frontend_is_one_sentence_and_non_zero():
@@ -73,6 +82,10 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
         expected = {row["trace_id"]: 2 + (SPANS_PER_ROLL if row["times"] == 1 else 5 + row["times"]) for row in rows}
         assert summary["batches"]["count"] and summary["single_rolls"] and None not in expected
         traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= n for i, n in expected.items()))
+        # Every trace of the generator starts at a user's action: no stray CLIENT root.
+        generator_roots = [(s.kind, s.name) for spans in traces.values() for s in spans
+                           if s.service == "traffic-generator" and not s.parent_span_id]
+        assert set(generator_roots) == {("INTERNAL", "user rolls die")}
         for trace_id, count in expected.items():
             spans = traces[trace_id]
             assert len(spans) == count

@@ -8,6 +8,7 @@
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -21,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ops.faults import MAX_DELAY_MS, MalformedFault, parse_fault
 from ops.http_session import create_session
-from ops.services import DIE_SERVICE, FRONTEND
+from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_http_conventions
 from ops.validation import MAX_TIMES
 from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
@@ -70,8 +71,12 @@ def parse_args(argv):
 def fault_argument(text):
     """SERVICE=KIND:VALUE, as ops.faults reads it: die-service=error:503."""
     service, _, fault = text.partition("=")
-    if not service.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: name the service, e.g. die-service=delay:1500")
+    known = [service.name for service in SERVICES]
+    if service.strip() not in known:
+        # A fault naming no service would travel with the rolls and break nothing.
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: no service is named {service.strip()!r}; the services are {', '.join(known)}"
+        )
     try:
         return service.strip(), parse_fault(fault)
     except MalformedFault:
@@ -93,19 +98,22 @@ def current_dice(session, die_service_url):
 
 def main(argv=None):
     args = parse_args(argv)
-    session = create_session()
+    # The libraries' warnings (a full connection pool, a failed span export) reach the terminal.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    session = create_session(pool_size=args.users)  # a kept connection for each user rolling at once
     url = args.url.rstrip("/")
     try:
         session.get(f"{url}/healthz", timeout=3).raise_for_status()
     except requests.RequestException:
         err.print(f"Cannot reach the frontend at {url}: start the sandbox first (make run).")
         return 2
+    # Asked before the instrumentation is on: a trace starts at a user's roll, never here.
+    dice = current_dice(session, args.die_service_url.rstrip("/"))
     if not args.no_trace:
         trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
         use_stable_http_conventions()
         RequestsInstrumentor().instrument()
 
-    dice = current_dice(session, args.die_service_url.rstrip("/"))
     run = Run(url, session, faults=args.fault)
     mix = Mix(args.fault_rate if args.fault else 0.0, args.batch_share, args.max_batch)
     if args.duration is None:
