@@ -31,18 +31,23 @@ class HttpMetricsMiddleware:
 
 
 class FaultInjectionMiddleware:
-    """The request's fault for the frontend itself (fault.frontend=...), applied before any view."""
+    """The request's fault for the frontend itself (fault.frontend=...), applied once Django has
+    resolved the URL and before the view: like any other answer, a faulted one is then named
+    and counted by its route (`GET /roll`), not as an unmatched request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
         self.faults = apps.get_app_config("frontend_site").faults
 
     def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
         fault = self.faults.apply()
         if fault:
             kind, fields = self.faults.error_answer(fault)
             return json_error(kind, **fields)
-        return self.get_response(request)
+        return None
 
 
 class ContentSecurityPolicyMiddleware:

@@ -81,7 +81,9 @@ def test_each_fault_at_each_service(faulty, entry, status, code, service, span_s
     stack, receiver = faulty
     kind = entry.split("=")[1].split(":")[0]
     process = {"die-service": stack.die_service, "dice-roller": stack.roller, "frontend": stack.frontend}[service]
+    route = "/dice" if service == "die-service" else "/roll"
     counted = value(scrape(process), "faults_injected_total", kind=kind)
+    answered = value(scrape(process), "http_requests_total", method="GET", route=route, status=str(span_status))
 
     answer, seconds = roll(stack, baggage(entry))
     assert answer.status_code == status and answer.json().get("error") == code, answer.text
@@ -96,6 +98,10 @@ def test_each_fault_at_each_service(faulty, entry, status, code, service, span_s
     if span_status != 200 or service != "die-service":
         assert span.attributes["http.response.status_code"] == span_status
     assert span.status == ("ERROR" if span_status >= 500 else "UNSET")
+    # Applied after routing: named and counted by its route, like any other answer.
+    assert span.name == f"GET {route}" and span.attributes["http.route"] == route
+    assert value(scrape(process), "http_requests_total", method="GET", route=route, status=str(span_status)) == (
+        answered + 1)
 
     logged = [json.loads(line) for line in process.log_lines() if trace_id in line and "Fault injected" in line]
     assert [(r["level"], r["fault_kind"], r["service"]) for r in logged] == [("WARNING", kind, service)]

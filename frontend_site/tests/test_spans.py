@@ -93,3 +93,12 @@ def test_the_client_span_to_the_roller_follows_the_requests_instrumentation(clie
     assert call.attributes["server.address"] == "127.0.0.1"
     # For a client, a 4xx is an error (the request failed), unlike for a server.
     assert call.status.status_code is StatusCode.ERROR and call.attributes["error.type"] == "404"
+
+
+@pytest.mark.parametrize("path, name, route", [("/roll?die=fair", "GET /roll", "/roll"), ("/", "GET /", "/")])
+def test_a_faulted_request_is_named_and_routed_like_any_other(client, span_exporter, path, name, route):
+    response = client.get(path, headers={"baggage": "fault.frontend=error:503"})
+    assert response.status_code == 503 and response.json()["error"] == "injected_fault"
+    server = only_span(span_exporter)
+    assert_server_span(server, name, 503, route)
+    assert [event.name for event in server.events] == ["fault injected"]
