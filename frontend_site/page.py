@@ -34,6 +34,10 @@ ERROR_TEXT = {
         "The dice roller took too long to answer. The trace shows where the time went.",
     ),
     errors.BAD_GATEWAY.code: ("Unusable answer", "A service answered with something the frontend could not use."),
+    errors.FAULTS_DISABLED.code: (
+        "Faults are off",
+        "This sandbox was started with fault injection or tracing off, so no fault can travel. Roll without one.",
+    ),
     errors.INJECTED_FAULT.code: (
         "Broken on purpose",
         "A service failed because this roll carried a fault. The trace shows which one, and where.",

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from ops.settings import read
+from ops.telemetry import tracing_enabled
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -67,6 +68,9 @@ DICE_ROLLER_TIMEOUT_SECONDS = read("DICE_ROLLER_TIMEOUT_SECONDS")
 GRAFANA_URL = read("GRAFANA_URL")
 # Faults carried in the requests' baggage (ops/faults.py): on in this sandbox.
 FAULT_INJECTION = read("FAULT_INJECTION")
+# The page's "Break something" and `?fault=` send a fault downstream in the baggage, which
+# travels only with tracing on: both switches, or the page offers nothing and refuses `fault=`.
+SEND_FAULTS = FAULT_INJECTION and tracing_enabled()
 # One pooled connection to the roller per gunicorn thread.
 HTTP_POOL_SIZE = read("GUNICORN_THREADS")
 

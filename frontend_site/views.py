@@ -53,10 +53,14 @@ def frontend():
 def index(request):
     """The page. Without JavaScript its form sends `/?die=X&times=N` and the roll is shown here."""
     dice = frontend().die_list.identifiers()
-    choice = chosen_fault(request)
-    context = {"dice": dice, "page_config": page_config(), "fault_choices": CHOICES, "fault": choice}
+    choice, refusal = chosen_fault(request)
+    fault_choices = CHOICES if settings.SEND_FAULTS else []
+    context = {"dice": dice, "page_config": page_config(), "fault_choices": fault_choices, "fault": choice}
     status = 200
-    if "die" in request.GET:
+    if refusal:
+        status = refusal.status
+        context["result"] = roll_outcome(status, error_body(refusal), 0, None)
+    elif "die" in request.GET:
         # The form's "How many" field: 1 (or left empty) is one roll, more a batch.
         times = [value for value in request.GET.getlist("times") if value] or ["1"]
         started = time.perf_counter()
@@ -72,24 +76,36 @@ def index(request):
 
 @get_only
 def roll(request):
-    status, body = roll_die(request.GET.getlist("die"), chosen_fault(request))
+    choice, refusal = chosen_fault(request)
+    if refusal:
+        return json_error(refusal)
+    status, body = roll_die(request.GET.getlist("die"), choice)
     return JsonResponse(body, status=status)
 
 
 @get_only
 def roll_many(request):
     """GET /roll-async?die=X&times=N: N dice rolled at once by the dice roller."""
-    status, body = roll_dice(request.GET.getlist("die"), request.GET.getlist("times"), chosen_fault(request))
+    choice, refusal = chosen_fault(request)
+    if refusal:
+        return json_error(refusal)
+    status, body = roll_dice(request.GET.getlist("die"), request.GET.getlist("times"), choice)
     return JsonResponse(body, status=status)
 
 
 def chosen_fault(request):
-    """The page's "Break something" choice (`fault=die-service-fails`), or None. An unknown
-    one is ignored, like a malformed fault in the baggage: it never changes the answer."""
+    """(the page's "Break something" choice or None, the error that refuses it or None), from
+    `fault=die-service-fails`. With fault injection or tracing off no fault can be sent, and the
+    request is refused rather than rolled without one (and told it was broken). An unknown
+    choice is ignored, like a malformed fault in the baggage: it never changes the answer."""
     name = request.GET.get("fault", "")
-    if name and name not in CHOICE_BY_NAME:
+    if not name:
+        return None, None
+    if not settings.SEND_FAULTS:
+        return None, errors.FAULTS_DISABLED
+    if name not in CHOICE_BY_NAME:
         logger.warning("Unknown fault choice ignored", extra={"choices": list(CHOICE_BY_NAME)})
-    return CHOICE_BY_NAME.get(name)
+    return CHOICE_BY_NAME.get(name), None
 
 
 # What the frontend answers when the dice roller gave no roll.

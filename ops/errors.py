@@ -59,6 +59,10 @@ DICE_ROLLER_UNAVAILABLE = ErrorKind(
     503, "dice_roller_unavailable", "The dice roller cannot be reached; try again."
 )
 DICE_ROLLER_TIMEOUT = ErrorKind(504, "dice_roller_timeout", "The dice roller did not answer in time.")
+FAULTS_DISABLED = ErrorKind(
+    400, "faults_disabled",
+    "Faults cannot be sent from here: fault injection or tracing is off, so nothing was rolled.",
+)
 
 
 def identifier_error(values):

@@ -119,6 +119,10 @@ def test_sdk_disabled_switches_tracing_off(start_stack):
         answers = [stack.frontend.get("/roll", params={"die": "fair"}) for _ in range(3)]
         assert [a.status_code for a in answers] == [200] * 3
         assert all(a.json()["trace_id"] is None for a in answers)
+        # No baggage can travel: the page offers no fault, and a fault asked for is refused.
+        assert 'id="fault"' not in stack.frontend.get("/").text
+        refused = stack.frontend.get("/roll", params={"die": "fair", "fault": "die-service-fails"})
+        assert refused.status_code == 400 and refused.json()["error"] == "faults_disabled"
         stack.stop()  # an SDK that were on would export its last spans now
         assert receiver.traces() == {}
         for service in stack.services:

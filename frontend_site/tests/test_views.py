@@ -150,3 +150,37 @@ def test_a_cookie_set_by_the_roller_is_never_sent_with_another_roll(client, roll
     client.get("/roll", {"die": "fair"})
     client.get("/roll", {"die": "fair"})
     assert [("Cookie" in headers) for _, _, headers in roller.requests] == [False, False]
+
+
+@pytest.mark.parametrize("path", ["/roll?die=fair&fault=die-service-fails",
+                                  "/roll-async?die=fair&times=2&fault=die-service-fails"])
+def test_with_faults_off_a_fault_is_refused_and_nothing_is_rolled(client, roller, settings, path):
+    settings.SEND_FAULTS = False
+    response = client.get(path)
+    assert response.status_code == 400 and response.json()["error"] == "faults_disabled"
+    assert "fault" not in response.json() and roller.requests == []
+
+
+def test_with_faults_off_the_page_offers_none_and_claims_none(client, roller, settings):
+    settings.SEND_FAULTS = False
+    roller.routes["/roll"] = lambda q: (200, {"die": "fair", "roll": 3})
+    assert 'id="fault"' not in client.get("/").content.decode()
+    refused = client.get("/", {"die": "fair", "fault": "dice-roller-fails"})
+    html = refused.content.decode()
+    assert refused.status_code == 400 and "Faults are off" in html and 'id="fault"' not in html
+    assert 'id="result-fault" class="result-fault" hidden' in html and roller.requests == []
+    assert client.get("/roll", {"die": "fair"}).status_code == 200  # rolls without a fault go on
+
+
+def test_faults_travel_only_with_both_switches_on(monkeypatch):
+    """The setting itself: FAULT_INJECTION on and tracing on (no baggage travels without it)."""
+    import importlib
+
+    import frontend_site.settings as frontend_settings
+
+    for injection, sdk_disabled, expected in (("on", "false", True), ("off", "false", False), ("on", "true", False)):
+        monkeypatch.setenv("FAULT_INJECTION", injection)
+        monkeypatch.setenv("OTEL_SDK_DISABLED", sdk_disabled)
+        assert importlib.reload(frontend_settings).SEND_FAULTS is expected
+    monkeypatch.undo()
+    importlib.reload(frontend_settings)

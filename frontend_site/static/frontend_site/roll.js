@@ -144,7 +144,9 @@ function start() {
     rolling = true;
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Rolling…";
-    const roll = await ask(form.elements.die.value, Number(form.elements.times.value), form.elements.fault.value);
+    // No "Break something" list when faults cannot travel (fault injection or tracing off).
+    const fault = form.elements.fault ? form.elements.fault.value : "";
+    const roll = await ask(form.elements.die.value, Number(form.elements.times.value), fault);
     showRoll(roll);
     remember(roll);
     button.removeAttribute("aria-disabled");
