@@ -36,6 +36,10 @@ CONTRACT = {
 }
 
 
+# Where every published port listens: loopback, unless the user opens the stack on purpose.
+BIND = "${SANDBOX_BIND_ADDRESS:-127.0.0.1}"
+
+
 def container_command(entry_point):
     """What the local run executes, with the image's `python` for this interpreter."""
     return ["python", *gunicorn_command(entry_point, "0.0.0.0:8000")[1:]]
@@ -93,7 +97,7 @@ def test_app_containers_match_contract_and_local_run(name):
     port, container, entry_point = CONTRACT[name]
     service = SERVICES_IN_COMPOSE[name]
     assert service["container_name"] == container
-    assert service["ports"] == [f"{port}:8000"]
+    assert service["ports"] == [f"{BIND}:{port}:8000"]
     assert service["command"] == container_command(entry_point)
     # `make run` (runtime) and the tests start the same thing, from the one table of services.
     assert (name, port, entry_point, container) in [
@@ -111,6 +115,15 @@ def test_dockerfile_runs_the_local_command_as_non_root():
     assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", dockerfile, re.M)
     healthcheck = json.loads(re.search(r"CMD (\[\"python\", \"-c\".*\])$", dockerfile, re.M).group(1))
     assert SERVICES_IN_COMPOSE["die-service"]["healthcheck"]["test"][1:] == healthcheck
+
+
+def test_every_published_port_listens_on_loopback_unless_opened_on_purpose():
+    published = {name: service.get("ports", []) for name, service in SERVICES_IN_COMPOSE.items()}
+    assert sum(len(ports) for ports in published.values()) == 10
+    for name, ports in published.items():
+        assert all(port.startswith(BIND + ":") and port.count(":") == 3 for port in ports), (name, ports)
+    readme = (REPO / "README.md").read_text()
+    assert "SANDBOX_BIND_ADDRESS=0.0.0.0 docker compose up -d" in readme
 
 
 def test_services_start_in_dependency_order():
@@ -150,7 +163,7 @@ def test_prometheus_scrapes_each_container_under_its_job_name():
 def test_traces_flow_services_to_alloy_to_tempo_to_prometheus():
     for name in CONTRACT:
         assert SERVICES_IN_COMPOSE[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://alloy:4318"
-    assert 'endpoint = "0.0.0.0:4318"' in ALLOY and "4318:4318" in SERVICES_IN_COMPOSE["alloy"]["ports"]
+    assert 'endpoint = "0.0.0.0:4318"' in ALLOY and f"{BIND}:4318:4318" in SERVICES_IN_COMPOSE["alloy"]["ports"]
     tempo_grpc = TEMPO["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
     assert re.search(r'endpoint = "tempo:(\d+)"', ALLOY).group(1) == tempo_grpc.rsplit(":", 1)[1]
     loki_url = re.search(r'url = "http://loki:(\d+)/loki/api/v1/push"', ALLOY)
