@@ -7,10 +7,7 @@ tracer provider (a provider made in the master would be shared, and its export t
 """
 
 import os
-import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 # The `gunicorn` script does not put the project on sys.path before it reads this file.
@@ -41,28 +38,20 @@ logger_class = "ops.gunicorn_logger.JsonLogger"
 accesslog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
 
-# Several workers: prometheus_client must know before any worker imports it that values
-# go to shared files. Ours is a fresh directory, removed at exit. In one the user names,
-# only the files prometheus_client writes (counter_1234.db, gauge_livesum_1234.db, ...)
-# are removed, since an earlier run's would be counted; nothing else there is touched.
-PROMETHEUS_FILE = re.compile(r"(counter|histogram|summary|gauge_(live)?(all|min|max|sum|mostrecent))_\d+\.db")
-_own_metrics_dir = None
-if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-multiproc-")
-elif "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-    _named_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    _named_dir.mkdir(parents=True, exist_ok=True)
-    for _path in _named_dir.iterdir():
-        if PROMETHEUS_FILE.fullmatch(_path.name) and _path.is_file():
-            _path.unlink()
+# gunicorn runs this file again on SIGHUP (README "Add a die"): what must happen once per
+# master, the settings check and the metrics folder, is done in on_starting, which a HUP does
+# not call again, and kept on the master's arbiter, which a HUP keeps.
 
 
 def on_starting(server):
     """Every setting the app reads, checked before any worker boots: one CRITICAL line
-    and exit code 4 for a bad one, instead of workers failing and restarting forever."""
+    and exit code 4 for a bad one, instead of workers failing and restarting forever.
+    Then the multiprocess metrics folder, before any worker imports prometheus_client."""
+    from ops import metrics_folder
     from ops.startup import check_settings_of
 
     check_settings_of(server.app.app_uri)
+    server.own_metrics_folder = metrics_folder.prepare(server.cfg.workers)
 
 
 def child_exit(server, worker):
@@ -73,5 +62,6 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _own_metrics_dir:
-        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+    from ops import metrics_folder
+
+    metrics_folder.remove(getattr(server, "own_metrics_folder", None))

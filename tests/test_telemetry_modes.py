@@ -1,6 +1,7 @@
 """Telemetry across process boundaries: several workers, a real Prometheus, no collector, tracing off."""
 
 import json
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,13 +18,17 @@ DEFAULT_SPECIFICATIONS = REPO / "diespec" / "die_specifications.json"
 
 def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_files(tmp_path):
     """The roller writes to a folder the user named, holding files of their own: only the
-    files prometheus_client writes are ever removed (an earlier run's, at start)."""
+    files prometheus_client writes are ever removed (an earlier run's, at start). The other
+    two make folders of their own, removed at exit. A HUP (new workers, the README's way to add
+    a die) loses no count, in either kind of folder, and leaves no folder behind."""
     folder = tmp_path / "my-metrics"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     (folder / "archive").mkdir()
     (folder / "counter_999999.db").write_bytes(b"an earlier run's counters")
-    stack = Stack(tmp_path, WEB_CONCURRENCY=2)
+    temporary = tmp_path / "tmp"  # where the services make their own folders
+    temporary.mkdir()
+    stack = Stack(tmp_path, WEB_CONCURRENCY=2, TMPDIR=temporary)
     stack.roller.env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     stack.start()
     try:
@@ -56,10 +61,26 @@ def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_f
         for service in stack.services:
             booted = [line for line in service.log_lines() if "Booting worker" in line]
             assert len(booted) == 2, service.name
+        assert len(list(temporary.glob("prometheus-multiproc-*"))) == 2  # the frontend's, the die service's
+
+        for service in (stack.roller, stack.die_service):
+            service.process.send_signal(signal.SIGHUP)
+        assert poll_until(lambda: all(_boots(service) == 4 for service in (stack.roller, stack.die_service)))
+        assert poll_until(lambda: stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200)
+        roller, die_service = scrape(stack.roller), scrape(stack.die_service)
+        assert value(roller, "dice_rolls_total", die_type="fair", result="success") == rolls + 1
+        assert value(die_service, "die_specifications_requested_total", identifier="fair") == rolls + batches + 1
+        assert (folder / "notes.txt").read_text() == "mine"
+        assert len(list(temporary.glob("prometheus-multiproc-*"))) == 2
     finally:
         stack.stop()
     assert folder.is_dir()
     assert (folder / "notes.txt").read_text() == "mine" and (folder / "archive").is_dir()
+    assert list(temporary.glob("prometheus-multiproc-*")) == []
+
+
+def _boots(service):
+    return sum("Booting worker" in line for line in service.log_lines())
 
 
 def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(tmp_path):
