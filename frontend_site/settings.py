@@ -2,17 +2,14 @@
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from ops.settings import read
 from ops.telemetry import tracing_enabled
 
 BASE_DIR = Path(__file__).resolve().parent
 
 DEBUG = read("DJANGO_DEBUG")
-SECRET_KEY = read("DJANGO_SECRET_KEY") or ("dev-only-insecure-key" if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=true for development).")
+# Required unless DEBUG is on (then a development key): ops/settings.py, checked at start.
+SECRET_KEY = read("DJANGO_SECRET_KEY")
 
 ALLOWED_HOSTS = read("DJANGO_ALLOWED_HOSTS")
 

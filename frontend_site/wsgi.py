@@ -3,7 +3,6 @@
 import os
 from importlib import import_module
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 from opentelemetry.instrumentation.django import DjangoInstrumentor
 
@@ -20,8 +19,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "frontend_site.settings")
 configure_logging(FRONTEND.name)
 try:
     import_module(os.environ["DJANGO_SETTINGS_MODULE"])
-except ImproperlyConfigured as error:
-    refuse_to_start(error)
 except SettingError as error:
     refuse_to_start(error, variable=error.name)
 # After the settings module is known and before Django loads: the instrumentor adds

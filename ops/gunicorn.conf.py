@@ -13,14 +13,12 @@ from pathlib import Path
 # The `gunicorn` script does not put the project on sys.path before it reads this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ops.settings import SettingError, read  # noqa: E402
+from ops.settings import read_or_default  # noqa: E402
 
-try:
-    workers = read("WEB_CONCURRENCY")
-    threads = read("GUNICORN_THREADS")
-except SettingError as error:
-    # gunicorn has no logging yet: a plain line, and it exits non-zero before any worker.
-    raise SystemExit(f"Cannot start: {error}") from None
+# Read before gunicorn can log: a bad value stands in as its default here, and on_starting
+# refuses it in a JSON line, exit code 4, before any worker boots (ops/startup.py).
+workers = read_or_default("WEB_CONCURRENCY")
+threads = read_or_default("GUNICORN_THREADS")
 
 # Threads wait out a roll's simulated delay: with the default 128 per worker, 100 users
 # rolling at once never queue behind a thread count (README "Concurrency").
@@ -32,11 +30,10 @@ limit_request_line = 8190
 # Three gunicorns run side by side; they would fight over the one default control socket.
 control_socket_disable = True
 
-# Error and access logs as JSON lines on stderr, like the apps' own. LOG_LEVEL is checked
-# with the app's settings (on_starting), so that a bad one is told in a JSON line.
+# Error and access logs as JSON lines on stderr, like the apps' own.
 logger_class = "ops.gunicorn_logger.JsonLogger"
 accesslog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
+loglevel = read_or_default("LOG_LEVEL").lower()
 
 # gunicorn runs this file again on SIGHUP (README "Add a die"): what must happen once per
 # master, the settings check and the metrics folder, is done in on_starting, which a HUP does

@@ -20,7 +20,9 @@ class Service:
         return otel_service_name(self.name)
 
 
-_COMMON = ("FAULT_INJECTION", "LOG_LEVEL")
+_COMMON = ("FAULT_INJECTION", "LOG_LEVEL", "OTEL_TRACES_EXPORTER")
+# What gunicorn itself reads (ops/gunicorn.conf.py), whichever service it runs.
+GUNICORN_SETTINGS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "LOG_LEVEL")
 DIE_SERVICE = Service(
     "die-service", "diespec", 8103, "diespec.app:create_app()", "die-service-stage3",
     ("DIE_SPECIFICATIONS_FILE", *_COMMON),

@@ -28,11 +28,28 @@ class Setting:
     expected: str
 
     def read(self, environ=None):
-        raw = (os.environ if environ is None else environ).get(self.name, "")
+        environ = os.environ if environ is None else environ
+        raw = environ.get(self.name, "")
         try:
             return self.parse(raw.strip() or self.default)
         except ValueError:
             raise SettingError(self.name, raw, self.expected) from None
+
+
+@dataclass(frozen=True)
+class SecretKey(Setting):
+    """Django's secret key: any text, but required unless DJANGO_DEBUG is on (then a
+    development key stands in)."""
+
+    development_key: str = "dev-only-insecure-key"
+
+    def read(self, environ=None):
+        key = super().read(environ)
+        if key:
+            return key
+        if SETTINGS["DJANGO_DEBUG"].read(environ):
+            return self.development_key
+        raise SettingError(self.name, "", self.expected)
 
 
 def number(low, high, low_included=True):
@@ -103,6 +120,15 @@ def any_text(raw):
     return raw
 
 
+def lower_one_of(*choices):
+    def parse(raw):
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
 SECONDS = "a number of seconds"
 _SETTINGS = [
     Setting("DIE_SERVICE_URL", f"http://127.0.0.1:{DIE_SERVICE.local_port}", http_url, "http(s)://host[:port]"),
@@ -124,10 +150,12 @@ _SETTINGS = [
     Setting("LOG_LEVEL", "INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
             "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     Setting("DJANGO_DEBUG", "false", boolean, "true or false"),
-    Setting("DJANGO_SECRET_KEY", "", any_text, "any text"),
+    SecretKey("DJANGO_SECRET_KEY", "", any_text, "a secret key (any text); none only with DJANGO_DEBUG=true"),
     # The compose names are how Prometheus and the other containers reach the frontend.
     Setting("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],frontend,frontend-stage3", host_list,
             "host names separated by commas"),
+    # The OpenTelemetry SDK's own variable, read here so that a typo is refused, not taken for otlp.
+    Setting("OTEL_TRACES_EXPORTER", "otlp", lower_one_of("otlp", "console", "none"), "otlp, console or none"),
     Setting("WEB_CONCURRENCY", "1", whole_number(1, 32), "a whole number of worker processes from 1 to 32"),
     # Threads wait out slow rolls: enough that 100 users rolling at once never queue (README "Concurrency").
     Setting("GUNICORN_THREADS", "128", whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
@@ -138,3 +166,13 @@ SETTINGS = {setting.name: setting for setting in _SETTINGS}
 def read(name):
     """The value of the setting `name` in the environment (its default when unset)."""
     return SETTINGS[name].read()
+
+
+def read_or_default(name):
+    """The value of `name`, or its default when the value is bad: for gunicorn's config file,
+    which is read before gunicorn can log; its master then refuses the bad value in a JSON
+    line (ops/startup.py, from the on_starting hook)."""
+    try:
+        return read(name)
+    except SettingError:
+        return SETTINGS[name].read({})

@@ -3,7 +3,7 @@
 import logging
 
 from ops import settings
-from ops.services import service_for_entry_point
+from ops.services import GUNICORN_SETTINGS, service_for_entry_point
 
 # gunicorn stops (rather than restarting the worker forever) when a worker exits with this code.
 APP_LOAD_ERROR = 4
@@ -25,8 +25,7 @@ def settings_or_exit(*names):
 
 
 def check_settings_of(app_uri):
-    """Every setting the service behind `app_uri` reads, checked in gunicorn's master
-    before any worker boots: a bad value stops gunicorn at once, never in a restart loop."""
+    """Every setting gunicorn and the service behind `app_uri` read, checked in gunicorn's
+    master before any worker boots: a bad value stops gunicorn at once, never in a restart loop."""
     service = service_for_entry_point(app_uri)
-    if service is not None:
-        settings_or_exit(*service.settings)
+    settings_or_exit(*GUNICORN_SETTINGS, *(service.settings if service else ()))

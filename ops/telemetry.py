@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from ops import VERSION
+from ops import VERSION, settings
 from ops.logs import configure_logging
 from ops.services import otel_service_name
 
@@ -77,7 +77,7 @@ def create_tracer_provider(service_name):
 
 
 def _create_exporter():
-    kind = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    kind = settings.read("OTEL_TRACES_EXPORTER")  # checked at start: otlp, console or none
     if kind == "none":
         logger.info("Traces are not exported (OTEL_TRACES_EXPORTER=none)")
         return None

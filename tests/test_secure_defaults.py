@@ -23,7 +23,9 @@ def test_frontend_refuses_to_start_without_a_secret_key(tmp_path):
     assert exit_code == 4  # gunicorn stops instead of booting workers forever
     records = [json.loads(line) for line in frontend.log_lines()]  # JSON lines only
     critical = [record for record in records if record["level"] == "CRITICAL"]
-    assert len(critical) == 1 and "Set DJANGO_SECRET_KEY" in critical[0]["message"]
+    assert len(critical) == 1 and critical[0]["variable"] == "DJANGO_SECRET_KEY"
+    assert "DJANGO_DEBUG=true" in critical[0]["message"]
+    assert not [record for record in records if "Booting worker" in record["message"]]  # refused by the master
 
 
 def test_debug_is_off_unless_asked():
