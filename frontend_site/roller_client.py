@@ -59,14 +59,17 @@ class DiceRollerClient:
 
     def _get(self, path, params, duration=None):
         """The JSON object of a 200 answer, or a DiceRollerError. `duration`: a histogram
-        that times the call."""
+        that times the call. Any failure to get a usable answer is one WARNING line."""
         started = time.perf_counter()
         try:
             answer = self._session.get(self._base_url + path, params=params, timeout=self._timeout)
+            body = _json_object(answer)
         except requests.Timeout:
-            raise DiceRollerTimeout() from None
+            raise self._failed(DiceRollerTimeout, "timeout") from None
         except requests.ConnectionError:
-            raise DiceRollerUnavailable() from None
+            raise self._failed(DiceRollerUnavailable, "connection_error") from None
+        except requests.RequestException:  # the answer broke off, or could not be decoded
+            raise self._failed(DiceRollerBadAnswer, "broken_answer") from None
         finally:
             elapsed = time.perf_counter() - started
             if duration is not None:
@@ -74,12 +77,8 @@ class DiceRollerClient:
 
         fields = {"die_type": params["die"], "status_code": answer.status_code, "duration_ms": round(elapsed * 1000, 3)}
         logger.info("Dice roller response received", extra=fields)
-        try:
-            body = answer.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise DiceRollerBadAnswer(f"status {answer.status_code}, not a JSON object")
+        if body is None:
+            raise self._failed(DiceRollerBadAnswer, "unusable_answer", answer.status_code)
         if answer.status_code == 200:
             return body
         if answer.status_code >= 400 and "error" in body:
@@ -87,4 +86,19 @@ class DiceRollerClient:
             if isinstance(body.get("failed"), int):
                 fields["failed"] = body["failed"]
             raise RollRefused(answer.status_code, fields)
-        raise DiceRollerBadAnswer(f"status {answer.status_code}")
+        raise self._failed(DiceRollerBadAnswer, "unusable_answer", answer.status_code)
+
+    @staticmethod
+    def _failed(error_class, reason, status_code=None):
+        """The error to raise, said once in the log (with the trace id, as every line)."""
+        logger.warning("Dice roller gave no usable answer", extra={"reason": reason, "status_code": status_code})
+        return error_class(reason)
+
+
+def _json_object(answer):
+    """The answer's JSON object, or None."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

@@ -56,6 +56,12 @@ class DieServiceClient:
             self._record(identifier, reason, started)
             logger.error("Die service unavailable", extra={"identifier": identifier, "reason": reason})
             raise DieServiceUnavailable(reason) from None
+        except requests.RequestException:
+            # It began to answer, then broke off (or sent what cannot be decoded): the die
+            # service is there but gave nothing usable, a bad gateway, not an outage.
+            self._record(identifier, "connection_error", started)
+            logger.warning("Die service returned error", extra={"identifier": identifier, "reason": "broken_answer"})
+            raise DieServiceBadResponse("broken_answer") from None
 
         status = response.status_code
         die = _parse_die(response) if status == 200 else None

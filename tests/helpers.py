@@ -10,6 +10,11 @@ import requests
 from runtime.loopback import LoopbackHttpServer, reply
 
 
+class BrokenOff:
+    """An answer a route may give: its status and headers, promising 1,000 bytes, then a
+    few, then the connection closes (a dependency that dies mid-answer)."""
+
+
 class FakeService(LoopbackHttpServer):
     """A real HTTP server on loopback whose answers a test sets per path:
     `fake.routes["/dice"] = lambda query: (200, {"identifiers": ["fair"]})`.
@@ -28,6 +33,13 @@ class FakeService(LoopbackHttpServer):
                 fake.requests.append((url.path, query, dict(self.headers)))
                 route = fake.routes.get(url.path, lambda q: (404, {"error": "not_found", "message": "-"}))
                 status, body = route(query)
+                if isinstance(body, BrokenOff):
+                    self.send_response(status)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b'{"roll": ')
+                    self.close_connection = True
+                    return
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 reply(self, status, "application/json", data, fake.headers)
 

@@ -1,3 +1,4 @@
+import logging
 import re
 import time
 
@@ -6,6 +7,7 @@ from django.apps import apps
 
 from frontend_site.die_list import DieList
 from runtime.processes import free_port
+from tests.helpers import BrokenOff
 
 
 def test_page_lists_the_dice_from_the_die_service(client):
@@ -184,3 +186,32 @@ def test_faults_travel_only_with_both_switches_on(monkeypatch):
         assert importlib.reload(frontend_settings).SEND_FAULTS is expected
     monkeypatch.undo()
     importlib.reload(frontend_settings)
+
+
+def roller_warnings(caplog):
+    return [(r.getMessage(), r.reason) for r in caplog.records
+            if r.levelno == logging.WARNING and r.name == "frontend_site.roller_client"]
+
+
+@pytest.mark.parametrize("path", ["/roll?die=fair", "/roll-async?die=fair&times=2"])
+def test_an_answer_broken_off_is_502_with_one_warning(client, roller, caplog, path):
+    roller.routes["/roll"] = roller.routes["/roll-async"] = lambda q: (200, BrokenOff())
+    with caplog.at_level(logging.WARNING):
+        response = client.get(path)
+    assert response.status_code == 502 and response.json()["error"] == "bad_gateway"
+    assert roller_warnings(caplog) == [("Dice roller gave no usable answer", "broken_answer")]
+
+
+def test_an_unreachable_or_slow_roller_is_one_warning_each(client, roller, settings, caplog):
+    roller.routes["/roll"] = lambda q: (time.sleep(0.8), (200, {"die": "fair", "roll": 1}))[1]
+    roller.routes["/roll-async"] = lambda q: (200, b"<html>")
+    with caplog.at_level(logging.WARNING):
+        assert client.get("/roll", {"die": "fair"}).status_code == 504
+        assert client.get("/roll-async", {"die": "fair", "times": "2"}).status_code == 502
+        settings.DICE_ROLLER_URL = f"http://127.0.0.1:{free_port()}"
+        assert client.get("/roll", {"die": "fair"}).status_code == 503
+    assert roller_warnings(caplog) == [
+        ("Dice roller gave no usable answer", "timeout"),
+        ("Dice roller gave no usable answer", "unusable_answer"),
+        ("Dice roller gave no usable answer", "connection_error"),
+    ]

@@ -1,3 +1,4 @@
+import logging
 import time
 
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from ops.http_session import create_session
 from roller.die_client import DieServiceBadResponse, DieServiceClient, DieServiceUnavailable, UnknownDie
 from runtime.processes import free_port
-from tests.helpers import FakeService
+from tests.helpers import BrokenOff, FakeService
 
 
 @pytest.fixture
@@ -79,3 +80,11 @@ def test_a_cookie_set_by_the_die_service_is_never_sent_back(die_service):
     client.get_die("fair")
     client.get_die("fair")
     assert [("Cookie" in headers) for _, _, headers in die_service.requests] == [False, False]
+
+
+def test_an_answer_broken_off_is_a_bad_response_logged_once(die_service, caplog):
+    die_service.routes["/dice"] = lambda q: (200, BrokenOff())
+    with caplog.at_level(logging.WARNING, logger="roller.die_client"), pytest.raises(DieServiceBadResponse):
+        client_for(die_service.url).get_die("fair")
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.getMessage() == "Die service returned error" and record.reason == "broken_answer"
