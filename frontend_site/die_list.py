@@ -7,8 +7,10 @@ import time
 import requests
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import StatusCode
 
 from frontend_site.metrics import DIE_TYPES_AVAILABLE
+from ops.validation import is_valid_identifier
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -52,30 +54,43 @@ class DieList:
             if self._refreshing:
                 return
             self._refreshing = True
-        self._start_in_background(self.refresh)
+        try:
+            self._start_in_background(self.refresh)
+        except RuntimeError:  # no thread to be had now: the next caller tries again
+            self._refreshing = False
+            logger.exception("Could not start the die list refresh")
 
     def refresh(self):
         """Fetches the list now, as a trace of its own: never part of the request that
         found the list stale. A failed fetch counts as a fetch, so a die service that is
         down is asked again after max_age, not on every page load."""
         try:
-            with tracer.start_as_current_span("fetch die list", context=Context()):
-                self._identifiers = self._fetch() or self._identifiers
+            with tracer.start_as_current_span("fetch die list", context=Context()) as span:
+                identifiers, problem = self._fetch()
+                if problem:
+                    span.set_status(StatusCode.ERROR, problem)
+                self._identifiers = identifiers or self._identifiers
         finally:
             self._fetched_at = self._clock()
             self._refreshing = False
 
     def _fetch(self):
+        """(identifiers, None), or (None, what went wrong)."""
         try:
             response = self._session.get(self._url, timeout=self._timeout)
             response.raise_for_status()
             identifiers = response.json()["identifiers"]
+            problem = None if _are_identifiers(identifiers) else "identifiers is not a list of die identifiers"
         except (requests.RequestException, ValueError, KeyError, TypeError) as error:
-            logger.error(
-                "Failed to fetch die list from die service",
-                extra={"url": self._url, "reason": type(error).__name__},
-            )
-            return None
+            problem = type(error).__name__
+        if problem:
+            logger.error("Failed to fetch die list from die service", extra={"url": self._url, "reason": problem})
+            return None, problem
         logger.info("Die list fetched from die service", extra={"identifiers": identifiers})
         DIE_TYPES_AVAILABLE.set(len(identifiers))
-        return identifiers
+        return identifiers, None
+
+
+def _are_identifiers(value):
+    """A list of identifiers: what the page offers and what becomes a metric label value."""
+    return isinstance(value, list) and all(is_valid_identifier(item) for item in value)

@@ -1,5 +1,8 @@
 import threading
 
+import pytest
+from opentelemetry.trace import StatusCode
+
 from frontend_site.die_list import DieList
 from ops.http_session import create_session
 
@@ -69,3 +72,46 @@ def test_a_stale_list_is_answered_at_once_while_one_refresh_runs_in_the_backgrou
     release.set()
     refreshes[0].join(5)
     assert die_list.identifiers() == ["fair", "risky", "d8"]
+
+
+def test_a_refresh_that_cannot_start_is_tried_again_next_time(die_service, caplog):
+    """No thread to be had (the process is at its limit): the next call tries again."""
+    attempts = []
+
+    def cannot_start(work):
+        attempts.append(work)
+        if len(attempts) == 1:
+            raise RuntimeError("can't start new thread")
+        work()
+
+    clock = Clock()
+    die_list = die_list_for(die_service, clock, start_in_background=cannot_start)
+    assert die_list.identifiers() == []
+    assert die_list.identifiers() == ["fair", "risky"]
+    assert len(attempts) == 2
+    assert any(record.levelname == "ERROR" and "refresh" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (500, b""),
+        (200, {"identifiers": "fair"}),  # not a list
+        (200, {"identifiers": ["fair", 7]}),
+        (200, {"identifiers": ["fair", "<b>x</b>"]}),
+        (200, {"identifiers": None}),
+    ],
+)
+def test_an_unusable_list_is_refused_and_its_fetch_span_is_an_error(die_service, span_exporter, answer):
+    die_service.routes["/dice"] = lambda q: answer
+    die_list = die_list_for(die_service, Clock())
+    die_list.refresh()
+    assert die_list.identifiers() == []
+    [span] = [s for s in span_exporter.get_finished_spans() if s.name == "fetch die list"]
+    assert span.status.status_code is StatusCode.ERROR and span.status.description
+
+
+def test_a_good_fetch_span_is_unset(die_service, span_exporter):
+    die_list_for(die_service, Clock()).refresh()
+    [span] = [s for s in span_exporter.get_finished_spans() if s.name == "fetch die list"]
+    assert span.status.status_code is StatusCode.UNSET

@@ -7,7 +7,7 @@ from django.apps import apps
 
 from frontend_site.die_list import DieList
 from runtime.processes import free_port
-from tests.helpers import BrokenOff
+from tests.helpers import BrokenOff, FakeService
 
 
 def test_page_lists_the_dice_from_the_die_service(client):
@@ -18,11 +18,18 @@ def test_page_lists_the_dice_from_the_die_service(client):
     assert "<button" in html and "Roll" in html
 
 
-def test_page_escapes_die_names(client, die_service, die_list):
-    die_service.routes["/dice"] = lambda q: (200, {"identifiers": ["<b>bold</b>"]})
-    die_list.refresh()
-    html = client.get("/").content.decode()
-    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+def test_page_never_shows_a_die_name_that_is_not_an_identifier(client, settings):
+    """A die list holding markup is refused whole (die_list.py); the page has no dice then."""
+    fake = FakeService()
+    try:
+        fake.routes["/dice"] = lambda q: (200, {"identifiers": ["fair", "<b>bold</b>"]})
+        frontend = apps.get_app_config("frontend_site")
+        frontend.die_list = DieList(fake.url, frontend.http, timeout_seconds=0.5, max_age_seconds=60)
+        frontend.die_list.refresh()
+        html = client.get("/").content.decode()
+    finally:
+        fake.close()
+    assert "<b>bold</b>" not in html and "bold" not in html and "No dice available yet" in html
 
 
 def test_page_renders_when_the_die_service_is_down(client, die_service):
