@@ -276,3 +276,7 @@ def test_the_github_workflow_is_valid_and_runs_the_tests_and_the_stack_check():
     assert result.returncode == 0, result.stdout + result.stderr
     steps = [step.get("run") for job in yaml.safe_load(path.read_text())["jobs"].values() for step in job["steps"]]
     assert "bash .ci/run" in steps and "make stack-check" in steps
+    # Node 24 majors: GitHub's runners dropped the Node 20 of checkout@v4 and setup-python@v5.
+    uses = {step["uses"].split("@")[0]: step["uses"].split("@")[1]
+            for job in yaml.safe_load(path.read_text())["jobs"].values() for step in job["steps"] if "uses" in step}
+    assert uses == {"actions/checkout": "v6", "actions/setup-python": "v6"}
