@@ -232,13 +232,15 @@ def test_alloy_reads_only_this_stacks_containers():
     relabel = re.search(r'discovery\.relabel "(\w+)" \{(.*?)\n\}', ALLOY, re.S)
     name, body = relabel.groups()
     assert "targets = discovery.docker.containers.targets" in body
-    keep = re.search(r'rule \{\s*source_labels = \["__meta_docker_container_name"\]\s*regex\s*= "(.*?)"\s*'
-                     r'action\s*= "keep"', body)
+    # By the compose project's label, which compose sets on every container of this file,
+    # not by a container name that another project could use as well.
+    keep = re.search(r'rule \{\s*source_labels = \["__meta_docker_container_label_com_docker_compose_project"\]'
+                     r'\s*regex\s*= "(.*?)"\s*action\s*= "keep"', body)
     assert keep, body
     pattern = re.compile(keep.group(1))
-    containers = [service["container_name"] for service in SERVICES_IN_COMPOSE.values()]
-    assert all(pattern.fullmatch("/" + container) for container in containers)
-    assert not pattern.fullmatch("/my-other-project-db-1")
+    assert pattern.fullmatch(COMPOSE["name"])
+    assert not pattern.fullmatch("my-other-project") and not pattern.fullmatch(COMPOSE["name"] + "-old")
+    assert "__meta_docker_container_name\"]\n    regex         = \"/(.*-stage3)\"" not in body
     source = re.search(r'loki\.source\.docker "\w+" \{(.*?)\n\}', ALLOY, re.S).group(1)
     assert f"targets          = discovery.relabel.{name}.output" in source and "relabel_rules" not in source
     assert 'refresh_interval = "5s"' in source
@@ -257,9 +259,22 @@ def test_the_readme_names_the_image_tags_compose_runs():
             assert f"`{service['image']}`" in readme, service["image"]
 
 
-def test_no_shell_health_checks_for_shell_less_images():
-    for name in ("tempo", "loki"):
-        assert "healthcheck" not in SERVICES_IN_COMPOSE[name], name
+def test_health_checks_where_the_image_has_a_shell_and_dependents_wait_for_them():
+    """Tempo's image is Alpine's and Prometheus' busybox's: wget asks their readiness
+    endpoints. Loki's has no shell: compose can only wait for it to start."""
+    for name, url in (("tempo", "http://127.0.0.1:3200/ready"), ("prometheus", "http://127.0.0.1:9090/-/ready")):
+        assert SERVICES_IN_COMPOSE[name]["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null", url]
+    assert "healthcheck" not in SERVICES_IN_COMPOSE["loki"]
+    for name, service in SERVICES_IN_COMPOSE.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            wanted = "service_healthy" if "healthcheck" in SERVICES_IN_COMPOSE[dependency] else "service_started"
+            assert condition["condition"] == wanted, (name, dependency)
+
+
+def test_no_usage_reports_and_no_settings_grafana_removed():
+    assert TEMPO["usage_report"]["reporting_enabled"] is False and LOKI["analytics"]["reporting_enabled"] is False
+    tempo = next(d for d in DATASOURCES["datasources"] if d["uid"] == "tempo")
+    assert "lokiSearch" not in tempo["jsonData"]  # gone since Grafana 11
 
 
 def test_anonymous_users_may_use_explore_without_the_removed_viewers_can_edit():
