@@ -1,6 +1,7 @@
 """python -m stackcheck (make stack-check): start the compose stack, roll some dice through
 the frontend, check every promise of the README through the components' HTTP APIs on
-localhost, print one line per promise, and take the stack down again.
+localhost, print one line per promise, and take the stack down again, whatever happened.
+On any failure it prints `docker compose ps` and the last lines of each container's logs.
 
     python -m stackcheck            # needs Docker with Compose v2
     python -m stackcheck --keep     # leave the stack running afterwards
@@ -11,10 +12,14 @@ import contextlib
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass
 
 import requests
+import yaml
 
 from ops import services
+from runtime.processes import REPO
 from stackcheck import promises
 
 FRONTEND = f"http://localhost:{services.FRONTEND.local_port}"
@@ -22,10 +27,28 @@ TEMPO = "http://localhost:3200"
 LOKI = "http://localhost:3100"
 PROMETHEUS = "http://localhost:9090"
 GRAFANA = "http://localhost:3000"
+ALLOY = "http://localhost:12345"
+# Ready before any traffic: a span or a line sent earlier could be lost, and the check say so.
+READY = {"Tempo": f"{TEMPO}/ready", "Loki": f"{LOKI}/ready", "Alloy": f"{ALLOY}/-/ready"}
 GRAFANA_ADMIN = ("admin", "admin")  # Grafana's default; the datasource health API wants a signed-in user
+DATASOURCES = REPO / "ops/grafana/provisioning/datasources/datasources.yaml"
 ROLLS = 60
 BATCH = 5  # dice in the batch whose trace is checked
+READY_SECONDS = 120
 WAIT_SECONDS = 180  # Tempo's metrics, two scrapes and Loki's first lines all land well within this
+LOG_TAIL = 30  # lines of each container's log printed when something failed
+# A container of another compose project, which Alloy must leave out of Loki.
+OTHER_PROJECT = "not-the-dice-sandbox"
+
+
+@dataclass
+class Traffic:
+    """What the check sent: a roll's and a batch's trace ids, the other project's marker line."""
+
+    roll_trace_id: str | None = None
+    batch_trace_id: str | None = None
+    marker: str | None = None
+    marker_at: float = 0.0  # when the other project's container wrote its marker (Unix time)
 
 
 def get(url, **params):
@@ -35,51 +58,70 @@ def get(url, **params):
     return response.json()
 
 
-def check_tempo():
+def loki_range(query, since_seconds=900, start=None):
+    start_ns = int((start or time.time() - since_seconds) * 1e9)
+    return get(f"{LOKI}/loki/api/v1/query_range", query=query, start=start_ns, limit=500)
+
+
+def stack_logs():
+    return loki_range('{container_name=~"(die-service|dice-roller|frontend)-stage3"}')
+
+
+def tempo_trace(trace_id):
+    try:
+        return get(f"{TEMPO}/api/traces/{trace_id}") if trace_id else None
+    except requests.HTTPError:  # 404 until Tempo has it
+        return None
+
+
+def check_tempo(traffic):
     search = get(f"{TEMPO}/api/search", q='{resource.service.name="frontend" && span.http.route="/roll"}', limit=5)
     trace = get(f"{TEMPO}/api/traces/{search['traces'][0]['traceID']}") if search.get("traces") else {}
     return promises.three_service_trace(search, trace)
 
 
-def stack_logs():
-    since = int((time.time() - 900) * 1e9)
-    query = '{container_name=~"(die-service|dice-roller|frontend)-stage3"}'
-    return get(f"{LOKI}/loki/api/v1/query_range", query=query, start=since, limit=500)
+def check_batch_trace(traffic):
+    return promises.batch_trace(traffic.batch_trace_id, tempo_trace(traffic.batch_trace_id), BATCH)
 
 
-def check_batch_trace(trace_id):
-    def check():
-        try:
-            trace = get(f"{TEMPO}/api/traces/{trace_id}") if trace_id else None
-        except requests.HTTPError:  # 404 until Tempo has it
-            trace = None
-        return promises.batch_trace(trace_id, trace, BATCH)
+def check_log_trace(traffic):
+    trace_id = promises.first_log_trace_id(stack_logs())
+    return promises.log_trace_in_tempo(trace_id, tempo_trace(trace_id))
+
+
+def check_trace_to_logs(traffic):
+    """Grafana's "Logs for this trace": the provisioned query, with a roll's trace id."""
+    tempo = next(d for d in yaml.safe_load(DATASOURCES.read_text())["datasources"] if d["uid"] == "tempo")
+    query = tempo["jsonData"]["tracesToLogsV2"]["query"].replace("$${__trace.traceId}", traffic.roll_trace_id or "")
+    return promises.trace_logs_found(traffic.roll_trace_id, loki_range(query))
+
+
+def check_other_project(traffic):
+    if not traffic.marker:
+        return False, "the other compose project's container could not be started"
+    ours_since = loki_range('{container_name="frontend-stage3"}', start=traffic.marker_at + 10)
+    theirs = loki_range(f'{{container_name=~".+"}} |= "{traffic.marker}"')
+    return promises.other_project_ignored(traffic.marker, ours_since, theirs)
+
+
+def check_exemplars(metric, label):
+    def check(traffic):
+        now = time.time()
+        answer = get(f"{PROMETHEUS}/api/v1/query_exemplars", query=metric, start=now - 900, end=now)
+        return promises.has_exemplars(answer, label)
 
     return check
 
 
-def check_log_trace():
-    trace_id = promises.first_log_trace_id(stack_logs())
-    try:
-        trace = get(f"{TEMPO}/api/traces/{trace_id}") if trace_id else None
-    except requests.HTTPError:
-        trace = None
-    return promises.log_trace_in_tempo(trace_id, trace)
-
-
-def check_exemplars():
-    now = time.time()
-    return promises.has_exemplars(
-        get(f"{PROMETHEUS}/api/v1/query_exemplars", query="http_request_duration_seconds_bucket",
-            start=now - 900, end=now)
-    )
-
-
 def check_series(metric):
-    return lambda: promises.has_series(get(f"{PROMETHEUS}/api/v1/query", query=metric), metric)
+    return lambda traffic: promises.has_series(get(f"{PROMETHEUS}/api/v1/query", query=metric), metric)
 
 
-def check_datasources():
+def check_span_metric_labels(traffic):
+    return promises.span_metric_labels(get(f"{PROMETHEUS}/api/v1/query", query="traces_spanmetrics_calls_total"))
+
+
+def check_datasources(traffic):
     return promises.datasources_healthy(
         {uid: get(f"{GRAFANA}/api/datasources/uid/{uid}/health") for uid in promises.DATASOURCE_UIDS}
     )
@@ -87,47 +129,75 @@ def check_datasources():
 
 PROMISES = [
     ("Tempo: a roll's trace spans the three services (TraceQL)", check_tempo),
+    (f"Tempo: a batch of {BATCH} dice is one trace with {BATCH} roll die spans", check_batch_trace),
     ("Loki: JSON lines labelled container_name, compose_service, level, service",
-     lambda: promises.labelled_json_logs(stack_logs())),
+     lambda traffic: promises.labelled_json_logs(stack_logs())),
     ("Loki → Tempo: a log line's trace_id is a trace Tempo has", check_log_trace),
-    ("Prometheus: the three scrape targets are up", lambda: promises.targets_up(get(f"{PROMETHEUS}/api/v1/targets"))),
-    ("Prometheus: latency histograms carry trace_id exemplars", check_exemplars),
+    ("Tempo → Loki: the trace-to-logs query finds a roll's lines", check_trace_to_logs),
+    ("Alloy: no line of another compose project's container", check_other_project),
+    ("Prometheus: the three scrape targets are up",
+     lambda traffic: promises.targets_up(get(f"{PROMETHEUS}/api/v1/targets"))),
+    ("Prometheus: latency histograms carry trace_id exemplars",
+     check_exemplars("http_request_duration_seconds_bucket", "trace_id")),
+    ("Prometheus: Tempo's span metrics carry traceID exemplars",
+     check_exemplars("traces_spanmetrics_latency_bucket", "traceID")),
     ("Prometheus: Tempo's service-graph metrics", check_series("traces_service_graph_request_total")),
-    ("Prometheus: Tempo's span metrics", check_series("traces_spanmetrics_calls_total")),
+    ("Prometheus: Tempo's span metrics, labelled with the stable HTTP attributes", check_span_metric_labels),
     ("Grafana: the datasources are healthy", check_datasources),
     ("Grafana: the dashboard is provisioned",
-     lambda: promises.dashboard_provisioned(get(f"{GRAFANA}/api/search", query="Dice"))),
+     lambda traffic: promises.dashboard_provisioned(get(f"{GRAFANA}/api/search", query="Dice"))),
 ]
 
 
-def check_all(deadline, batch_trace_id):
-    """Asks again every five seconds until each promise holds or the deadline passes."""
+def check_all(traffic, deadline):
+    """Asks again every five seconds until each promise holds or the deadline passes, rolling
+    a few dice each time: Tempo's metrics generator ignores spans older than 30 s."""
     results = {}
-    checks = [*PROMISES, (f"Tempo: a batch of {BATCH} dice is one trace with {BATCH} roll die spans",
-                          check_batch_trace(batch_trace_id))]
     while True:
-        for name, check in checks:
+        for name, check in PROMISES:
             if results.get(name, (False,))[0]:
                 continue
             try:
-                results[name] = check()
+                results[name] = check(traffic)
             except (requests.RequestException, ValueError, KeyError, IndexError) as error:
                 results[name] = (False, f"{type(error).__name__}: {error}")
         if all(passed for passed, _ in results.values()) or time.monotonic() > deadline:
             return results
+        roll_dice(6)
         time.sleep(5)
 
 
-def compose(*args):
-    subprocess.run(["docker", "compose", *args], check=True)
+def compose(*args, check=True):
+    return subprocess.run(["docker", "compose", *args], check=check)
 
 
-def roll_dice():
-    """Single rolls, then a batch of fair dice: returns the batch's trace id, or None."""
-    for i in range(ROLLS):
+def wait_until_ready(deadline):
+    """Tempo, Loki and Alloy answer their readiness endpoints; else RuntimeError saying which not."""
+    waiting = dict(READY)
+    while waiting:
+        for name, url in list(waiting.items()):
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(url, timeout=3).status_code == 200:
+                    del waiting[name]
+        if waiting and time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {READY_SECONDS} s: {', '.join(waiting)}")
+        if waiting:
+            time.sleep(2)
+
+
+def roll_dice(count=ROLLS):
+    """Single rolls of three kinds; returns the trace id of a fair one, or None."""
+    trace_id = None
+    for i in range(count):
         die = ("fair", "risky", "no-such-die")[i % 3]
-        with contextlib.suppress(requests.RequestException):  # the checks tell what went wrong
-            requests.get(f"{FRONTEND}/roll", params={"die": die}, timeout=10)
+        with contextlib.suppress(requests.RequestException, ValueError):  # the checks tell what went wrong
+            answer = requests.get(f"{FRONTEND}/roll", params={"die": die}, timeout=10)
+            if answer.status_code == 200:
+                trace_id = answer.json().get("trace_id")
+    return trace_id
+
+
+def roll_batch():
     try:
         answer = requests.get(f"{FRONTEND}/roll-async", params={"die": "fair", "times": BATCH}, timeout=10)
         return answer.json().get("trace_id")
@@ -135,20 +205,49 @@ def roll_dice():
         return None
 
 
+def start_other_project(marker):
+    """A container of another compose project, from our image, that writes `marker` once."""
+    started = subprocess.run(
+        ["docker", "run", "-d", "--name", OTHER_PROJECT, "--label", f"com.docker.compose.project={OTHER_PROJECT}",
+         "dice-sandbox:stage3", "python", "-c", f"print({marker!r}, flush=True); import time; time.sleep(600)"],
+        capture_output=True, text=True,
+    )
+    return started.returncode == 0
+
+
+def print_diagnostics():
+    """What a failed check needs to be understood: the containers' states and last lines."""
+    print("\n--- docker compose ps", flush=True)
+    compose("ps", "--all", check=False)
+    print(f"\n--- the last {LOG_TAIL} lines of each container", flush=True)
+    compose("logs", "--no-color", "--tail", str(LOG_TAIL), check=False)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m stackcheck", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args(argv)
-    compose("up", "-d", "--build", "--wait")
+    results, traffic = {}, Traffic()
     try:
-        batch_trace_id = roll_dice()
-        results = check_all(time.monotonic() + WAIT_SECONDS, batch_trace_id)
+        compose("up", "-d", "--build", "--wait")
+        wait_until_ready(time.monotonic() + READY_SECONDS)
+        traffic.marker, traffic.marker_at = f"other-project-{uuid.uuid4().hex}", time.time()
+        if not start_other_project(traffic.marker):
+            traffic.marker = None
+        traffic.roll_trace_id = roll_dice()
+        traffic.batch_trace_id = roll_batch()
+        results = check_all(traffic, time.monotonic() + WAIT_SECONDS)
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as error:
+        results["the stack started and answered"] = (False, str(error))
     finally:
+        if not results or not all(passed for passed, _ in results.values()):
+            print_diagnostics()
+        subprocess.run(["docker", "rm", "-f", OTHER_PROJECT], capture_output=True, check=False)
         if not args.keep:
-            compose("down", "--volumes")
+            compose("down", "--volumes", check=False)
     for name, (passed, detail) in results.items():
         print(f"{'pass' if passed else 'FAIL'}  {name}: {detail}")
-    return 0 if all(passed for passed, _ in results.values()) else 1
+    return 0 if results and all(passed for passed, _ in results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -109,13 +109,50 @@ def targets_up(targets):
     return True, ", ".join(JOBS) + " up"
 
 
-def has_exemplars(query_exemplars):
-    """Exemplars with a trace_id on the latency histograms (Prometheus /api/v1/query_exemplars)."""
+def has_exemplars(query_exemplars, label="trace_id"):
+    """Exemplars carrying a trace id under `label` (Prometheus /api/v1/query_exemplars): our
+    services write `trace_id`, Tempo's metrics generator `traceID`."""
     exemplars = [e for series in query_exemplars.get("data") or [] for e in series.get("exemplars", [])]
-    with_trace = [e for e in exemplars if e.get("labels", {}).get("trace_id")]
+    with_trace = [e for e in exemplars if e.get("labels", {}).get(label)]
     if not with_trace:
-        return False, "no exemplar with a trace_id"
-    return True, f"{len(with_trace)} exemplars with a trace_id"
+        return False, f"no exemplar with a {label}"
+    return True, f"{len(with_trace)} exemplars with a {label}"
+
+
+SPAN_METRIC_LABELS = ("http_request_method", "http_route", "http_response_status_code")
+
+
+def span_metric_labels(query):
+    """Tempo's span metrics carry the stable HTTP attributes as labels (ops/tempo/tempo.yaml)."""
+    result = query.get("data", {}).get("result", [])
+    labelled = [series["metric"] for series in result if all(series["metric"].get(n) for n in SPAN_METRIC_LABELS)]
+    if not labelled:
+        return False, f"no traces_spanmetrics_calls_total series with {', '.join(SPAN_METRIC_LABELS)}"
+    routes = sorted({metric["http_route"] for metric in labelled})
+    return True, f"{len(labelled)} series labelled {', '.join(SPAN_METRIC_LABELS)}; routes {routes}"
+
+
+def trace_logs_found(trace_id, query_range):
+    """The Tempo datasource's trace-to-logs query, run for a roll's trace, finds its lines."""
+    if not trace_id:
+        return False, "no roll's trace id to look for"
+    lines = [line for _, line in log_lines(query_range)]
+    if not lines:
+        return False, f"the trace-to-logs query found no line of trace {trace_id}"
+    if not all(trace_id in line for line in lines):
+        return False, "the trace-to-logs query found lines of other traces"
+    return True, f"{len(lines)} log lines of trace {trace_id}"
+
+
+def other_project_ignored(marker, our_recent_lines, marker_lines):
+    """Alloy sends no line of another compose project's container to Loki: checked once Loki
+    holds lines of ours written after that container spoke (so Alloy had its chance)."""
+    if not log_lines(our_recent_lines):
+        return False, "no line of ours since the other project's container spoke: too early to tell"
+    found = log_lines(marker_lines)
+    if found:
+        return False, f"Loki holds {len(found)} lines of the other project's container ({marker})"
+    return True, "no line of the other compose project's container"
 
 
 def has_series(query, metric):

@@ -2,7 +2,11 @@
 passing and failing, so that the check can fail (it runs for real wherever Docker exists)."""
 
 import json
+import os
+import subprocess
+import sys
 
+from runtime.processes import REPO
 from stackcheck import promises
 
 
@@ -118,3 +122,61 @@ def test_batch_trace():
     assert not passed and "4 roll die spans" in detail
     assert not promises.batch_trace(TRACE_ID, None, 5)[0]
     assert not promises.batch_trace(None, {"batches": [*hops, roller]}, 5)[0]
+
+
+def vector(*metrics):
+    return {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": metric, "value": [1, "3"]} for metric in metrics]}}
+
+
+def test_span_metric_labels():
+    labelled = {"__name__": "traces_spanmetrics_calls_total", "service": "frontend", "http_request_method": "GET",
+                "http_route": "/roll", "http_response_status_code": "200"}
+    assert promises.span_metric_labels(vector(labelled))[0]
+    unlabelled = {key: value for key, value in labelled.items() if key != "http_route"}
+    passed, detail = promises.span_metric_labels(vector(unlabelled))
+    assert not passed and "http_route" in detail
+    assert not promises.span_metric_labels(vector())[0]
+
+
+def test_tempo_exemplars_carry_trace_id_under_its_own_label():
+    answer = {"status": "success", "data": [{
+        "seriesLabels": {"__name__": "traces_spanmetrics_latency_bucket"},
+        "exemplars": [{"labels": {"traceID": TRACE_ID}, "value": "0.1", "timestamp": 1732690000.1}],
+    }]}
+    assert promises.has_exemplars(answer, label="traceID")[0]
+    assert not promises.has_exemplars(answer)[0]  # not `trace_id`, as our services write
+
+
+def test_trace_logs_found():
+    assert promises.trace_logs_found(TRACE_ID, loki_answer(LABELS, LINE))[0]
+    assert not promises.trace_logs_found(TRACE_ID, {"status": "success", "data": {"result": []}})[0]
+    other = json.dumps({"message": "Roll completed", "trace_id": "f" * 32})
+    assert not promises.trace_logs_found(TRACE_ID, loki_answer(LABELS, LINE, other))[0]
+    assert not promises.trace_logs_found(None, loki_answer(LABELS, LINE))[0]
+
+
+def test_other_project_ignored():
+    empty = {"status": "success", "data": {"result": []}}
+    ours = loki_answer(LABELS, LINE)
+    assert promises.other_project_ignored("m", ours, empty)[0]
+    passed, detail = promises.other_project_ignored("m", ours, loki_answer({"container_name": "x"}, "m"))
+    assert not passed and "1 lines" in detail
+    assert not promises.other_project_ignored("m", empty, empty)[0]  # too early to tell
+
+
+def test_a_stack_that_fails_to_start_is_explained_and_taken_down(tmp_path):
+    """`make stack-check` with a Docker whose `compose up` fails: the containers' states and
+    logs are printed, and the stack is brought down all the same (a fake `docker` on PATH)."""
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {calls}\ncase "$*" in *" up "*) exit 1;; esac\nexit 0\n')
+    docker.chmod(0o755)
+    run = subprocess.run([sys.executable, "-m", "stackcheck"], cwd=REPO, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert run.returncode == 1
+    assert "FAIL  the stack started and answered" in run.stdout
+    made = calls.read_text().splitlines()
+    assert made[0].startswith("compose up -d")
+    assert "compose ps --all" in made and any(call.startswith("compose logs") for call in made)
+    assert made[-1] == "compose down --volumes"
