@@ -20,8 +20,7 @@ from ops.settings import read_or_default  # noqa: E402
 workers = read_or_default("WEB_CONCURRENCY")
 threads = read_or_default("GUNICORN_THREADS")
 
-# Threads wait out a roll's simulated delay: with the default 128 per worker, 100 users
-# rolling at once never queue behind a thread count (README "Concurrency").
+# Threads wait out a roll's simulated delay; how many, and why, is GUNICORN_THREADS in ops/settings.py.
 worker_class = "gthread"
 graceful_timeout = 10
 # The longest request line gunicorn allows (default 4094): a 5,000-character die name
