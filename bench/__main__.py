@@ -1,7 +1,8 @@
 """python -m bench: throughput, tail latency and the cost of telemetry, side by side.
 
     python -m bench                 # 30 s per scenario, 10 clients, 20 rounds of batches (about five minutes)
-    python -m bench --short         # 0.5 s per scenario, 2 rounds of small batches: proves it runs, judges nothing
+    python -m bench --short         # 0.5 s per scenario, rolls of 0..0.05 s, 2 rounds of batches:
+                                    # proves it runs, judges nothing
 """
 
 import argparse
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from bench.batches import run_batch_comparison
 from bench.report import render_table, targets
-from bench.scenarios import SCENARIOS, run_scenario
+from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, run_scenario
 from runtime.otlp_receiver import OtlpReceiver
 
 
@@ -23,7 +24,8 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=30, help="per scenario (default %(default)s)")
     parser.add_argument("--clients", type=int, default=10, help="concurrent clients (default %(default)s)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per scenario (default %(default)s)")
-    parser.add_argument("--short", action="store_true", help="0.5 s per scenario")
+    parser.add_argument("--short", action="store_true",
+                        help=f"0.5 s per scenario, rolls of 0..{SHORT_MAX_DELAY_SECONDS:g} s: proves it runs")
     parser.add_argument("--rounds", type=int, default=20,
                         help="rounds of 10 single rolls vs one batch of 10 (default %(default)s)")
     parser.add_argument("--only", choices=[scenario.name for scenario in SCENARIOS] + [BATCHES], action="append",
@@ -53,19 +55,20 @@ def main(argv=None):
             print(f"  {scenario.title} ...", file=sys.stderr)
             scenarios[scenario.name] = run_scenario(
                 scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
-                warm_up=not args.short,  # a short run measures nothing worth warming up for
+                short=args.short,
             )
         batches = None
         if not args.only or BATCHES in args.only:
             print(f"  8. {args.rounds} rounds of 10 single rolls vs one batch of 10 ...", file=sys.stderr)
-            # The short run's rolls wait 0..0.05 s, not 0..1 s: seconds, not minutes.
-            batches = run_batch_comparison(receiver, logs / BATCHES, args.rounds, 0.05 if args.short else 1.0)
+            delay = SHORT_MAX_DELAY_SECONDS if args.short else 1.0
+            batches = run_batch_comparison(receiver, logs / BATCHES, args.rounds, delay)
     finally:
         receiver.close()
 
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
-        "settings": {"clients": args.clients, "seconds": args.seconds, "max_requests": args.max_requests},
+        "settings": {"clients": args.clients, "seconds": args.seconds, "max_requests": args.max_requests,
+                     "short": args.short},
         "scenarios": scenarios,
         "batches": batches,
         "targets": targets(scenarios, batches),

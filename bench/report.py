@@ -100,7 +100,8 @@ def render_table(report):
                     indent="  ")
     settings, machine = report["settings"], report["machine"]
     lines += ["", f"{settings['clients']} clients, {settings['seconds']:g} s per scenario, "
-              + f"{machine['cpus']} CPUs, Python {machine['python']}"]
+              + f"{machine['cpus']} CPUs, Python {machine['python']}"
+              + (" (--short: rolls wait 0..0.05 s; nothing here is a measurement)" if settings.get("short") else "")]
     return "\n".join(lines)
 
 

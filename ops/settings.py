@@ -157,7 +157,8 @@ _SETTINGS = [
     # The OpenTelemetry SDK's own variable, read here so that a typo is refused, not taken for otlp.
     Setting("OTEL_TRACES_EXPORTER", "otlp", lower_one_of("otlp", "console", "none"), "otlp, console or none"),
     Setting("WEB_CONCURRENCY", "1", whole_number(1, 32), "a whole number of worker processes from 1 to 32"),
-    # Threads wait out slow rolls: enough that 100 users rolling at once never queue (README, "Choices where the contract is silent").
+    # Threads wait out slow rolls: enough that 100 users rolling at once never queue
+    # (README, "Choices where the contract is silent").
     Setting("GUNICORN_THREADS", "128", whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
 ]
 SETTINGS = {setting.name: setting for setting in _SETTINGS}

@@ -41,7 +41,8 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(stack):
+    """Closed before the stack stops: its kept-alive connections would hold gunicorn's stop."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/install-system-packages.sh installs it")
     with sync_playwright() as playwright:

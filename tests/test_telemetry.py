@@ -299,9 +299,9 @@ def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, star
     """The stale die list is refreshed off the request path, each refresh a trace of its own."""
     receiver = OtlpReceiver()
     try:
-        stack = start_stack(**telemetry_env(tmp_path, receiver, DIE_LIST_MAX_AGE_SECONDS="1"))
+        stack = start_stack(**telemetry_env(tmp_path, receiver, DIE_LIST_MAX_AGE_SECONDS="0.5"))
         trace_ids = []
-        for _ in range(24):  # about four seconds: the list goes stale three or four times
+        for _ in range(15):  # about two and a half seconds: the list goes stale three to five times
             answer = stack.frontend.get("/roll", params={"die": "fair"})
             assert answer.status_code == 200
             trace_ids.append(answer.json()["trace_id"])
