@@ -84,11 +84,18 @@ class ServiceProcess:
         raise RuntimeError(f"{self.name} did not become healthy:\n{self.log_text()}")
 
     def stop(self, timeout=15.0):
-        """SIGTERM: requests in flight finish and the last spans are exported. gunicorn keeps
-        a kept-alive connection open up to 2 s more, so callers are stopped first."""
+        """SIGTERM: requests in flight finish and the last spans are exported."""
+        self.terminate()
+        self.wait_stopped(timeout)
+
+    def terminate(self):
+        """Sends SIGTERM and returns at once (wait_stopped waits)."""
         if self.process and self.process.poll() is None:
             self.resume()  # a frozen gunicorn would never see the SIGTERM
             self.process.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout=15.0):
+        if self.process:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -147,7 +154,10 @@ class Stack:
         return self
 
     def stop(self):
-        # Callers first: a service stopped before its caller would wait out the caller's
-        # keep-alive connection to it.
+        # All three at once, callers first: a service stopped while its caller lives on would
+        # wait out the caller's kept-alive connection to it (up to 2 s); a caller that stops
+        # too closes its connections as it goes.
         for service in reversed(self.services):
-            service.stop()
+            service.terminate()
+        for service in reversed(self.services):
+            service.wait_stopped()
