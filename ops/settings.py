@@ -89,10 +89,13 @@ def existing_file(raw):
 
 
 def one_of(*choices):
+    """One of `choices`, in any case: the choices are all upper case or all lower case."""
+    spelled = str.upper if choices[0].isupper() else str.lower
+
     def parse(raw):
-        if raw.upper() not in choices:
+        if spelled(raw) not in choices:
             raise ValueError(raw)
-        return raw.upper()
+        return spelled(raw)
 
     return parse
 
@@ -118,15 +121,6 @@ def host_list(raw):
 
 def any_text(raw):
     return raw
-
-
-def lower_one_of(*choices):
-    def parse(raw):
-        if raw.lower() not in choices:
-            raise ValueError(raw)
-        return raw.lower()
-
-    return parse
 
 
 SECONDS = "a number of seconds"
@@ -155,7 +149,7 @@ _SETTINGS = [
     Setting("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],frontend,frontend-stage3", host_list,
             "host names separated by commas"),
     # The OpenTelemetry SDK's own variable, read here so that a typo is refused, not taken for otlp.
-    Setting("OTEL_TRACES_EXPORTER", "otlp", lower_one_of("otlp", "console", "none"), "otlp, console or none"),
+    Setting("OTEL_TRACES_EXPORTER", "otlp", one_of("otlp", "console", "none"), "otlp, console or none"),
     Setting("WEB_CONCURRENCY", "1", whole_number(1, 32), "a whole number of worker processes from 1 to 32"),
     # Threads wait out slow rolls: enough that 100 users rolling at once never queue
     # (README, "Choices where the contract is silent").
