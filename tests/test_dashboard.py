@@ -20,6 +20,7 @@ DATASOURCES = yaml.safe_load((REPO / "ops/grafana/provisioning/datasources/datas
 ALLOY = (REPO / "ops/alloy/config.alloy").read_text()
 NODE_TOOLS = REPO / "tests/node_tools"
 # What Grafana substitutes, at sizes that suit a short test run scraped every second.
+DOOMED = {"faces": [1], "error_rate": 1}
 GRAFANA_VARIABLES = {"$__rate_interval": "30s", "$__range": "5m", "$die": ".*"}
 
 
@@ -114,7 +115,10 @@ def test_traceql_queries_name_the_stable_http_attributes_only():
 
 @pytest.mark.slow
 def test_every_prometheus_expression_returns_data(tmp_path):
-    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS="0.05").start()
+    # The shipped dice and one that always fails, so that a failed batch roll is certain.
+    dice = {**json.loads((REPO / "diespec/die_specifications.json").read_text()), "doomed": DOOMED}
+    (tmp_path / "dice.json").write_text(json.dumps(dice))
+    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS="0.05", DIE_SPECIFICATIONS_FILE=tmp_path / "dice.json").start()
     prometheus = None
     try:
         targets_by_job = {
@@ -171,8 +175,9 @@ def _traffic(stack, seconds):
         stack.frontend.get("/roll", params={"die": dice[i % len(dice)]}, headers=headers)
         if i % 20 == 0:
             stack.frontend.get("/")
-        if i % 5 == 0:  # batches, for the "Many dice at once" row
-            stack.frontend.get("/roll-async", params={"die": dice[i % len(dice)], "times": 2 + i % 4})
+        if i % 5 == 0:  # batches, for the "Many dice at once" row; every other one fails
+            batch_die = "doomed" if i % 10 else dice[i % len(dice)]
+            stack.frontend.get("/roll-async", params={"die": batch_die, "times": 2 + i % 4})
         i += 1
     return sum(1 for n in range(i) if dice[n % len(dice)] == "fair")
 
