@@ -1,8 +1,10 @@
 """`make run`: the three services on their local ports with gunicorn, exactly as the
-containers run them.
+containers run them. With no collector to send traces to, it receives them itself and prints
+each trace in the terminal (runtime/trace_view.py).
 
     python -m runtime                          (Ctrl-C stops all three)
     python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
+    python -m runtime --no-trace-view          (never print traces)
 """
 
 import argparse
@@ -15,6 +17,7 @@ import time
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
 from runtime.processes import REPO, gunicorn_command
+from runtime.trace_view import DEFAULT_COLLECTOR, TraceView, wanted
 
 
 def parse_ports(text):
@@ -31,12 +34,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.splitlines()[0])
     parser.add_argument("--ports", type=parse_ports, default={service: service.local_port for service in SERVICES},
                         help="die service, dice roller and frontend ports (default 8103,8104,8105)")
-    ports = parser.parse_args(argv).ports
+    parser.add_argument("--no-trace-view", action="store_true",
+                        help="never print the traces here, even with no collector to send them to")
+    args = parser.parse_args(argv)
+    ports = args.ports
     env = {
         **os.environ,
         "DIE_SERVICE_URL": f"http://127.0.0.1:{ports[DIE_SERVICE]}",
         "DICE_ROLLER_URL": f"http://127.0.0.1:{ports[DICE_ROLLER]}",
     }
+    view = None
+    if not args.no_trace_view and wanted(os.environ):
+        view = TraceView()
+        env.update(view.environment())
+        print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here "
+              "(--no-trace-view turns that off).", file=sys.stderr)
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
     processes = [
@@ -67,6 +79,8 @@ def main(argv=None):
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if view:  # after the services: their last spans arrive as they stop
+            view.close()
 
 
 if __name__ == "__main__":

@@ -52,8 +52,10 @@ class ReceivedSpan:
 
 
 class OtlpReceiver(LoopbackHttpServer):
-    def __init__(self):
+    def __init__(self, on_spans=None):
+        """`on_spans(spans)`, if given, is told of each export's spans as they arrive."""
         self.spans = []
+        self._on_spans = on_spans
         self._lock = threading.Lock()
         receiver = self
 
@@ -97,6 +99,8 @@ class OtlpReceiver(LoopbackHttpServer):
                     )
         with self._lock:
             self.spans.extend(received)
+        if self._on_spans:
+            self._on_spans(received)
 
     def traces(self):
         """{trace_id: [spans]} of everything received so far."""

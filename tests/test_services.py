@@ -15,6 +15,7 @@ import requests
 
 from ops.services import DIE_SERVICE
 from runtime.processes import REPO, ServiceProcess, free_ports
+from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from tests.helpers import poll_until
 
 pytestmark = pytest.mark.slow
@@ -126,19 +127,30 @@ def test_bad_specifications_file_stops_the_die_service(tmp_path):
         assert str(path) in critical[0]["message"] and problem in critical[0]["message"]
 
 
-def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):
+def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tmp_path):
+    """`make run` as a newcomer runs it: no OTEL_* variable and, on this machine, no collector,
+    so the traces are printed in the terminal, one tree each."""
+    if listening(DEFAULT_COLLECTOR):
+        pytest.skip(f"something listens at {DEFAULT_COLLECTOR}: make run would send it the traces")
     ports = free_ports(3)  # die service, dice roller, frontend
     frontend = f"http://127.0.0.1:{ports[2]}"
-    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0"}
-    with open(tmp_path / "run.log", "wb") as log:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    env.update(OTEL_SDK_DISABLED="false", ROLL_MAX_DELAY_SECONDS="0")  # (the test process has it off)
+    with open(tmp_path / "run.log", "wb") as log, open(tmp_path / "traces.txt", "wb") as printed:
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports))], cwd=REPO,
-                                  env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+                                  env=env, stdout=printed, stderr=log)
     try:
-        rolled = poll_until(
-            lambda: requests.get(f"{frontend}/roll", params={"die": "fair"}, timeout=2).status_code == 200, timeout=30
-        )
-        assert rolled
+        answer = None
+
+        def roll():
+            nonlocal answer
+            answer = requests.get(f"{frontend}/roll", params={"die": "fair"}, timeout=2)
+            return answer.status_code == 200
+
+        assert poll_until(roll, timeout=30)
         assert len(_gunicorn_processes(ports)) == 6  # a master and a worker per service
+        trace_id = answer.json()["trace_id"]
+        assert poll_until(lambda: trace_id in (tmp_path / "traces.txt").read_text(), timeout=10)
         runner.send_signal(signal.SIGINT)
         assert runner.wait(timeout=30) == 0
     finally:
@@ -152,6 +164,14 @@ def test_local_run_starts_all_three_and_ctrl_c_stops_them(tmp_path):
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     assert _gunicorn_processes(ports) == []
+    printed = (tmp_path / "traces.txt").read_text()
+    block = printed.split(f"trace {trace_id}")[1].split("\ntrace ")[0].splitlines()
+    assert block[0].strip() == "6 spans" or block[0].split()[:2] == ["6", "spans"]
+    assert [line.split()[:2] for line in block[1:]] == [
+        ["frontend", "SERVER"], ["frontend", "CLIENT"], ["dice-roller", "SERVER"],
+        ["dice-roller", "CLIENT"], ["die-service", "SERVER"], ["dice-roller", "INTERNAL"],
+    ]
+    assert "Nothing receives traces at" in (tmp_path / "run.log").read_text()
 
 
 def _gunicorn_processes(ports):

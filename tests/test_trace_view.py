@@ -1,0 +1,60 @@
+"""`make run` without a collector prints each trace in the terminal (runtime/trace_view.py)."""
+
+import io
+
+from runtime.otlp_receiver import ReceivedSpan
+from runtime.trace_view import QUIET_SECONDS, TraceView, render_trace, wanted
+
+MS = 1_000_000
+
+
+def span(span_id, parent, service, kind, name, start_ms, end_ms, status="UNSET", code=None):
+    attributes = {"http.response.status_code": code} if code else {}
+    return ReceivedSpan(service, {}, "t" * 32, span_id, parent, name, kind, attributes, status == "ERROR", status,
+                        start_ns=start_ms * MS, end_ns=end_ms * MS)
+
+
+BATCH = [
+    span("r2", "r1", "dice-roller", "SERVER", "GET /roll-async", 2, 98, "ERROR", 500),
+    span("r1", "", "frontend", "SERVER", "GET /roll-async", 0, 100, "ERROR", 500),
+    span("d2", "r2", "dice-roller", "INTERNAL", "roll die", 10, 90),
+    span("d1", "r2", "dice-roller", "INTERNAL", "roll die", 9, 40, "ERROR"),
+]
+
+
+def test_a_trace_is_a_tree_one_line_a_span():
+    lines = render_trace("t" * 32, BATCH).splitlines()
+    assert lines[0] == f"trace {'t' * 32}  4 spans  100 ms  3 ERROR"
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["frontend", "SERVER", "GET"], ["dice-roller", "SERVER", "GET"],
+        ["dice-roller", "INTERNAL", "roll"], ["dice-roller", "INTERNAL", "roll"],
+    ]
+    # children indented under their parent, siblings by start, each with its start and length
+    assert lines[3].endswith("+   9.0    31.0 ms  ERROR") and lines[4].endswith("+  10.0    80.0 ms")
+    assert lines[1].endswith("ERROR 500") and "    roll die" in lines[3]
+
+
+def test_a_trace_prints_once_no_span_has_arrived_for_a_while():
+    now = [0.0]
+    out = io.StringIO()
+    view = TraceView(out=out, clock=lambda: now[0])
+    try:
+        view.add(BATCH[:2])
+        now[0] = QUIET_SECONDS / 2
+        view.add(BATCH[2:])
+        view.flush()
+        assert out.getvalue() == ""  # the trace is still arriving
+        now[0] += QUIET_SECONDS
+        view.flush()
+        assert out.getvalue().count("trace ") == 1 and out.getvalue().count("roll die") == 2
+        view.flush()
+        assert out.getvalue().count("trace ") == 1  # printed once
+    finally:
+        view.close()
+
+
+def test_the_view_is_for_a_machine_with_no_collector_only():
+    assert not wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    assert not wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
+    assert not wanted({"OTEL_SDK_DISABLED": "true"})
+    assert not wanted({"OTEL_TRACES_EXPORTER": "console"})
