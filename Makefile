@@ -33,8 +33,8 @@ test-fast: $(VENV)/installed $(NODE_TOOLS)
 lint: $(VENV)/installed
 	$(PYTHON) -m ruff check .
 
-# Needs Docker: `docker compose up`, traffic, every promise of the README checked through the
-# components' APIs on localhost, then `docker compose down` (README "Checking the stack").
+# Needs Docker: `docker compose up`, traffic, every promise of docs/compose.md checked through the
+# components' APIs on localhost, then `docker compose down` (docs/compose.md "Checking the stack").
 stack-check: $(VENV)/installed
 	$(PYTHON) -m stackcheck
 

@@ -42,7 +42,7 @@ INJECTED_FAULT = ErrorKind(
 UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")
 
 # The dice roller. An unknown die is 404, not 503: the die service is up and said the
-# die does not exist, the caller's mistake (README: "Status codes").
+# die does not exist, the caller's mistake (docs/api.md, "Status codes, and why").
 DIE_FAILED = ErrorKind(500, "die_failed", "The die fell off the table (a simulated failure).")
 # A batch (/roll-async) with failed rolls; the body adds "failed": how many.
 DICE_FAILED = ErrorKind(

@@ -1,6 +1,6 @@
 """Break one request on purpose: a fault travels in W3C baggage as
 `fault.<OTEL_SERVICE_NAME>=<kind>:<value>` and only the service it names applies it, at the
-start of its handling (README "Break one request"). The baggage itself is extracted and passed
+start of its handling (docs/faults.md, "Break one request"). The baggage itself is extracted and passed
 on to the next hop by the OpenTelemetry instrumentations, like the trace context."""
 
 import logging

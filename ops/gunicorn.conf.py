@@ -34,7 +34,7 @@ logger_class = "ops.gunicorn_logger.JsonLogger"
 accesslog = "-"
 loglevel = read_or_default("LOG_LEVEL").lower()
 
-# gunicorn runs this file again on SIGHUP (README "Add a die"): what must happen once per
+# gunicorn runs this file again on SIGHUP (docs/compose.md, "Add a die"): what must happen once per
 # master, the settings check and the metrics folder, is done in on_starting, which a HUP does
 # not call again, and kept on the master's arbiter, which a HUP keeps.
 

@@ -133,7 +133,7 @@ _SETTINGS = [
         "the path of an existing JSON file",
     ),
     Setting("ROLL_MAX_DELAY_SECONDS", "1.0", number(0, 60), f"{SECONDS} from 0 to 60 (0: no delay)"),
-    # The dice roller's threads for the rolls of /roll-async batches, per worker (README "Many dice at once").
+    # The dice roller's threads for the rolls of /roll-async batches, per worker (docs/telemetry.md).
     Setting("ROLL_THREADS", "64", whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
     Setting("DIE_SERVICE_TIMEOUT_SECONDS", "2.0", number(0, 60, low_included=False), f"{SECONDS} above 0, at most 60"),
     Setting("DICE_ROLLER_TIMEOUT_SECONDS", "5.0", number(0, 60, low_included=False), f"{SECONDS} above 0, at most 60"),
@@ -152,7 +152,7 @@ _SETTINGS = [
     Setting("OTEL_TRACES_EXPORTER", "otlp", one_of("otlp", "console", "none"), "otlp, console or none"),
     Setting("WEB_CONCURRENCY", "1", whole_number(1, 32), "a whole number of worker processes from 1 to 32"),
     # Threads wait out slow rolls: enough that 100 users rolling at once never queue
-    # (README, "Choices where the contract is silent").
+    # (docs/development.md, "Choices where the contract is silent").
     Setting("GUNICORN_THREADS", "128", whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
 ]
 SETTINGS = {setting.name: setting for setting in _SETTINGS}

@@ -1,5 +1,5 @@
 """python -m stackcheck (make stack-check): start the compose stack, roll some dice through
-the frontend, check every promise of the README through the components' HTTP APIs on
+the frontend, check every promise of docs/compose.md through the components' HTTP APIs on
 localhost, print one line per promise, and take the stack down again, whatever happened.
 On any failure it prints `docker compose ps` and the last lines of each container's logs.
 

@@ -1,4 +1,4 @@
-"""What the README promises of the compose stack, each a plain function over the answers of
+"""What docs/compose.md promises of the compose stack, each a plain function over the answers of
 the components' HTTP APIs (decoded JSON), returning (passed, detail)."""
 
 import json

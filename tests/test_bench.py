@@ -1,5 +1,5 @@
 """The benchmark in its short mode: proves that it runs and that its figures hold together.
-It judges no speed: CI machines are too noisy for that (README: Performance)."""
+It judges no speed: CI machines are too noisy for that (docs/performance.md)."""
 
 import json
 import subprocess

@@ -122,8 +122,7 @@ def test_every_published_port_listens_on_loopback_unless_opened_on_purpose():
     assert sum(len(ports) for ports in published.values()) == 10
     for name, ports in published.items():
         assert all(port.startswith(BIND + ":") and port.count(":") == 3 for port in ports), (name, ports)
-    readme = (REPO / "README.md").read_text()
-    assert "SANDBOX_BIND_ADDRESS=0.0.0.0 docker compose up -d" in readme
+    assert "SANDBOX_BIND_ADDRESS=0.0.0.0 docker compose up -d" in (REPO / "docs/compose.md").read_text()
 
 
 def test_services_start_in_dependency_order():
@@ -252,8 +251,8 @@ def test_the_die_service_reads_the_specifications_file_mounted_read_only():
             in SERVICES_IN_COMPOSE["die-service"]["volumes"])
 
 
-def test_the_readme_names_the_image_tags_compose_runs():
-    readme = (REPO / "README.md").read_text()
+def test_the_docs_name_the_image_tags_compose_runs():
+    readme = (REPO / "docs/compose.md").read_text()
     for service in SERVICES_IN_COMPOSE.values():
         if service["image"] != "dice-sandbox:stage3":
             assert f"`{service['image']}`" in readme, service["image"]

@@ -1,4 +1,4 @@
-"""Break one request on purpose (README "Break one request"): faults carried in W3C baggage,
+"""Break one request on purpose (docs/faults.md): faults carried in W3C baggage,
 applied by the service they name, seen in the answer, the trace, the logs and the metrics."""
 
 import json

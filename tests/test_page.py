@@ -2,6 +2,7 @@
 services as real gunicorn processes. No browser is downloaded."""
 
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -267,6 +268,8 @@ def test_many_dice_at_once_show_every_die_and_the_total(browser, stack, screensh
     rolls, total = assert_batch_shown(page, "fair")
     assert page.locator("#history-rows tr").nth(0).locator(".history-value").text_content() == f"3 × fair = {total}"
     page.screenshot(path=screenshots / "batch.png", full_page=True)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):  # the README's picture, docs/page.png
+        page.locator("main").screenshot(path=REPO / "docs/page.png")
 
     roll(page, "fair")  # back to one die: one value, no batch line
     expect(page.locator("#result-dice")).to_be_hidden()

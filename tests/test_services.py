@@ -189,7 +189,7 @@ def _gunicorn_processes(ports):
 
 
 def test_a_die_added_to_the_file_appears_after_a_hup_with_nothing_else_restarted(tmp_path, start_stack):
-    """README "Add a die", the local way: HUP makes the die service's gunicorn start new
+    """docs/compose.md "Add a die", the local way: HUP makes the die service's gunicorn start new
     workers, which read the file again; the frontend's list follows within its max age."""
     spec_file = tmp_path / "dice.json"
     dice = json.loads((REPO / "diespec/die_specifications.json").read_text())

@@ -58,10 +58,10 @@ def test_bad_values_name_the_variable_the_value_and_what_is_expected(name, raw):
 
 
 def test_every_variable_of_the_readme_table_is_defined_and_read_by_a_service():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs/configuration.md").read_text()
     read_by_services = {name for service in SERVICES for name in service.settings}
     for name in SETTINGS:
-        assert f"`{name}`" in readme, f"{name} is not in the README's configuration table"
+        assert f"`{name}`" in readme, f"{name} is not in the configuration table of docs/configuration.md"
     assert read_by_services | {"WEB_CONCURRENCY"} == set(SETTINGS)
 
 

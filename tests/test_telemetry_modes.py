@@ -19,7 +19,7 @@ DEFAULT_SPECIFICATIONS = REPO / "diespec" / "die_specifications.json"
 def test_counters_add_up_across_two_workers_and_a_named_folder_keeps_the_users_files(tmp_path):
     """The roller writes to a folder the user named, holding files of their own: only the
     files prometheus_client writes are ever removed (an earlier run's, at start). The other
-    two make folders of their own, removed at exit. A HUP (new workers, the README's way to add
+    two make folders of their own, removed at exit. A HUP (new workers, the documented way to add
     a die) loses no count, in either kind of folder, and leaves no folder behind."""
     folder = tmp_path / "my-metrics"
     folder.mkdir()

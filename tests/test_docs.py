@@ -1,0 +1,172 @@
+"""The README and docs/ cannot rot: every relative link resolves, and every `curl` and
+`python -m traffic` line they show is run against real services, its status code and the
+shape of its answer checked against what the page says.
+
+A curl line says what it gets in its comment: `curl '…'   # 404 {"error": "unknown_die", …}`
+(the status, then the answer: its keys, all of them unless it ends with `…`, and the text values
+shown in full). The services run on free ports, with the documented timeouts and fault delays
+ten times shorter, so that the same answers come ten times sooner."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
+from runtime.processes import REPO, Stack
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "dashboards/README.md"]
+TIME_SCALE = 10  # the documented timeouts (2 s, 5 s) and fault delays, ten times shorter here
+FENCE = re.compile(r"^\s*```")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+EXPECTED = re.compile(r"#\s*(\d{3})\b\s*(.*)$")
+# `python -m traffic` and its options (each `--flag` with or without a value), up to prose.
+TRAFFIC_COMMAND = re.compile(r"(?:\.venv/bin/)?python -m traffic((?: --?[\w-]+(?: [^\s`#)-][^\s`#)]*)?)*)")
+
+
+def fenced_lines(text):
+    """The lines of the page's code blocks."""
+    inside, found = False, []
+    for line in text.splitlines():
+        if FENCE.match(line):
+            inside = not inside
+        elif inside:
+            found.append(line.strip())
+    return found
+
+
+def prose(text):
+    """The page without its code blocks."""
+    inside, kept = False, []
+    for line in text.splitlines():
+        if FENCE.match(line):
+            inside = not inside
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def curl_examples():
+    return [(page.name, line) for page in PAGES for line in fenced_lines(page.read_text())
+            if line.startswith("curl ")]
+
+
+def traffic_examples():
+    """Commands running the traffic generator, in code blocks or inline code."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        candidates = fenced_lines(text) + re.findall(r"`([^`]+)`", prose(text))
+        for candidate in candidates:
+            command = TRAFFIC_COMMAND.search(candidate)
+            if command:
+                found.append((page.name, command.group(0).strip()))
+    return sorted(set(found))
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def anchors(page):
+    return {slug(line.lstrip("#")) for line in prose(page.read_text()).splitlines() if line.startswith("#")}
+
+
+def test_every_relative_link_resolves_to_a_file_and_a_heading():
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(prose(page.read_text())):
+            if re.match(r"^[a-z]+:", target):
+                continue  # http(s), mailto: not ours to check offline
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if not resolved.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and (resolved.suffix != ".md" or anchor not in anchors(resolved)):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
+
+
+def test_every_curl_line_says_what_it_gets_and_none_hides_in_prose():
+    examples = curl_examples()
+    assert len(examples) >= 12
+    assert [line for _, line in examples if not EXPECTED.search(line)] == []
+    assert [page.name for page in PAGES if re.search(r"`curl ", prose(page.read_text()))] == []
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = Stack(
+        tmp_path_factory.mktemp("docs"),
+        DIE_SERVICE_TIMEOUT_SECONDS=2.0 / TIME_SCALE,
+        DICE_ROLLER_TIMEOUT_SECONDS=5.0 / TIME_SCALE,
+    ).start()
+    yield stack
+    stack.stop()
+
+
+def on_stack(command, stack):
+    """`command` with the documented local ports replaced by the stack's, fault delays scaled."""
+    for service, process in ((DIE_SERVICE, stack.die_service), (DICE_ROLLER, stack.roller), (FRONTEND, stack.frontend)):
+        command = re.sub(rf"(localhost|127\.0\.0\.1):{service.local_port}\b", f"127.0.0.1:{process.port}", command)
+    return re.sub(r"delay:(\d+)", lambda m: f"delay:{int(m.group(1)) // TIME_SCALE}", command)
+
+
+def shown_answer(shown):
+    """(keys, whether more may follow, text values shown in full) of a documented answer."""
+    keys = re.findall(r'"(\w+)":', shown)
+    texts = dict(re.findall(r'"(\w+)": "([^"…]*)"', shown))
+    return keys, shown.rstrip().endswith("…}"), texts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page, line", curl_examples(), ids=[line[:70] for _, line in curl_examples()])
+def test_each_curl_example_answers_as_documented(stack, page, line):
+    command, _, comment = line.partition(" # ")
+    status, shown = EXPECTED.search("#" + comment).groups()
+    run = subprocess.run([*shlex.split(on_stack(command, stack)), "-s", "-w", "\n%{http_code}"],
+                         capture_output=True, text=True, timeout=15)
+    body, _, got = run.stdout.rpartition("\n")
+    assert got == status, f"{page}: {line}\n{run.stdout}"
+    keys, open_ended, texts = shown_answer(shown)
+    if keys:
+        answer = json.loads(body)
+        assert set(keys) <= set(answer) if open_ended else set(keys) == set(answer), (page, line, answer)
+        assert {key: answer[key] for key in texts} == texts, (page, line, answer)
+
+
+@pytest.mark.slow
+def test_each_traffic_command_runs_as_documented(stack):
+    """Run as written, but bounded: at most 5 users of 3 rolls, no thinking, 1 s for a duration."""
+    examples = traffic_examples()
+    assert len(examples) >= 4
+
+    def bounded(command):
+        args = shlex.split(command)[3:]  # after `[.venv/bin/]python -m traffic`
+        for flag, most in (("--users", 5), ("--max-rolls", 3), ("--duration", 1)):
+            if flag in args:
+                at = args.index(flag) + 1
+                args[at] = str(min(float(args[at]), most)).removesuffix(".0")
+        for flag in ("--think-min", "--think-max"):
+            if flag in args:
+                del args[args.index(flag):args.index(flag) + 2]
+        return [*args, "--think-min", "0", "--think-max", "0", "--url", stack.frontend.url,
+                "--die-service-url", stack.die_service.url]
+
+    def run(example):
+        page, command = example
+        done = subprocess.run([sys.executable, "-m", "traffic", *bounded(on_stack(command, stack))],
+                              cwd=REPO, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "OTEL_SDK_DISABLED": "false", "OTEL_TRACES_EXPORTER": "none"})
+        return page, command, done
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for page, command, done in pool.map(run, examples):
+            assert done.returncode == 0 and " rolls" in done.stdout, f"{page}: {command}\n{done.stderr[-2000:]}"
