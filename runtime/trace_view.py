@@ -14,7 +14,7 @@ from runtime.otlp_receiver import OtlpReceiver
 DEFAULT_COLLECTOR = "http://localhost:4318"
 # A trace is printed once no span of it has arrived for this long (the services export their
 # spans every half second here, each on its own).
-QUIET_SECONDS = 1.5
+QUIET_SECONDS = 1.0
 # How often the services' span processors export: traces show up within a second or two.
 EXPORT_DELAY_MS = "500"
 

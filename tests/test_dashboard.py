@@ -131,12 +131,12 @@ def test_every_prometheus_expression_returns_data(tmp_path):
         checked = check_config(tmp_path / "check.yml")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         prometheus = PrometheusServer(config, tmp_path).start()
-        fair = _traffic(stack, seconds=1.5)
+        fair = _traffic(stack, seconds=1.0)
         stack.die_service.stop()  # the dice roller sees connection errors
         for _ in range(3):
             stack.frontend.get("/roll", params={"die": "fair"})
         stack.die_service.start()
-        fair += 3 + _traffic(stack, seconds=1.5)
+        fair += 3 + _traffic(stack, seconds=1.0)
 
         def empty_expressions():
             empty = []

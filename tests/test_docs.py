@@ -57,16 +57,16 @@ def curl_examples():
 
 
 def traffic_examples():
-    """Commands running the traffic generator, in code blocks or inline code."""
-    found = []
+    """(command, the first page that shows it) for each command running the traffic
+    generator, in code blocks or inline code."""
+    found = {}
     for page in PAGES:
         text = page.read_text()
-        candidates = fenced_lines(text) + re.findall(r"`([^`]+)`", prose(text))
-        for candidate in candidates:
+        for candidate in fenced_lines(text) + re.findall(r"`([^`]+)`", prose(text)):
             command = TRAFFIC_COMMAND.search(candidate)
             if command:
-                found.append((page.name, command.group(0).strip()))
-    return sorted(set(found))
+                found.setdefault(command.group(0).strip().removeprefix(".venv/bin/"), page.name)
+    return sorted(found.items())
 
 
 def slug(heading):
@@ -149,7 +149,7 @@ def test_each_traffic_command_runs_as_documented(stack):
     assert len(examples) >= 4
 
     def bounded(command):
-        args = shlex.split(command)[3:]  # after `[.venv/bin/]python -m traffic`
+        args = shlex.split(command)[3:]  # after `python -m traffic`
         for flag, most in (("--users", 5), ("--max-rolls", 3), ("--duration", 1)):
             if flag in args:
                 at = args.index(flag) + 1
@@ -161,7 +161,7 @@ def test_each_traffic_command_runs_as_documented(stack):
                 "--die-service-url", stack.die_service.url]
 
     def run(example):
-        page, command = example
+        command, page = example
         done = subprocess.run([sys.executable, "-m", "traffic", *bounded(on_stack(command, stack))],
                               cwd=REPO, capture_output=True, text=True, timeout=60,
                               env={**os.environ, "OTEL_SDK_DISABLED": "false", "OTEL_TRACES_EXPORTER": "none"})
