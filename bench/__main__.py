@@ -1,6 +1,7 @@
 """python -m bench: throughput, tail latency and the cost of telemetry, side by side.
 
-    python -m bench                 # 30 s per scenario, 10 clients, 20 rounds of batches (about five minutes)
+    python -m bench                 # 30 s per scenario, 10 clients, the profile pass, 20 rounds of
+                                    # batches (about eight minutes)
     python -m bench --short         # 0.5 s per scenario, rolls of 0..0.05 s, 2 rounds of batches:
                                     # proves it runs, judges nothing
 """
@@ -13,9 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import profile
 from bench.batches import run_batch_comparison
 from bench.report import render_table, targets
-from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, run_scenario
+from bench.scenarios import PROFILED, SCENARIOS, SHORT_MAX_DELAY_SECONDS, run_scenario
 from runtime.otlp_receiver import OtlpReceiver
 
 
@@ -31,6 +33,8 @@ def parse_args(argv):
     parser.add_argument("--only", choices=[scenario.name for scenario in SCENARIOS] + [BATCHES], action="append",
                         help="run only this scenario (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip the profile pass (py-spy) that splits each roll's CPU into layers")
     args = parser.parse_args(argv)
     if args.short:
         args.seconds, args.rounds = 0.5, 2
@@ -57,6 +61,14 @@ def main(argv=None):
                 scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
                 short=args.short,
             )
+        layers = {}
+        if not (args.short or args.no_profile or args.only) and profile.available():
+            # After the measured runs, so that the sampling (on these same cores) skews none of them.
+            for scenario in (s for s in SCENARIOS if s.name in PROFILED):
+                print(f"  profiling {scenario.title} ...", file=sys.stderr)
+                profiled = run_scenario(scenario, receiver, logs / "profile" / scenario.name, args.clients,
+                                        args.seconds, args.max_requests, profile_dir=logs / "profile" / scenario.name)
+                layers[scenario.name] = {"title": scenario.title, **profiled["cpu_ms_per_roll_by_layer"]}
         batches = None
         if not args.only or BATCHES in args.only:
             print(f"  8. {args.rounds} rounds of 10 single rolls vs one batch of 10 ...", file=sys.stderr)
@@ -71,6 +83,7 @@ def main(argv=None):
                      "short": args.short},
         "scenarios": scenarios,
         "batches": batches,
+        "layers": layers,
         "targets": targets(scenarios, batches),
     }
     print(render_table(report))

@@ -9,14 +9,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def peak_rss_mb(pid):
     """{"master": MB, "worker": MB of the largest worker}, from VmHWM (the peak resident set)."""
-    workers = [_peak(child) for child in _children(pid)]
+    workers = [_peak(child) for child in children(pid)]
     return {"master": _peak(pid), "worker": max(workers, default=None)}
 
 
 def cpu_seconds(pid):
     """User plus system CPU time of the master and its live workers."""
     total = 0.0
-    for process in (pid, *_children(pid)):
+    for process in (pid, *children(pid)):
         fields = _stat(process)
         if fields:
             total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -41,7 +41,8 @@ def _stat(pid):
         return None
 
 
-def _children(pid):
+def children(pid):
+    """The PIDs of `pid`'s child processes (a gunicorn master's workers)."""
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         fields = _stat(stat.parent.name)

@@ -1,5 +1,7 @@
 """The benchmark's figures as a table, and how they compare with the targets of issue 9."""
 
+from bench.profile import LAYER_NAMES
+
 COLUMNS = [
     ("scenario", "title", "{}"),
     ("clients", "clients", "{}"),
@@ -53,6 +55,13 @@ def targets(scenarios, batches=None):
     if traced and scale_out and traced["rolls_per_second"]:
         add("5. 2 workers / 1 worker (reported, no target)",
             round(scale_out["rolls_per_second"] / traced["rolls_per_second"], 3), True)
+    floor = scenarios.get("floor")
+    if floor and floor["rolls_per_second"]:
+        # What observability costs (docs/performance.md): each stack as a share of the bare chain.
+        for name, least in (("zero_delay_untraced", 0.80), ("zero_delay", 0.60)):
+            if name in scenarios:
+                share = scenarios[name]["rolls_per_second"] / floor["rolls_per_second"]
+                add(f"9. {scenarios[name]['title']} / floor >= {least}", round(share, 3), share >= least)
     if batches:
         add("8. batch of 10 / 10 rolls in a row: speed-up >= 5", batches["speed_up"], batches["speed_up"] >= 5)
         ratio = batches["batch_over_slowest_roll"]
@@ -85,6 +94,16 @@ def render_table(report):
             memory = ", ".join(
                 f"{service} {m['master']} / {m['worker']}" for service, m in figures["peak_rss_mb"].items())
             lines.append(f"  {figures['title']}: {memory}")
+
+    layers = report.get("layers")
+    if layers:
+        lines += ["", "CPU ms per roll by layer (py-spy's samples of each worker, times its CPU per roll):"]
+        rows = [["scenario", "service", *LAYER_NAMES, "total"]]
+        for figures in layers.values():
+            for service, by_layer in ((s, v) for s, v in figures.items() if s != "title"):
+                cells = [f"{by_layer.get(layer, 0):.3f}" for layer in LAYER_NAMES]
+                rows.append([figures["title"], service, *cells, f"{sum(by_layer.values()):.3f}"])
+        lines += _align(rows, indent="  ")
 
     batches = report.get("batches")
     if batches:

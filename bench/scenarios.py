@@ -3,6 +3,8 @@ processes, with production settings, and drives the frontend's GET /roll?die=fai
 
 from dataclasses import dataclass, field
 
+from bench import profile
+from bench.floor import FloorStack
 from bench.load import run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
 from runtime.processes import SPANS_PER_ROLL, Stack
@@ -21,9 +23,12 @@ class Scenario:
     telemetry: bool = True
     workers: dict = field(default_factory=dict)  # Stack attribute -> WEB_CONCURRENCY
     clients: int | None = None  # this many, whatever --clients says
+    chain: type = Stack  # what runs: the services, or the bare chain of the same frameworks
 
 
 SCENARIOS = [
+    # The same three hops with nothing but the frameworks (bench/floor): what the rest costs.
+    Scenario("floor", "0. bare chain (the floor)", max_delay_seconds=0, telemetry=False, chain=FloorStack),
     Scenario("delay", "1. delay 0..1 s, telemetry on", max_delay_seconds=1.0),
     Scenario("zero_delay", "2. no delay, telemetry on", max_delay_seconds=0),
     Scenario("zero_delay_untraced", "2. no delay, telemetry off", max_delay_seconds=0, telemetry=False),
@@ -32,9 +37,13 @@ SCENARIOS = [
     Scenario("crowd_50", "6. delay 0..1 s, 50 clients", max_delay_seconds=1.0, clients=50),
     Scenario("crowd_100", "7. delay 0..1 s, 100 clients", max_delay_seconds=1.0, clients=100),
 ]
+# What the profile pass samples: the floor, the stack without tracing, the full stack.
+PROFILED = ("floor", "zero_delay_untraced", "zero_delay")
 
 
-def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, short=False):
+def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, short=False, profile_dir=None):
+    """The scenario's figures; with `profile_dir`, py-spy samples the workers meanwhile and the
+    figures say how each service's CPU per roll splits into layers (bench/profile.py)."""
     max_delay = min(scenario.max_delay_seconds, SHORT_MAX_DELAY_SECONDS) if short else scenario.max_delay_seconds
     env = {"ROLL_MAX_DELAY_SECONDS": max_delay}
     if scenario.telemetry:
@@ -42,7 +51,7 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
     else:
         env.update(OTEL_SDK_DISABLED="true")
     log_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(log_dir, **env)
+    stack = scenario.chain(log_dir, **env)
     for service, count in scenario.workers.items():
         getattr(stack, service).env["WEB_CONCURRENCY"] = str(count)
 
@@ -52,10 +61,16 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
         url = stack.frontend.url + ROLL_PATH
         if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
             run_load(url, clients, seconds, max_requests=WARM_UP_ROLLS)
+        recorders = {}
+        if profile_dir:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            recorders = {service.name: profile.start(service.process.pid, seconds, profile_dir / service.name)
+                         for service in stack.services}
         cpu_before = {service.name: cpu_seconds(service.process.pid) for service in stack.services}
         result = run_load(url, clients, seconds, max_requests)
         cpu = {service.name: cpu_seconds(service.process.pid) - cpu_before[service.name] for service in stack.services}
         memory = {service.name: peak_rss_mb(service.process.pid) for service in stack.services}
+        layers = {name: profile.finish(found, profile_dir / name) for name, found in recorders.items()}
     finally:
         stack.stop()  # SIGTERM: each service exports its last spans before it exits
 
@@ -76,6 +91,11 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
         figures["ideal_rolls_per_second"] = round(clients / (max_delay / 2), 1)
     if scenario.telemetry:
         figures.update(_spans(receiver, result))
+    if profile_dir:
+        figures["cpu_ms_per_roll_by_layer"] = {
+            name: {layer: round(share * figures["cpu_ms_per_roll"][name], 3) for layer, share in shares.items()}
+            for name, shares in layers.items()
+        }
     return figures
 
 

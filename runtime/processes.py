@@ -20,8 +20,8 @@ GUNICORN_CONFIG = "ops/gunicorn.conf.py"
 SPANS_PER_ROLL = 6
 
 
-def gunicorn_command(entry_point, bind):
-    return [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-b", bind, entry_point]
+def gunicorn_command(entry_point, bind, config=GUNICORN_CONFIG):
+    return [sys.executable, "-m", "gunicorn", "-c", config, "-b", bind, entry_point]
 
 
 def free_ports(count):
@@ -44,8 +44,9 @@ def free_port():
 class ServiceProcess:
     """One service under gunicorn, started the way `make run` starts it."""
 
-    def __init__(self, entry_point, env, log_dir, name, port=None):
+    def __init__(self, entry_point, env, log_dir, name, port=None, config=GUNICORN_CONFIG):
         self.entry_point = entry_point
+        self.config = config
         self.name = name
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,7 +57,7 @@ class ServiceProcess:
     def start(self, wait=True):
         with open(self.log_path, "ab") as log:  # the process keeps its own copy of the file
             self.process = subprocess.Popen(
-                gunicorn_command(self.entry_point, f"127.0.0.1:{self.port}"),
+                gunicorn_command(self.entry_point, f"127.0.0.1:{self.port}", self.config),
                 cwd=REPO,
                 env=self.env,
                 stdout=log,
@@ -126,6 +127,11 @@ class ServiceProcess:
 class Stack:
     """The three services as real gunicorn processes on free loopback ports."""
 
+    # What gunicorn runs: the benchmark's bare chain (bench/floor) runs other apps the same way.
+    CONFIG = GUNICORN_CONFIG
+    ENTRY_POINTS = {DIE_SERVICE: DIE_SERVICE.entry_point, DICE_ROLLER: DICE_ROLLER.entry_point,
+                    FRONTEND: FRONTEND.entry_point}
+
     BASE_ENV = {
         "OTEL_SDK_DISABLED": "false",
         "OTEL_TRACES_EXPORTER": "none",
@@ -139,12 +145,15 @@ class Stack:
     def __init__(self, log_dir, **env):
         env = {**self.BASE_ENV, **{key: str(value) for key, value in env.items()}}
         ports = free_ports(3)
-        self.die_service = ServiceProcess(DIE_SERVICE.entry_point, env, log_dir, DIE_SERVICE.name, ports[0])
+        self.die_service = self._process(DIE_SERVICE, env, log_dir, ports[0])
         env["DIE_SERVICE_URL"] = self.die_service.url
-        self.roller = ServiceProcess(DICE_ROLLER.entry_point, env, log_dir, DICE_ROLLER.name, ports[1])
+        self.roller = self._process(DICE_ROLLER, env, log_dir, ports[1])
         env["DICE_ROLLER_URL"] = self.roller.url
-        self.frontend = ServiceProcess(FRONTEND.entry_point, env, log_dir, FRONTEND.name, ports[2])
+        self.frontend = self._process(FRONTEND, env, log_dir, ports[2])
         self.services = [self.die_service, self.roller, self.frontend]
+
+    def _process(self, service, env, log_dir, port):
+        return ServiceProcess(self.ENTRY_POINTS[service], env, log_dir, service.name, port, self.CONFIG)
 
     def start(self):
         for service in self.services:
