@@ -2,7 +2,7 @@
 
     python -m bench                 # 30 s per scenario, 10 clients, the profile pass, 20 rounds of
                                     # batches (about eight minutes)
-    python -m bench --short         # 0.5 s per scenario, rolls of 0..0.05 s, 2 rounds of batches:
+    python -m bench --short         # 0.3 s per scenario, rolls of 0..0.05 s, 2 rounds of batches:
                                     # proves it runs, judges nothing
 """
 
@@ -27,7 +27,7 @@ def parse_args(argv):
     parser.add_argument("--clients", type=int, default=10, help="concurrent clients (default %(default)s)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per scenario (default %(default)s)")
     parser.add_argument("--short", action="store_true",
-                        help=f"0.5 s per scenario, rolls of 0..{SHORT_MAX_DELAY_SECONDS:g} s: proves it runs")
+                        help=f"0.3 s per scenario, rolls of 0..{SHORT_MAX_DELAY_SECONDS:g} s: proves it runs")
     parser.add_argument("--rounds", type=int, default=20,
                         help="rounds of 10 single rolls vs one batch of 10 (default %(default)s)")
     parser.add_argument("--only", choices=[scenario.name for scenario in SCENARIOS] + [BATCHES], action="append",
@@ -37,7 +37,7 @@ def parse_args(argv):
                         help="skip the profile pass (py-spy) that splits each roll's CPU into layers")
     args = parser.parse_args(argv)
     if args.short:
-        args.seconds, args.rounds = 0.5, 2
+        args.seconds, args.rounds = 0.3, 2
     if args.seconds <= 0 or args.clients < 1 or args.max_requests < 1 or args.rounds < 1:
         parser.error("need --seconds > 0, --clients >= 1, --max-requests >= 1 and --rounds >= 1")
     return args
