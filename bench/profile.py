@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.procfs import children
 
 # Layers, by the innermost frame of a library or of ours (the standard library's frames are
-# looked through: a lock or a socket is the layer's that uses it). A frame: "function (path:line)".
+# looked through, but for `logging`: a lock or a socket is the layer's that uses it). A frame: "function (path:line)".
 SITE = r"/site-packages/"
 LAYERS = [
     ("tracing", re.compile(SITE + r"(opentelemetry|wrapt|google/protobuf|deprecated)/|/ops/telemetry\.py")),
@@ -25,6 +25,9 @@ LAYERS = [
 ]
 # The SDK's export thread: everything it does (encoding, the HTTP POST through urllib3) is tracing.
 EXPORT_THREAD = re.compile(SITE + r"opentelemetry/sdk/(_shared_internal|trace/export)/")
+# The one part of the standard library that is a layer of its own: `logging`, whose records,
+# handlers and stream writes every log line goes through.
+STANDARD_LIBRARY_LOGGING = re.compile(r"/lib/python3\.\d+/logging/")
 STANDARD_LIBRARY = re.compile(r"/lib/python3\.\d+/(?!site-packages/)|^<frozen |\(<")
 OTHER = "other"
 LAYER_NAMES = [name for name, _ in LAYERS] + [OTHER]
@@ -58,6 +61,8 @@ def layer_of(stack):
     if EXPORT_THREAD.search(stack):
         return "tracing"
     for frame in reversed(stack.split(";")):
+        if STANDARD_LIBRARY_LOGGING.search(frame):
+            return "logging"
         if STANDARD_LIBRARY.search(frame):
             continue
         return next((name for name, pattern in LAYERS if pattern.search(frame)), OTHER)

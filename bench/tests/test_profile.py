@@ -23,6 +23,9 @@ def test_the_innermost_frame_of_a_library_or_of_ours_names_the_layer():
                           f"time_ns ({STD}/time.py:1)")) == "tracing"
     assert layer_of(stack("process_view (/repo/frontend_site/middleware.py:40)")) == "our middleware"
     assert layer_of(stack("roll (/repo/roller/dice.py:30)")) == "app"
+    # logging is the standard library's, and a layer all the same: its handlers write every line
+    assert layer_of(stack("roll (/repo/roller/dice.py:30)", f"info ({STD}/logging/__init__.py:1)",
+                          f"write ({STD}/codecs.py:1)")) == "logging"
 
 
 def test_the_exporting_thread_is_tracing_even_in_urllib3():
