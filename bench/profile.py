@@ -32,7 +32,7 @@ STANDARD_LIBRARY = re.compile(r"/lib/python3\.\d+/(?!site-packages/)|^<frozen |\
 OTHER = "other"
 LAYER_NAMES = [name for name, _ in LAYERS] + [OTHER]
 RATE = 250  # samples per second
-# Installed beside this interpreter (requirements/dev.txt), or anywhere on the PATH.
+# Installed beside this interpreter by requirements/dev.txt.
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
 
