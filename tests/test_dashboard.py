@@ -167,7 +167,7 @@ def test_every_prometheus_expression_returns_data(tmp_path):
 def _traffic(stack, seconds):
     """Rolls of several dice for `seconds` (2000 at most); returns how many were fair."""
     deadline = time.monotonic() + seconds
-    dice = ["fair", "risky", "risky", "risky", "d20", "coin", "no-such-die"]
+    dice = ["fair", "risky", "doomed", "risky", "d20", "coin", "no-such-die"]  # doomed: a certain error
     i = 0
     while time.monotonic() < deadline and i < 2000:
         # Every tenth roll carries a fault, for the "Injected faults" panel.
