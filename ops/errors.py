@@ -65,20 +65,21 @@ FAULTS_DISABLED = ErrorKind(
 )
 
 
-def identifier_error(values):
-    """The error for a query parameter's `values` that are not one valid identifier, else None."""
+def one_value_error(values, is_valid, invalid):
+    """The error for a query parameter's `values` that are not one valid value, else None:
+    missing or empty is MISSING_PARAMETER, anything else not `is_valid` (or given twice) `invalid`."""
     if values in ([], [""]):
         return MISSING_PARAMETER
-    if len(values) != 1 or not is_valid_identifier(values[0]):
-        return INVALID_IDENTIFIER
+    if len(values) != 1 or not is_valid(values[0]):
+        return invalid
     return None
+
+
+def identifier_error(values):
+    """The error for a query parameter's `values` that are not one valid identifier, else None."""
+    return one_value_error(values, is_valid_identifier, INVALID_IDENTIFIER)
 
 
 def times_error(values):
-    """The error for the values of `times` that are not one number of dice, else None.
-    Missing or empty is missing, as for a die."""
-    if values in ([], [""]):
-        return MISSING_PARAMETER
-    if len(values) != 1 or parse_times(values[0]) is None:
-        return INVALID_TIMES
-    return None
+    """The error for the values of `times` that are not one number of dice, else None."""
+    return one_value_error(values, lambda value: parse_times(value) is not None, INVALID_TIMES)

@@ -46,13 +46,6 @@ class ServiceContextFilter(logging.Filter):
         return True
 
 
-def _level():
-    try:
-        return settings.read("LOG_LEVEL")
-    except settings.SettingError:
-        return "INFO"  # the start-up check of the settings says what is wrong, in this format
-
-
 def configure_logging(service_name):
     """Send every record, from any logger, to stderr as one JSON object per line, with
     `service` from OTEL_SERVICE_NAME when set (as the traces' service.name), else `service_name`."""
@@ -66,5 +59,6 @@ def configure_logging(service_name):
         if isinstance(old_handler.formatter, JsonLineFormatter):
             root.removeHandler(old_handler)
     root.addHandler(handler)
-    root.setLevel(_level())
+    # A bad LOG_LEVEL is told by the start-up check of the settings, in this format.
+    root.setLevel(settings.read_or_default("LOG_LEVEL"))
     logging.captureWarnings(True)

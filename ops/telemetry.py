@@ -35,8 +35,8 @@ def current_trace_id():
     return format(span_context.trace_id, "032x") if span_context.is_valid else None
 
 
-def tracing_enabled():
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+def tracing_enabled(environ=os.environ):
+    return environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
 def setup_telemetry(service_name, framework_instrumentor, **framework_options):

@@ -8,6 +8,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from ops.settings import SETTINGS, SettingError
+from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
 
 # Where the OpenTelemetry exporters send when nothing says otherwise.
@@ -22,10 +24,13 @@ EXPORT_DELAY_MS = "500"
 def wanted(environ):
     """Whether `make run` should show the traces itself: tracing on, OTLP (the default) and no
     endpoint of the user's, and no collector answering at the default one."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if not tracing_enabled(environ):
         return False
-    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() not in ("", "otlp"):
-        return False
+    try:
+        if SETTINGS["OTEL_TRACES_EXPORTER"].read(environ) != "otlp":
+            return False
+    except SettingError:
+        return False  # the services refuse it at start, and say so
     if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         return False
     return not listening(DEFAULT_COLLECTOR)
