@@ -17,13 +17,16 @@ from pathlib import Path
 from bench import profile
 from bench.batches import run_batch_comparison
 from bench.report import render_table, targets
-from bench.scenarios import PROFILED, SCENARIOS, SHORT_MAX_DELAY_SECONDS, run_scenario
+from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, SIDE_BY_SIDE, run_scenario, run_side_by_side
 from runtime.otlp_receiver import OtlpReceiver
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30, help="per scenario (default %(default)s)")
+    parser.add_argument("--turns", type=int, default=6,
+                        help="the floor and the stack with and without tracing run side by side, the load "
+                             "going to each in turn: how many turns the seconds are cut into (default %(default)s)")
     parser.add_argument("--clients", type=int, default=10, help="concurrent clients (default %(default)s)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per scenario (default %(default)s)")
     parser.add_argument("--short", action="store_true",
@@ -37,9 +40,9 @@ def parse_args(argv):
                         help="skip the profile pass (py-spy) that splits each roll's CPU into layers")
     args = parser.parse_args(argv)
     if args.short:
-        args.seconds, args.rounds = 0.3, 2
-    if args.seconds <= 0 or args.clients < 1 or args.max_requests < 1 or args.rounds < 1:
-        parser.error("need --seconds > 0, --clients >= 1, --max-requests >= 1 and --rounds >= 1")
+        args.seconds, args.rounds, args.turns = 0.3, 2, 1
+    if args.seconds <= 0 or args.clients < 1 or args.max_requests < 1 or args.rounds < 1 or args.turns < 1:
+        parser.error("need --seconds > 0, --clients >= 1, --max-requests >= 1, --rounds >= 1 and --turns >= 1")
     return args
 
 
@@ -55,20 +58,28 @@ def main(argv=None):
           f"service logs in {logs}", file=sys.stderr)
     try:
         scenarios = {}
+        compared = [scenario for scenario in chosen if scenario.name in SIDE_BY_SIDE]
+        if compared:
+            print("  " + ", ".join(scenario.title for scenario in compared)
+                  + f", side by side in {args.turns} turns ...", file=sys.stderr)
+            scenarios.update(run_side_by_side(compared, receiver, logs, args.clients, args.seconds,
+                                              args.max_requests, turns=args.turns, short=args.short))
         for scenario in chosen:
-            print(f"  {scenario.title} ...", file=sys.stderr)
-            scenarios[scenario.name] = run_scenario(
-                scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
-                short=args.short,
-            )
+            if scenario not in compared:
+                print(f"  {scenario.title} ...", file=sys.stderr)
+                scenarios[scenario.name] = run_scenario(
+                    scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
+                    short=args.short,
+                )
+        scenarios = {scenario.name: scenarios[scenario.name] for scenario in chosen}  # in the table's order
         layers = {}
-        if not (args.short or args.no_profile or args.only) and profile.available():
+        if compared and not (args.short or args.no_profile) and profile.available():
             # After the measured runs, so that the sampling (on these same cores) skews none of them.
-            for scenario in (s for s in SCENARIOS if s.name in PROFILED):
-                print(f"  profiling {scenario.title} ...", file=sys.stderr)
-                profiled = run_scenario(scenario, receiver, logs / "profile" / scenario.name, args.clients,
-                                        args.seconds, args.max_requests, profile_dir=logs / "profile" / scenario.name)
-                layers[scenario.name] = {"title": scenario.title, **profiled["cpu_ms_per_roll_by_layer"]}
+            print("  the same again, profiled ...", file=sys.stderr)
+            profiled = run_side_by_side(compared, receiver, logs / "profile", args.clients, args.seconds,
+                                        args.max_requests, turns=args.turns, profile_dir=logs / "profile")
+            layers = {name: {"title": figures["title"], **figures["cpu_ms_per_roll_by_layer"]}
+                      for name, figures in profiled.items()}
         batches = None
         if not args.only or BATCHES in args.only:
             print(f"  8. {args.rounds} rounds of 10 single rolls vs one batch of 10 ...", file=sys.stderr)

@@ -22,15 +22,24 @@ class Answer:
 @dataclass
 class LoadResult:
     answers: list
-    started_at: float
-    deadline: float
+    window_seconds: float
+    # The rolls still running at the deadline finish after it and are left out of the
+    # throughput, so a short window is not biased low.
+    answered_in_window: int
+
+    @classmethod
+    def of(cls, answers, started_at, deadline):
+        return cls(answers, deadline - started_at, sum(answer.finished_at <= deadline for answer in answers))
+
+    def __add__(self, other):
+        """Two windows of load on the same target, taken in turns with others, as one."""
+        return LoadResult(self.answers + other.answers, self.window_seconds + other.window_seconds,
+                          self.answered_in_window + other.answered_in_window)
 
     @property
     def throughput(self):
-        """Answers per second within the window. The rolls still running at the deadline
-        finish after it and are left out, so a short window is not biased low."""
-        window = self.deadline - self.started_at
-        return sum(answer.finished_at <= self.deadline for answer in self.answers) / window
+        """Answers per second within the window(s)."""
+        return self.answered_in_window / self.window_seconds
 
     @property
     def errors(self):
@@ -85,7 +94,7 @@ def run_load(url, clients, seconds, max_requests):
         thread.join()
     # A budget spent before the deadline closes the window early.
     last = max((answer.finished_at for answer in answers), default=deadline)
-    return LoadResult(answers, started_at, min(deadline, last))
+    return LoadResult.of(answers, started_at, min(deadline, last))
 
 
 def _trace_id(body):

@@ -82,8 +82,11 @@ def shares(files):
     return {name: round(counts[name] / total, 4) for name in LAYER_NAMES} if total else {}
 
 
-def finish(recorders, out):
-    """Waits for the recorders; the layer shares of what they sampled."""
+def wait(recorders):
     for recorder in recorders:
         recorder.wait(timeout=60)
+
+
+def layer_shares(out):
+    """The layer shares of all that was sampled into `out`.*.txt (every turn, every worker)."""
     return shares(sorted(out.parent.glob(out.name + ".*.txt")))

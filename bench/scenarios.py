@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from bench import profile
 from bench.floor import FloorStack
-from bench.load import run_load
+from bench.load import LoadResult, run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
 from runtime.processes import SPANS_PER_ROLL, Stack
 
@@ -37,15 +37,51 @@ SCENARIOS = [
     Scenario("crowd_50", "6. delay 0..1 s, 50 clients", max_delay_seconds=1.0, clients=50),
     Scenario("crowd_100", "7. delay 0..1 s, 100 clients", max_delay_seconds=1.0, clients=100),
 ]
-# What the profile pass samples: the floor, the stack without tracing, the full stack.
-PROFILED = ("floor", "zero_delay_untraced", "zero_delay")
+# The cost of observability: the floor, the stack without tracing and the full stack, measured
+# side by side (run_side_by_side) for fair ratios, and what the profile pass samples.
+SIDE_BY_SIDE = ("floor", "zero_delay_untraced", "zero_delay")
 
 
 def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, short=False, profile_dir=None):
-    """The scenario's figures; with `profile_dir`, py-spy samples the workers meanwhile and the
-    figures say how each service's CPU per roll splits into layers (bench/profile.py)."""
-    max_delay = min(scenario.max_delay_seconds, SHORT_MAX_DELAY_SECONDS) if short else scenario.max_delay_seconds
-    env = {"ROLL_MAX_DELAY_SECONDS": max_delay}
+    """The scenario's figures (one scenario alone: see run_side_by_side)."""
+    return run_side_by_side([scenario], receiver, log_dir, clients, seconds, max_requests, short=short,
+                            profile_dir=profile_dir)[scenario.name]
+
+
+def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_requests, turns=1, short=False,
+                     profile_dir=None):
+    """{name: figures} of scenarios whose stacks run at once, the load going to each in turn,
+    `turns` times for seconds/turns: whatever slows the shared machine for a while (another
+    tenant, a throttled core) falls on all of them alike, so that their ratios are fair.
+    With `profile_dir`, py-spy samples the workers meanwhile and the figures say how each
+    service's CPU per roll splits into layers (bench/profile.py)."""
+    stacks = {}
+    try:
+        for scenario in scenarios:
+            stacks[scenario.name] = _start(scenario, receiver, log_dir / scenario.name, short)
+        if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
+            for scenario in scenarios:
+                run_load(_url(stacks[scenario.name]), _clients(scenario, clients), seconds, WARM_UP_ROLLS)
+        measured = {scenario.name: None for scenario in scenarios}
+        for turn in range(turns):
+            for scenario in scenarios:
+                part = _measure(stacks[scenario.name], _clients(scenario, clients), seconds / turns,
+                                -(-max_requests // turns), profile_dir and profile_dir / scenario.name, turn)
+                measured[scenario.name] = part if measured[scenario.name] is None else measured[scenario.name] + part
+        memory = {name: {service.name: peak_rss_mb(service.process.pid) for service in stack.services}
+                  for name, stack in stacks.items()}
+    finally:
+        for stack in stacks.values():
+            stack.stop()  # SIGTERM: each service exports its last spans before it exits
+    return {
+        scenario.name: _figures(scenario, measured[scenario.name], memory[scenario.name], _clients(scenario, clients),
+                                receiver, short, profile_dir and profile_dir / scenario.name)
+        for scenario in scenarios
+    }
+
+
+def _start(scenario, receiver, log_dir, short):
+    env = {"ROLL_MAX_DELAY_SECONDS": _max_delay(scenario, short)}
     if scenario.telemetry:
         env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
     else:
@@ -54,26 +90,37 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
     stack = scenario.chain(log_dir, **env)
     for service, count in scenario.workers.items():
         getattr(stack, service).env["WEB_CONCURRENCY"] = str(count)
-
-    clients = scenario.clients or clients
     stack.start()
-    try:
-        url = stack.frontend.url + ROLL_PATH
-        if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
-            run_load(url, clients, seconds, max_requests=WARM_UP_ROLLS)
-        recorders = {}
-        if profile_dir:
-            profile_dir.mkdir(parents=True, exist_ok=True)
-            recorders = {service.name: profile.start(service.process.pid, seconds, profile_dir / service.name)
-                         for service in stack.services}
-        cpu_before = {service.name: cpu_seconds(service.process.pid) for service in stack.services}
-        result = run_load(url, clients, seconds, max_requests)
-        cpu = {service.name: cpu_seconds(service.process.pid) - cpu_before[service.name] for service in stack.services}
-        memory = {service.name: peak_rss_mb(service.process.pid) for service in stack.services}
-        layers = {name: profile.finish(found, profile_dir / name) for name, found in recorders.items()}
-    finally:
-        stack.stop()  # SIGTERM: each service exports its last spans before it exits
+    return stack
 
+
+@dataclass
+class Measured:
+    """One scenario's load and the CPU its services used meanwhile, over one or more turns."""
+    load: LoadResult
+    cpu_seconds: dict  # service name -> seconds
+
+    def __add__(self, other):
+        return Measured(self.load + other.load,
+                        {name: used + other.cpu_seconds[name] for name, used in self.cpu_seconds.items()})
+
+
+def _measure(stack, clients, seconds, max_requests, profile_dir, turn):
+    recorders = []
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        # Each turn's samples in files of their own: frontend.<turn>.<worker pid>.txt
+        for service in stack.services:
+            recorders += profile.start(service.process.pid, seconds, profile_dir / f"{service.name}.{turn}")
+    cpu_before = {service.name: cpu_seconds(service.process.pid) for service in stack.services}
+    load = run_load(_url(stack), clients, seconds, max_requests)
+    cpu = {service.name: cpu_seconds(service.process.pid) - cpu_before[service.name] for service in stack.services}
+    profile.wait(recorders)
+    return Measured(load, cpu)
+
+
+def _figures(scenario, measured, memory, clients, receiver, short, profile_dir):
+    result = measured.load
     figures = {
         "title": scenario.title,
         "clients": clients,
@@ -83,9 +130,11 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
         **{f"p{share}_ms": _ms(result.percentile(share / 100)) for share in (50, 95, 99)},
         "max_ms": _ms(result.percentile(1.0)),
         # Where the time goes: CPU per roll is steadier than throughput on a busy machine.
-        "cpu_ms_per_roll": {name: _ms(used / max(1, len(result.answers)), 2) for name, used in cpu.items()},
+        "cpu_ms_per_roll": {name: _ms(used / max(1, len(result.answers)), 2)
+                            for name, used in measured.cpu_seconds.items()},
         "peak_rss_mb": memory,
     }
+    max_delay = _max_delay(scenario, short)
     if max_delay:
         # A closed loop of `clients` rolls, each waiting max/2 on average.
         figures["ideal_rolls_per_second"] = round(clients / (max_delay / 2), 1)
@@ -93,10 +142,23 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
         figures.update(_spans(receiver, result))
     if profile_dir:
         figures["cpu_ms_per_roll_by_layer"] = {
-            name: {layer: round(share * figures["cpu_ms_per_roll"][name], 3) for layer, share in shares.items()}
-            for name, shares in layers.items()
+            name: {layer: round(share * figures["cpu_ms_per_roll"][name], 3)
+                   for layer, share in profile.layer_shares(profile_dir / name).items()}
+            for name in measured.cpu_seconds
         }
     return figures
+
+
+def _max_delay(scenario, short):
+    return min(scenario.max_delay_seconds, SHORT_MAX_DELAY_SECONDS) if short else scenario.max_delay_seconds
+
+
+def _clients(scenario, clients):
+    return scenario.clients or clients
+
+
+def _url(stack):
+    return stack.frontend.url + ROLL_PATH
 
 
 def _spans(receiver, result):

@@ -26,6 +26,6 @@ def test_nearest_rank(values, share, expected):
 
 def test_the_benchmark_and_the_traffic_summary_agree_on_small_samples():
     seconds = [0.1, 0.2, 0.3, 0.4, 0.5]
-    load = LoadResult([Answer(s, 1.0, 200, None) for s in seconds], started_at=0.0, deadline=2.0)
+    load = LoadResult.of([Answer(s, 1.0, 200, None) for s in seconds], started_at=0.0, deadline=2.0)
     summary = summarize([Outcome(0, "fair", 200, s, None) for s in seconds], 5, 1.0, "http://grafana:3000")
     assert load.percentile(0.5) == summary["latency_seconds"]["p50"] == 0.3

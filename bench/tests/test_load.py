@@ -7,14 +7,22 @@ def answers(*seconds_and_finish):
 
 
 def test_percentiles_are_nearest_rank():
-    result = LoadResult(answers(*[(n / 100, 1.0) for n in range(1, 101)]), started_at=0.0, deadline=10.0)
+    result = LoadResult.of(answers(*[(n / 100, 1.0) for n in range(1, 101)]), started_at=0.0, deadline=10.0)
     assert result.percentile(0.50) == 0.50 and result.percentile(0.99) == 0.99 and result.percentile(1.0) == 1.0
 
 
 def test_throughput_counts_only_answers_within_the_window():
     # Two answers inside a 2 s window, one finishing after the deadline.
-    result = LoadResult(answers((0.5, 0.5), (0.5, 1.5), (0.9, 2.4)), started_at=0.0, deadline=2.0)
+    result = LoadResult.of(answers((0.5, 0.5), (0.5, 1.5), (0.9, 2.4)), started_at=0.0, deadline=2.0)
     assert result.throughput == 1.0 and result.errors == 0
+
+
+def test_windows_taken_in_turns_add_up_to_one():
+    first = LoadResult.of(answers((0.5, 0.5), (0.5, 1.5), (0.9, 2.4)), started_at=0.0, deadline=2.0)
+    second = LoadResult.of(answers((0.2, 10.2), (0.3, 10.5), (0.4, 10.9), (0.1, 11.0)), started_at=10.0, deadline=11.0)
+    both = first + second
+    # 2 + 4 answers within 2 + 1 s; the percentiles over all seven.
+    assert both.throughput == 2.0 and len(both.answers) == 7 and both.percentile(1.0) == 0.9
 
 
 def test_targets_report_what_is_met_and_missed():
