@@ -26,20 +26,23 @@ class JsonLogger(glogging.Logger):
             log.propagate = True
 
     def access(self, resp, req, environ, request_time):
-        """gunicorn's access line, its fields (its own `atoms`) as JSON fields."""
+        """gunicorn's access line, its fields as JSON fields. They are read straight from the
+        request, not through gunicorn's `atoms` (some thirty values and every header and
+        environ entry for each request: a fifth of the line's cost, for six fields)."""
         if not self.access_log_enabled:
             return
-        atoms = self.atoms(resp, req, environ, request_time)
         try:
+            method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+            status = str(resp.status).split(None, 1)[0]  # "200 OK" -> "200", as gunicorn's atoms
             self.access_log.info(
-                "%s %s %s", atoms["m"], atoms["U"], atoms["s"],
+                "%s %s %s", method, path, status,
                 extra={
-                    "method": atoms["m"],
-                    "path": atoms["U"],
-                    "status_code": int(atoms["s"]),
-                    "duration_ms": round(atoms["D"] / 1000, 3),
-                    "remote_addr": atoms["h"],
-                    "user_agent": atoms["a"],
+                    "method": method,
+                    "path": path,
+                    "status_code": int(status),
+                    "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                    "remote_addr": environ.get("REMOTE_ADDR", "-"),
+                    "user_agent": environ.get("HTTP_USER_AGENT", "-"),
                 },
             )
         except Exception:  # as gunicorn's own: a bad line must never break the response

