@@ -1,7 +1,7 @@
 """python -m bench: throughput, tail latency and the cost of telemetry, side by side.
 
     python -m bench                 # 30 s per scenario, 10 clients, the profile pass, 20 rounds of
-                                    # batches (about eight minutes)
+                                    # batches (about nine minutes)
     python -m bench --short         # 0.3 s per scenario, rolls of 0..0.05 s, 2 rounds of batches:
                                     # proves it runs, judges nothing
 """
@@ -40,7 +40,7 @@ def parse_args(argv):
                         help="skip the profile pass (py-spy) that splits each roll's CPU into layers")
     args = parser.parse_args(argv)
     if args.short:
-        args.seconds, args.rounds, args.turns = 0.3, 2, 1
+        args.seconds, args.rounds, args.turns = 0.3, 2, 2
     if args.seconds <= 0 or args.clients < 1 or args.max_requests < 1 or args.rounds < 1 or args.turns < 1:
         parser.error("need --seconds > 0, --clients >= 1, --max-requests >= 1, --rounds >= 1 and --turns >= 1")
     return args
@@ -91,7 +91,7 @@ def main(argv=None):
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
         "settings": {"clients": args.clients, "seconds": args.seconds, "max_requests": args.max_requests,
-                     "short": args.short},
+                     "turns": args.turns, "short": args.short},
         "scenarios": scenarios,
         "batches": batches,
         "layers": layers,
