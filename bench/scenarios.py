@@ -1,6 +1,9 @@
 """The benchmark's scenarios: each starts the three services afresh as real gunicorn
 processes, with production settings, and drives the frontend's GET /roll?die=fair."""
 
+import functools
+import math
+import operator
 from dataclasses import dataclass, field
 
 from bench import profile
@@ -62,12 +65,14 @@ def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_request
         if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
             for scenario in scenarios:
                 run_load(_url(stacks[scenario.name]), _clients(scenario, clients), seconds, WARM_UP_ROLLS)
-        measured = {scenario.name: None for scenario in scenarios}
+        turns_of = {scenario.name: [] for scenario in scenarios}
         for turn in range(turns):
             for scenario in scenarios:
-                part = _measure(stacks[scenario.name], _clients(scenario, clients), seconds / turns,
-                                -(-max_requests // turns), profile_dir and profile_dir / scenario.name, turn)
-                measured[scenario.name] = part if measured[scenario.name] is None else measured[scenario.name] + part
+                turns_of[scenario.name].append(_measure(
+                    stacks[scenario.name], _clients(scenario, clients), seconds / turns,
+                    math.ceil(max_requests / turns), profile_dir and profile_dir / scenario.name, turn,
+                ))
+        measured = {name: functools.reduce(operator.add, parts) for name, parts in turns_of.items()}
         memory = {name: {service.name: peak_rss_mb(service.process.pid) for service in stack.services}
                   for name, stack in stacks.items()}
     finally:
