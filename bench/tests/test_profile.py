@@ -1,6 +1,6 @@
 """The profile's layers: each py-spy sample put down to the layer that spent it."""
 
-from bench.profile import layer_of, shares
+from bench.profile import layer_of, layer_shares, shares
 
 SITE = "/venv/lib/python3.11/site-packages"
 STD = "/usr/lib/python3.11"
@@ -41,3 +41,13 @@ def test_a_thread_waiting_for_work_is_no_layer_and_shares_add_up(tmp_path):
     samples.write_text(f"{idle} 50\n{stack('roll (/repo/roller/dice.py:30)')} 30\n{stack()} 10\n")
     found = shares([samples])
     assert found["app"] == 0.75 and found["framework"] == 0.25 and abs(sum(found.values()) - 1) < 1e-9
+
+
+def test_every_turn_and_worker_of_a_service_counts_and_no_other_service(tmp_path):
+    # profile.start writes <service>.<turn>.<worker pid>.txt: two turns, two workers, and a neighbour
+    (tmp_path / "roller.0.11.txt").write_text(f"{stack('roll (/repo/roller/dice.py:30)')} 30\n")
+    (tmp_path / "roller.0.12.txt").write_text(f"{stack('roll (/repo/roller/dice.py:30)')} 30\n")
+    (tmp_path / "roller.1.11.txt").write_text(f"{stack()} 40\n")
+    (tmp_path / "roller-other.0.13.txt").write_text(f"{stack()} 1000\n")
+    found = layer_shares(tmp_path / "roller")
+    assert (found["app"], found["framework"]) == (0.6, 0.4)
