@@ -14,6 +14,7 @@ COLUMNS = [
     ("spans lost/expected", None, "{}"),
 ]
 RSS_LIMIT_MB = 120
+ALL_SERVICES = "all three"  # the layer table's row of a roll's whole price
 
 
 def targets(scenarios, batches=None):
@@ -100,7 +101,11 @@ def render_table(report):
         lines += ["", "CPU ms per roll by layer (py-spy's samples of each worker, times its CPU per roll):"]
         rows = [["scenario", "service", *LAYER_NAMES, "total"]]
         for figures in layers.values():
-            for service, by_layer in ((s, v) for s, v in figures.items() if s != "title"):
+            services = {service: by_layer for service, by_layer in figures.items() if service != "title"}
+            # A roll's price is what the three services spend on it together.
+            services[ALL_SERVICES] = {layer: sum(by_layer.get(layer, 0) for by_layer in services.values())
+                                      for layer in LAYER_NAMES}
+            for service, by_layer in services.items():
                 cells = [f"{by_layer.get(layer, 0):.3f}" for layer in LAYER_NAMES]
                 rows.append([figures["title"], service, *cells, f"{sum(by_layer.values()):.3f}"])
         lines += _align(rows, indent="  ")
@@ -129,6 +134,8 @@ def _figures(milliseconds):
 
 
 def _align(rows, indent=""):
+    if not rows:  # a table with nothing to show, such as no targets
+        return []
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return [
         indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

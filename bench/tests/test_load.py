@@ -1,5 +1,5 @@
 from bench.load import Answer, LoadResult
-from bench.report import targets
+from bench.report import render_table, targets
 
 
 def answers(*seconds_and_finish):
@@ -31,3 +31,13 @@ def test_targets_report_what_is_met_and_missed():
     met = {target["target"]: target["met"] for target in targets({"delay": scenario})}
     assert met["1. achieved / ideal >= 0.95"] and not met["1. p99 <= 1200 ms"]
     assert met["3. no span lost"] and not met["4. frontend <= 120 MB RSS (largest process)"]
+
+
+def test_the_layer_table_adds_the_three_services_up():
+    services = {"die-service": {"tracing": 0.25, "logging": 0.125}, "dice-roller": {"tracing": 0.5, "app": 0.25},
+                "frontend": {"tracing": 0.5, "framework": 1.0}}
+    report = {"scenarios": {}, "targets": [], "settings": {"clients": 10, "seconds": 30},
+              "machine": {"cpus": 2, "python": "3.11"}, "layers": {"zero_delay": {"title": "2. on", **services}}}
+    [all_three] = [line.split() for line in render_table(report).splitlines() if "all three" in line]
+    # tracing, metrics, logging, our middleware, app, framework, other, total
+    assert all_three[-8:] == ["1.250", "0.000", "0.125", "0.000", "0.250", "1.000", "0.000", "2.625"]
