@@ -60,7 +60,8 @@ def configure_logging(service_name):
             root.removeHandler(old_handler)
     root.addHandler(handler)
     # Our lines carry no source file and line, thread or process name: spare every record
-    # looking them up (the stdlib logging HOWTO, "Optimization"). A quarter of a line's cost.
+    # looking them up (the stdlib logging HOWTO, "Optimization"). A quarter of a line's cost;
+    # a format that wants funcName or lineno, or a call with stack_info, needs these back.
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # A bad LOG_LEVEL is told by the start-up check of the settings, in this format.
