@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 NODE_TOOLS := tests/node_tools/node_modules/.package-lock.json
 
-.PHONY: run test test-fast lint stack-check clean
+.PHONY: run test test-fast lint bench stack-check clean
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ test-fast: $(VENV)/installed $(NODE_TOOLS)
 # ruff, with the rules pyproject.toml names and explains.
 lint: $(VENV)/installed
 	$(PYTHON) -m ruff check .
+
+# Throughput, latency and what observability costs, layer by layer (docs/performance.md):
+# about nine minutes of a saturated machine.
+bench: $(VENV)/installed
+	$(PYTHON) -m bench
 
 # Needs Docker: `docker compose up`, traffic, every promise of docs/compose.md checked through the
 # components' APIs on localhost, then `docker compose down` (docs/compose.md "Checking the stack").
