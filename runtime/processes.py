@@ -156,10 +156,16 @@ class Stack:
         return ServiceProcess(self.ENTRY_POINTS[service], env, log_dir, service.name, port, self.CONFIG)
 
     def start(self):
-        for service in self.services:
-            service.start(wait=False)
-        for service in self.services:
-            service.wait_until_healthy()
+        """Starts the three and waits until each is healthy; if one never is, stops all three
+        before the error goes up, so that no caller is left with gunicorns it cannot stop."""
+        try:
+            for service in self.services:
+                service.start(wait=False)
+            for service in self.services:
+                service.wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self):

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from ops.services import DIE_SERVICE
-from runtime.processes import REPO, ServiceProcess, free_ports
+from runtime.processes import REPO, ServiceProcess, Stack, free_ports
 from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from tests.helpers import poll_until
 
@@ -52,6 +52,14 @@ def median_answer(service, expected_status, expected_error, tries=5):
         seconds.append(time.monotonic() - started)
         assert response.status_code == expected_status and response.json()["error"] == expected_error
     return sorted(seconds)[tries // 2]
+
+
+def test_a_stack_that_cannot_start_leaves_none_of_its_services_running(tmp_path):
+    # The die service refuses a missing file (exit 4) while the other two come up healthy.
+    stack = Stack(tmp_path, DIE_SPECIFICATIONS_FILE=tmp_path / "missing.json")
+    with pytest.raises(RuntimeError, match="die-service exited with 4"):
+        stack.start()
+    assert [service.process.poll() is not None for service in stack.services] == [True, True, True]
 
 
 def test_die_service_down_then_back(start_stack):
