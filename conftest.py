@@ -10,11 +10,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ops.telemetry import use_stable_http_conventions
+from ops.telemetry import use_stable_semantic_conventions
+from tests.postgres_server import PostgresServer
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 # As the services do: the instrumentations read it once per process.
-use_stable_http_conventions()
+use_stable_semantic_conventions()
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +36,12 @@ def span_exporter(_in_memory_exporter):
     _in_memory_exporter.clear()
     yield _in_memory_exporter
     _in_memory_exporter.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throw-away PostgreSQL for the whole run (tests/postgres_server.py), removed at the end.
+    A test that stops or freezes it starts or resumes it again before it ends."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()

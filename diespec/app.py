@@ -1,17 +1,22 @@
-"""The die service's WSGI app: `gunicorn ... 'diespec.app:create_app()'`."""
+"""The die service's WSGI app: `gunicorn ... 'diespec.app:create_app()'`.
+
+The database is seeded before this runs, once per deployment, by gunicorn's master
+(diespec/seed.py); each worker only reads it, through a pool of its own."""
 
 import logging
 from pathlib import Path
 
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-from diespec.metrics import SPECIFICATIONS_LOADED
+from diespec.database import QueryWatchdog, create_pooled_engine, describe
 from diespec.resources import Dice, ServiceInfo
-from diespec.specs import SpecificationError, load_specifications
+from diespec.store import DieSpecificationStore
+from ops import faults
 from ops.falcon_app import create_service_app
 from ops.faults import FaultInjector
 from ops.services import DIE_SERVICE
-from ops.startup import refuse_to_start, settings_or_exit
+from ops.startup import settings_or_exit
 from ops.telemetry import setup_telemetry
 
 OPENAPI_DOCUMENT = Path(__file__).parent / "openapi.json"
@@ -20,33 +25,32 @@ logger = logging.getLogger(__name__)
 
 
 def create_app():
-    """gunicorn's entry point: telemetry, then the app from DIE_SPECIFICATIONS_FILE."""
-    setup_telemetry(DIE_SERVICE.name, FalconInstrumentor())
+    """gunicorn's entry point: telemetry, then the app over the database of DATABASE_URL."""
+    setup_telemetry(DIE_SERVICE.name, FalconInstrumentor(), SQLAlchemyInstrumentor())
     config = settings_or_exit(*DIE_SERVICE.settings)
-    specifications = load_specifications_or_exit(config["DIE_SPECIFICATIONS_FILE"])
-    return build_app(specifications, FaultInjector(DIE_SERVICE.otel_name(), enabled=config["FAULT_INJECTION"]))
-
-
-def build_app(specifications, fault_injector):
-    """The app for {identifier: DieSpecification}, reading nothing from the environment."""
-    SPECIFICATIONS_LOADED.set(len(specifications))
-    app = create_service_app(
-        readiness_check=lambda: (True, {"loaded_specifications": len(specifications)}),
-        openapi_path=OPENAPI_DOCUMENT,
-        fault_injector=fault_injector,
+    pool_size, timeout = config["DATABASE_POOL_SIZE"], config["DATABASE_TIMEOUT_SECONDS"]
+    engine = create_pooled_engine(config["DATABASE_URL"], pool_size, timeout)
+    logger.info("Database connection pool established", extra={**describe(engine), "pool_size": pool_size})
+    enabled = config["FAULT_INJECTION"]
+    return build_app(
+        DieSpecificationStore(engine, QueryWatchdog(timeout)),
+        FaultInjector(DIE_SERVICE.otel_name(), enabled=enabled),
+        FaultInjector(faults.DATABASE, enabled=enabled, parse=faults.parse_database_fault,
+                      expected=faults.DATABASE_EXPECTED),
     )
-    app.add_route("/", ServiceInfo(specifications))
-    app.add_route("/dice", Dice(specifications))
+
+
+def build_app(store, fault_injector, database_faults):
+    """The app over `store` (diespec/store.py), reading nothing from the environment;
+    `database_faults` takes the `fault.database` entries, which the store's queries apply."""
+
+    def readiness_check():
+        available, reason = store.is_available()
+        if available:
+            return True, {"database": store.engine_name}
+        return False, {"message": f"The database cannot be reached: {reason}"}
+
+    app = create_service_app(readiness_check, OPENAPI_DOCUMENT, fault_injector)
+    app.add_route("/", ServiceInfo(store))
+    app.add_route("/dice", Dice(store, database_faults))
     return app
-
-
-def load_specifications_or_exit(path):
-    try:
-        specifications = load_specifications(path)
-    except SpecificationError as error:
-        refuse_to_start(error, file=str(path))
-    logger.info(
-        "Die specifications loaded",
-        extra={"file": str(path), "identifiers": list(specifications)},
-    )
-    return specifications

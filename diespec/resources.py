@@ -4,7 +4,9 @@ import logging
 
 from opentelemetry import trace
 
-from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_REQUESTED
+from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_LOADED, SPECIFICATIONS_REQUESTED
+from diespec.specs import InvalidStoredSpecification
+from diespec.store import DatabaseUnavailable
 from ops import VERSION, errors
 from ops.falcon_app import ApiError, get_identifier_param
 from ops.metrics import OTHER
@@ -13,9 +15,27 @@ from ops.services import DIE_SERVICE
 logger = logging.getLogger(__name__)
 
 
+def identifiers_or_error(store, fault=None):
+    identifiers = _or_error(store.identifiers, fault)
+    SPECIFICATIONS_LOADED.set(len(identifiers))
+    return identifiers
+
+
+def _or_error(query, *args):
+    """What the store's `query` returns, or a 503 database_unavailable, its cause on the span."""
+    try:
+        return query(*args)
+    except DatabaseUnavailable as error:
+        # The query's own span says it when there was a query; when no connection could
+        # be had there is none, and this event is where the trace says why.
+        cause = error.__cause__
+        trace.get_current_span().record_exception(getattr(cause, "orig", None) or cause or error)
+        raise ApiError(errors.DATABASE_UNAVAILABLE) from error
+
+
 class ServiceInfo:
-    def __init__(self, specifications):
-        self._specifications = specifications
+    def __init__(self, store):
+        self._store = store
 
     def on_get(self, req, resp):
         resp.media = {
@@ -24,28 +44,40 @@ class ServiceInfo:
             "endpoints": [
                 "/", "/dice", "/dice?identifier={identifier}", "/healthz", "/readyz", "/metrics", "/openapi.json"
             ],
-            "loaded_specifications": len(self._specifications),
+            "loaded_specifications": len(identifiers_or_error(self._store)),
         }
 
 
 class Dice:
-    """GET /dice lists the identifiers; GET /dice?identifier=X gives one specification."""
+    """GET /dice lists the identifiers; GET /dice?identifier=X gives one specification.
+    Each is one query; a `fault.database` entry in the baggage is applied to it."""
 
-    def __init__(self, specifications):
-        self._specifications = specifications
+    def __init__(self, store, database_faults):
+        self._store = store
+        self._database_faults = database_faults
 
     def on_get(self, req, resp):
-        if req.has_param("identifier"):
-            resp.media = self._specification(get_identifier_param(req, "identifier"))
-        else:
-            logger.info("Die list requested", extra={"dice_count": len(self._specifications)})
-            LIST_REQUESTS.inc()
-            resp.media = {"identifiers": list(self._specifications)}
+        identifier = get_identifier_param(req, "identifier") if req.has_param("identifier") else None
+        fault = self._database_faults.take()
+        if identifier is not None:
+            resp.media = self._specification(identifier, fault)
+            return
+        identifiers = identifiers_or_error(self._store, fault)
+        logger.info("Die list requested", extra={"dice_count": len(identifiers)})
+        LIST_REQUESTS.inc()
+        resp.media = {"identifiers": identifiers}
 
-    def _specification(self, identifier):
-        specification = self._specifications.get(identifier)
+    def _specification(self, identifier, fault):
         span = trace.get_current_span()
         span.set_attribute("die.identifier", identifier)
+        try:
+            specification = _or_error(self._store.get, identifier, fault)
+        except InvalidStoredSpecification as problem:
+            span.set_attribute("die.found", True)
+            SPECIFICATIONS_REQUESTED.labels(identifier).inc()
+            logger.error("Invalid die specification in the database",
+                         extra={"identifier": identifier, "problem": str(problem)})
+            raise ApiError(errors.INVALID_DIE_SPECIFICATION) from problem
         span.set_attribute("die.found", specification is not None)
         if specification is None:
             SPECIFICATIONS_REQUESTED.labels(OTHER).inc()

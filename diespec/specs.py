@@ -1,4 +1,4 @@
-"""Die specifications: the JSON file's format, and its validation."""
+"""Die specifications: the JSON file's format, a database row's, and their validation."""
 
 import json
 from dataclasses import dataclass
@@ -10,6 +10,10 @@ class SpecificationError(Exception):
     """The specifications file cannot be used; the message names the file and the entry."""
 
 
+class InvalidStoredSpecification(Exception):
+    """A database row that breaks the die contract; the message says what, never the values."""
+
+
 @dataclass(frozen=True)
 class DieSpecification:
     identifier: str
@@ -18,6 +22,23 @@ class DieSpecification:
 
     def to_dict(self):
         return {"identifier": self.identifier, "faces": list(self.faces), "error_rate": self.error_rate}
+
+    def to_row(self):
+        """The row of the die_specifications table (diespec/database.py): faces as a JSON array."""
+        return {"identifier": self.identifier, "faces": json.dumps(list(self.faces)), "error_rate": self.error_rate}
+
+    @classmethod
+    def from_row(cls, identifier, faces, error_rate):
+        """The specification a row holds, or InvalidStoredSpecification: a row may have been
+        written by hand, with SQL, and the table checks nothing."""
+        try:
+            faces = json.loads(faces)
+        except (TypeError, ValueError):
+            faces = None
+        problem = die_problem(faces, error_rate)
+        if problem:
+            raise InvalidStoredSpecification(problem)
+        return cls(identifier, tuple(faces), float(error_rate))
 
 
 def load_specifications(path):

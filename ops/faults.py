@@ -19,6 +19,10 @@ MAX_DELAY_MS = 10_000
 ERROR_STATUSES = (500, 502, 503, 504)
 KINDS = ("delay", "error")
 EXPECTED = f"delay:<0-{MAX_DELAY_MS}> or error:<500|502|503|504>"
+# Not a service: `fault.database=...` is applied by the die service to its own query, inside
+# the database (diespec/store.py). Its error takes any word: the query fails as the database's.
+DATABASE = "database"
+DATABASE_EXPECTED = f"delay:<0-{MAX_DELAY_MS}> or error:<any word>"
 # A malformed entry is logged, shortened: it comes from the caller.
 LOGGED_ENTRY_LENGTH = 64
 
@@ -30,7 +34,7 @@ class MalformedFault(ValueError):
 @dataclass(frozen=True)
 class Fault:
     kind: str  # "delay" or "error"
-    value: int  # milliseconds to wait, or the HTTP status to answer
+    value: int | str  # milliseconds to wait, or the HTTP status to answer (for the database, any word)
 
     def __str__(self):
         return f"{self.kind}:{self.value}"
@@ -45,6 +49,17 @@ def parse_fault(text):
     if (kind == "delay" and number > MAX_DELAY_MS) or (kind == "error" and number not in ERROR_STATUSES):
         raise MalformedFault(text)
     return Fault(kind, number)
+
+
+def parse_database_fault(text):
+    """`delay:<0..10000 ms>` or `error:<any word>` (up to 32 letters, digits, '_' or '-')."""
+    kind, _, value = text.strip().partition(":")
+    if kind == "error" and value and len(value) <= 32 and value.replace("_", "").replace("-", "").isalnum() \
+            and value.isascii():
+        return Fault(kind, value)
+    if kind == "error":
+        raise MalformedFault(text)
+    return parse_fault(text)
 
 
 def baggage_key(service_name):
@@ -66,13 +81,16 @@ def with_faults(faults):
 
 
 class FaultInjector:
-    """Applies the fault the current request's baggage names for this service, if any."""
+    """Applies the fault the current request's baggage names for this service (or for the
+    database, `service_name` DATABASE with `parse_database_fault`), if any."""
 
-    def __init__(self, service_name, enabled, sleep=time.sleep):
+    def __init__(self, service_name, enabled, sleep=time.sleep, parse=parse_fault, expected=EXPECTED):
         self.service_name = service_name
         self._key = baggage_key(service_name)
         self._enabled = enabled
         self._sleep = sleep
+        self._parse = parse
+        self._expected = expected
 
     def error_answer(self, fault):
         """(ErrorKind, fields) of the answer an error fault asks for: injected_fault, its status."""
@@ -83,21 +101,30 @@ class FaultInjector:
         """Waits out a delay fault; returns an error fault, which the caller answers with its
         status, or None when the request is to be answered as usual. Never raises: a
         malformed entry is ignored with one WARNING line."""
+        fault = self.take()
+        if fault is not None and fault.kind == "delay":
+            self._sleep(fault.value / 1000)
+            return None
+        return fault
+
+    def take(self):
+        """The request's fault, recorded (span event, log line, counter) but left for the
+        caller to apply, or None. Never raises: a malformed entry is ignored with one WARNING line."""
         raw = baggage.get_baggage(self._key) if self._enabled else None
         if raw is None:
             return None
         try:
-            fault = parse_fault(str(raw))
+            fault = self._parse(str(raw))
         except MalformedFault:
             logger.warning(
                 "Malformed fault entry ignored",
-                extra={"fault_entry": str(raw)[:LOGGED_ENTRY_LENGTH], "expected": EXPECTED},
+                extra={"fault_entry": str(raw)[:LOGGED_ENTRY_LENGTH], "expected": self._expected},
             )
             return None
         trace.get_current_span().add_event("fault injected", {"fault.kind": fault.kind, "fault.value": fault.value})
-        logger.warning("Fault injected", extra={"fault_kind": fault.kind, "fault_value": fault.value})
+        logger.warning(
+            "Fault injected",
+            extra={"fault_target": self.service_name, "fault_kind": fault.kind, "fault_value": fault.value},
+        )
         FAULTS_INJECTED.labels(fault.kind).inc()
-        if fault.kind == "delay":
-            self._sleep(fault.value / 1000)
-            return None
         return fault

@@ -42,12 +42,27 @@ loglevel = read_or_default("LOG_LEVEL").lower()
 def on_starting(server):
     """Every setting the app reads, checked before any worker boots: one CRITICAL line
     and exit code 4 for a bad one, instead of workers failing and restarting forever.
-    Then the multiprocess metrics folder, before any worker imports prometheus_client."""
+    Then the multiprocess metrics folder, before any worker imports prometheus_client, and
+    what the service does once per deployment (the die service seeds its database)."""
     from ops import metrics_folder
-    from ops.startup import check_settings_of
+    from ops.startup import check_settings_of, prepare_service
 
     check_settings_of(server.app.app_uri)
     server.own_metrics_folder = metrics_folder.prepare(server.cfg.workers)
+    prepare_service(server.app.app_uri)
+
+
+def on_reload(server):
+    """A HUP: the service's once-per-deployment work again, before the new workers boot (the
+    die service upserts its edited file). A failure stops gunicorn, as at start: exit code 4."""
+    from gunicorn.errors import HaltServer
+
+    from ops.startup import prepare_service
+
+    try:
+        prepare_service(server.app.app_uri)
+    except SystemExit as stop:
+        raise HaltServer("the service cannot be prepared", stop.code) from None
 
 
 def child_exit(server, worker):

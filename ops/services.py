@@ -12,6 +12,9 @@ class Service:
     entry_point: str  # what gunicorn loads
     container: str  # compose container_name and Prometheus job
     settings: tuple  # the variables of ops/settings.py it reads, checked at start
+    # "module:function" that gunicorn's master runs once before any worker boots, and again
+    # on SIGHUP: what a deployment does once, not each worker (ops/gunicorn.conf.py).
+    prepare: str = ""
 
     def __str__(self):
         return self.name
@@ -25,7 +28,10 @@ _COMMON = ("FAULT_INJECTION", "LOG_LEVEL", "OTEL_TRACES_EXPORTER")
 GUNICORN_SETTINGS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "LOG_LEVEL")
 DIE_SERVICE = Service(
     "die-service", "diespec", 8103, "diespec.app:create_app()", "die-service-stage3",
-    ("DIE_SPECIFICATIONS_FILE", *_COMMON),
+    (
+        "DIE_SPECIFICATIONS_FILE", "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_TIMEOUT_SECONDS", *_COMMON,
+    ),
+    prepare="diespec.seed:seed_from_settings",
 )
 DICE_ROLLER = Service(
     "dice-roller", "roller", 8104, "roller.app:create_app()", "dice-roller-stage3",

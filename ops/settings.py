@@ -15,8 +15,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 class SettingError(Exception):
-    def __init__(self, name, raw, expected):
-        super().__init__(f"{name}={raw!r} cannot be used: expected {expected}")
+    def __init__(self, name, raw, expected, secret=False):
+        # A secret's value is never repeated: a database URL may hold a password.
+        shown = "(value not shown)" if secret else repr(raw)
+        super().__init__(f"{name}={shown} cannot be used: expected {expected}")
         self.name = name
 
 
@@ -26,6 +28,7 @@ class Setting:
     default: str
     parse: Callable[[str], object]  # raises ValueError for an unusable value
     expected: str
+    secret: bool = False
 
     def read(self, environ=None):
         environ = os.environ if environ is None else environ
@@ -33,7 +36,7 @@ class Setting:
         try:
             return self.parse(raw.strip() or self.default)
         except ValueError:
-            raise SettingError(self.name, raw, self.expected) from None
+            raise SettingError(self.name, raw, self.expected, self.secret) from None
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,19 @@ def any_text(raw):
     return raw
 
 
+def database_url(raw):
+    """postgresql://user:password@host[:port]/database, or sqlite:///file (SQLAlchemy's form:
+    four slashes for an absolute path); returned as it is."""
+    url = urlsplit(raw)
+    port = url.port  # raises ValueError when it is not a number from 0 to 65535
+    name = url.path.removeprefix("/")
+    postgres = url.scheme == "postgresql" and url.hostname and port != 0 and name and "/" not in name
+    sqlite = url.scheme == "sqlite" and not url.netloc and name
+    if not (postgres or sqlite) or url.query or url.fragment:
+        raise ValueError(raw)
+    return raw
+
+
 SECONDS = "a number of seconds"
 _SETTINGS = [
     Setting("DIE_SERVICE_URL", f"http://127.0.0.1:{DIE_SERVICE.local_port}", http_url, "http(s)://host[:port]"),
@@ -131,6 +147,16 @@ _SETTINGS = [
     Setting(
         "DIE_SPECIFICATIONS_FILE", str(PROJECT / "diespec/die_specifications.json"), existing_file,
         "the path of an existing JSON file",
+    ),
+    # Unset: SQLite, in a file the die service creates (docs/configuration.md).
+    Setting(
+        "DATABASE_URL", f"sqlite:///{PROJECT / 'var/dice.sqlite3'}", database_url,
+        "postgresql://user:password@host[:port]/database or sqlite:///path/to/file", secret=True,
+    ),
+    Setting("DATABASE_POOL_SIZE", "10", whole_number(1, 100), "a whole number of connections from 1 to 100"),
+    Setting(
+        "DATABASE_TIMEOUT_SECONDS", "2", number(0, 60, low_included=False),
+        f"{SECONDS} above 0, at most 60 (a connection from the pool, connecting, a query)",
     ),
     Setting("ROLL_MAX_DELAY_SECONDS", "1.0", number(0, 60), f"{SECONDS} from 0 to 60 (0: no delay)"),
     # The dice roller's threads for the rolls of /roll-async batches, per worker (docs/telemetry.md).

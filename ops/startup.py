@@ -1,5 +1,6 @@
 """Refusing to start: one clear log line, and an exit code that gunicorn heeds."""
 
+import importlib
 import logging
 
 from ops import settings
@@ -29,3 +30,12 @@ def check_settings_of(app_uri):
     master before any worker boots: a bad value stops gunicorn at once, never in a restart loop."""
     service = service_for_entry_point(app_uri)
     settings_or_exit(*GUNICORN_SETTINGS, *(service.settings if service else ()))
+
+
+def prepare_service(app_uri):
+    """What the service behind `app_uri` does once per deployment, before any worker boots
+    (Service.prepare in ops/services.py): the die service seeds its database."""
+    service = service_for_entry_point(app_uri)
+    if service and service.prepare:
+        module, function = service.prepare.split(":")
+        getattr(importlib.import_module(module), function)()

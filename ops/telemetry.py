@@ -39,10 +39,11 @@ def tracing_enabled(environ=os.environ):
     return environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
 
 
-def setup_telemetry(service_name, framework_instrumentor, **framework_options):
+def setup_telemetry(service_name, framework_instrumentor, *other_instrumentors, **framework_options):
     """JSON logs, a tracer provider exporting OTLP/HTTP, and instrumentation of
     outgoing `requests` plus the service's framework (a Django or Falcon instrumentor,
-    instrumented with `framework_options`, such as hooks).
+    instrumented with `framework_options`, such as hooks) and any `other_instrumentors`
+    (the die service's database).
     """
     configure_logging(service_name)
     if not tracing_enabled():
@@ -50,18 +51,25 @@ def setup_telemetry(service_name, framework_instrumentor, **framework_options):
         return
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         trace.set_tracer_provider(create_tracer_provider(service_name))
-    use_stable_http_conventions()
+    use_stable_semantic_conventions()
     # Falcon's instrumentation reads its exclusions only from the environment.
     os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
-    for instrumentor, options in ((RequestsInstrumentor(), {}), (framework_instrumentor, framework_options)):
+    http_options = {"excluded_urls": UNTRACED_URLS}
+    instrumentations = [(RequestsInstrumentor(), http_options), (framework_instrumentor, {**http_options, **framework_options})]
+    instrumentations += [(instrumentor, {}) for instrumentor in other_instrumentors]
+    for instrumentor, options in instrumentations:
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(excluded_urls=UNTRACED_URLS, **options)
+            instrumentor.instrument(**options)
 
 
-def use_stable_http_conventions():
-    """`http.request.method`, `http.response.status_code`, `url.path`... instead of the
-    deprecated names, unless the user chose otherwise. Read once, by the first instrumentor."""
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+# The stable semantic conventions of HTTP (`http.request.method`, `url.path`...) and of
+# databases (`db.system.name`, `db.query.text`...), instead of the deprecated names.
+STABLE_SEMANTIC_CONVENTIONS = "http,database"
+
+
+def use_stable_semantic_conventions():
+    """The stable conventions, unless the user chose otherwise. Read once, by the first instrumentor."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", STABLE_SEMANTIC_CONVENTIONS)
 
 
 def create_tracer_provider(service_name):

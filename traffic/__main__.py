@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ops.faults import MAX_DELAY_MS, MalformedFault, parse_fault
 from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
-from ops.telemetry import create_tracer_provider, use_stable_http_conventions
+from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
 from ops.validation import MAX_TIMES
 from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
 from traffic.runner import Run
@@ -111,7 +111,7 @@ def main(argv=None):
     dice = current_dice(session, args.die_service_url.rstrip("/"))
     if not args.no_trace:
         trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
-        use_stable_http_conventions()
+        use_stable_semantic_conventions()
         RequestsInstrumentor().instrument()
 
     run = Run(url, session, faults=args.fault)

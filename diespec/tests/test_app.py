@@ -4,19 +4,16 @@ from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
 from diespec.app import build_app
-from diespec.specs import parse_specifications
+from ops import faults
 from ops.faults import FaultInjector
 
-SPECIFICATIONS = {
-    "fair": {"faces": [1, 2, 3, 4, 5, 6], "error_rate": 0},
-    "risky": {"faces": [2, 3, 4, 5, 6, 7], "error_rate": 0.1},
-}
+FAULTS = FaultInjector("die-service", enabled=True)
+DATABASE_FAULTS = FaultInjector(faults.DATABASE, enabled=True, parse=faults.parse_database_fault)
 
 
 @pytest.fixture
-def client():
-    faults = FaultInjector("die-service", enabled=True)
-    return testing.TestClient(build_app(parse_specifications(SPECIFICATIONS), faults))
+def client(store):
+    return testing.TestClient(build_app(store, FAULTS, DATABASE_FAULTS))
 
 
 def test_service_info(client):
@@ -27,8 +24,9 @@ def test_service_info(client):
     assert "/dice" in response.json["endpoints"] and response.json["version"]
 
 
-def test_list_in_file_order(client):
-    assert client.simulate_get("/dice").json == {"identifiers": ["fair", "risky"]}
+def test_list_in_code_point_order(client, run_sql):
+    run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) VALUES ('Zed', '[1]', 0), ('a-1', '[1]', 0)")
+    assert client.simulate_get("/dice").json == {"identifiers": ["Zed", "a-1", "fair", "risky"]}
 
 
 def test_one_specification(client):
@@ -66,9 +64,9 @@ def test_errors_are_json_even_for_clients_that_do_not_ask_for_it(client):
     assert response.json["error"] == "not_found"
 
 
-def test_probes(client):
+def test_probes(client, database_url):
     assert client.simulate_get("/healthz").status_code == 200
-    assert client.simulate_get("/readyz").json["loaded_specifications"] == 2
+    assert client.simulate_get("/readyz").json == {"status": "ready", "database": database_url.split(":")[0]}
 
 
 def _sample(client, name, labels):

@@ -1,0 +1,119 @@
+"""The die specifications, read from the database on every request: each call is one query,
+a span of the SQLAlchemy instrumentation, counted and timed in database_queries_*."""
+
+import logging
+import threading
+import time
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from diespec.database import PING, SELECT_IDENTIFIERS, SELECT_ONE, connection_from, failing, with_delay
+from diespec.metrics import DATABASE_POOL_AVAILABLE, DATABASE_POOL_SIZE, DATABASE_QUERIES, DATABASE_QUERY_DURATION
+from diespec.specs import DieSpecification
+from ops.metrics import trace_exemplar
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not answer: unreachable, refusing, timed out, or failing the query."""
+
+
+class DieSpecificationStore:
+    """Over a pooled engine (diespec/database.py); its pool's size and what it has free are metrics."""
+
+    def __init__(self, engine, watchdog):
+        self._engine = engine
+        self._watchdog = watchdog
+        self._outage = Outage()
+        pool_size = engine.pool.size()
+        DATABASE_POOL_SIZE.set(pool_size)
+        DATABASE_POOL_AVAILABLE.set(pool_size)
+        event.listen(engine, "checkout", lambda *args: DATABASE_POOL_AVAILABLE.dec())
+        event.listen(engine, "checkin", lambda *args: DATABASE_POOL_AVAILABLE.inc())
+
+    @property
+    def engine_name(self):
+        return self._engine.dialect.name
+
+    def get(self, identifier, fault=None):
+        """The die's DieSpecification, None when no row has that identifier, or
+        InvalidStoredSpecification when its row breaks the die contract."""
+        rows = self._query("get", SELECT_ONE, {"identifier": identifier}, fault)
+        return DieSpecification.from_row(*rows[0]) if rows else None
+
+    def identifiers(self, fault=None):
+        """Every die's identifier, sorted by code point: the same order on both engines."""
+        return sorted(identifier for (identifier,) in self._query("list", SELECT_IDENTIFIERS, {}, fault))
+
+    def is_available(self):
+        """(True, None) when the database answers now, else (False, why). No span: probes make none."""
+        try:
+            with suppress_instrumentation(), connection_from(self._engine, self._watchdog) as connection:
+                connection.execute(PING)
+        except SQLAlchemyError as error:
+            self._outage.began(error)
+            return False, _reason(error)
+        self._outage.ended()
+        return True, None
+
+    def _query(self, query_type, query, parameters, fault):
+        """The rows of `query`; a fault (ops/faults.py) makes the database itself wait or fail."""
+        if fault is not None and fault.kind == "delay":
+            query, parameters = with_delay(query), {**parameters, "delay_seconds": fault.value / 1000}
+        elif fault is not None:
+            query = failing(query)
+        started = time.perf_counter()
+        try:
+            with connection_from(self._engine, self._watchdog) as connection:
+                rows = connection.execute(text(query), parameters).all()
+        except SQLAlchemyError as error:
+            self._record(query_type, "error", started)
+            if fault is None:  # a failure asked for is no outage
+                self._outage.began(error)
+            raise DatabaseUnavailable(_reason(error)) from error
+        self._record(query_type, "success", started)
+        self._outage.ended()
+        return rows
+
+    @staticmethod
+    def _record(query_type, result, started):
+        DATABASE_QUERIES.labels(query_type, result).inc()
+        DATABASE_QUERY_DURATION.labels(query_type).observe(time.perf_counter() - started, exemplar=trace_exemplar())
+
+
+class Outage:
+    """One ERROR line when the database stops answering and one INFO line when it answers
+    again, instead of a line for every request in between (per worker process)."""
+
+    def __init__(self):
+        self._down = False
+        self._lock = threading.Lock()
+
+    def began(self, error):
+        with self._lock:
+            if self._down:
+                return
+            self._down = True
+        logger.error("Database unavailable", extra={"reason": _reason(error), "error_type": _error_type(error)})
+
+    def ended(self):
+        if not self._down:  # the common case, without the lock
+            return
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        logger.info("Database available again")
+
+
+def _error_type(error):
+    return type(getattr(error, "orig", None) or error).__qualname__
+
+
+def _reason(error):
+    """The driver's own first line (it names no password), without SQLAlchemy's additions."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
