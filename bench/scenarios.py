@@ -10,7 +10,8 @@ from bench import profile
 from bench.floor import FloorStack
 from bench.load import LoadResult, run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
-from runtime.processes import SPANS_PER_ROLL, Stack
+from ops.services import SPANS_PER_ROLL
+from runtime.processes import Stack
 
 ROLL_PATH = "/roll?die=fair"  # the fair die never fails, so every error is ours
 WARM_UP_ROLLS = 20

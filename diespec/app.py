@@ -11,6 +11,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
 from diespec.database import QueryWatchdog, create_pooled_engine, describe
 from diespec.resources import Dice, ServiceInfo
+from diespec.seed import load_specifications_or_exit
 from diespec.store import DieSpecificationStore
 from ops import faults
 from ops.falcon_app import create_service_app
@@ -31,9 +32,10 @@ def create_app():
     pool_size, timeout = config["DATABASE_POOL_SIZE"], config["DATABASE_TIMEOUT_SECONDS"]
     engine = create_pooled_engine(config["DATABASE_URL"], pool_size, timeout)
     logger.info("Database connection pool established", extra={**describe(engine), "pool_size": pool_size})
+    seed_order = list(load_specifications_or_exit(config["DIE_SPECIFICATIONS_FILE"]))
     enabled = config["FAULT_INJECTION"]
     return build_app(
-        DieSpecificationStore(engine, QueryWatchdog(timeout)),
+        DieSpecificationStore(engine, QueryWatchdog(timeout), seed_order),
         FaultInjector(DIE_SERVICE.otel_name(), enabled=enabled),
         FaultInjector(faults.DATABASE, enabled=enabled, parse=faults.parse_database_fault,
                       expected=faults.DATABASE_EXPECTED),

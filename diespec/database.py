@@ -44,9 +44,8 @@ PING = text("SELECT 1")
 def with_delay(query):
     """`query` made to wait :delay_seconds inside the database before it reads (a delay fault).
     The one-row subquery comes first, so both engines run it even when no row matches."""
-    return query.replace(
-        "FROM die_specifications", "FROM (SELECT pg_sleep(:delay_seconds) AS waited) AS fault CROSS JOIN die_specifications"
-    )
+    waiting = "FROM (SELECT pg_sleep(:delay_seconds) AS waited) AS fault CROSS JOIN die_specifications"
+    return query.replace("FROM die_specifications", waiting)
 
 
 def failing(query):
@@ -64,7 +63,8 @@ def engine_options(url, timeout_seconds):
     if url.get_backend_name() == "postgresql":
         # The server cancels a query that runs longer; a frozen server is QueryWatchdog's.
         options = f"-c statement_timeout={round(timeout_seconds * 1000)}"
-        return url.set(drivername="postgresql+psycopg"), {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": options}
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": options}
+        return url.set(drivername="postgresql+psycopg"), connect_args
     return url, {"timeout": timeout_seconds}  # SQLite: how long to wait for another writer's lock
 
 

@@ -31,10 +31,7 @@ def seed_from_settings():
     a database that cannot be reached stops the start with one line (ops/startup.py)."""
     path = settings.read("DIE_SPECIFICATIONS_FILE")
     url = settings.read("DATABASE_URL")
-    try:
-        specifications = load_specifications(path)
-    except SpecificationError as error:
-        refuse_to_start(error, file=str(path))
+    specifications = load_specifications_or_exit(path)
     logger.info("Die specifications loaded", extra={"file": str(path), "identifiers": list(specifications)})
     create_sqlite_folder(url)
     engine = create_unpooled_engine(url, settings.read("DATABASE_TIMEOUT_SECONDS"))
@@ -45,3 +42,11 @@ def seed_from_settings():
         refuse_to_start(f"the database cannot be seeded: {reason}", **describe(engine))
     finally:
         engine.dispose()
+
+
+def load_specifications_or_exit(path):
+    """{identifier: DieSpecification} of the file at `path`; a bad file stops the start."""
+    try:
+        return load_specifications(path)
+    except SpecificationError as error:
+        refuse_to_start(error, file=str(path))

@@ -22,11 +22,13 @@ class DatabaseUnavailable(Exception):
 
 
 class DieSpecificationStore:
-    """Over a pooled engine (diespec/database.py); its pool's size and what it has free are metrics."""
+    """Over a pooled engine (diespec/database.py); its pool's size and what it has free are metrics.
+    `seed_order` is the seed file's identifiers, in the file's order: the list's order."""
 
-    def __init__(self, engine, watchdog):
+    def __init__(self, engine, watchdog, seed_order=()):
         self._engine = engine
         self._watchdog = watchdog
+        self._rank = {identifier: rank for rank, identifier in enumerate(seed_order)}
         self._outage = Outage()
         pool_size = engine.pool.size()
         DATABASE_POOL_SIZE.set(pool_size)
@@ -45,8 +47,10 @@ class DieSpecificationStore:
         return DieSpecification.from_row(*rows[0]) if rows else None
 
     def identifiers(self, fault=None):
-        """Every die's identifier, sorted by code point: the same order on both engines."""
-        return sorted(identifier for (identifier,) in self._query("list", SELECT_IDENTIFIERS, {}, fault))
+        """Every die's identifier: the seed file's in its order (the page lists `fair` first),
+        then any other (inserted with SQL) by code point, the same on both engines."""
+        rows = self._query("list", SELECT_IDENTIFIERS, {}, fault)
+        return sorted((identifier for (identifier,) in rows), key=lambda i: (self._rank.get(i, len(self._rank)), i))
 
     def is_available(self):
         """(True, None) when the database answers now, else (False, why). No span: probes make none."""

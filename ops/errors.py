@@ -44,7 +44,8 @@ UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")
 # The die service about its database. The message names no value from the row.
 DATABASE_UNAVAILABLE = ErrorKind(503, "database_unavailable", "The database cannot be reached; try again.")
 INVALID_DIE_SPECIFICATION = ErrorKind(
-    500, "invalid_die_specification", "The stored specification of this die breaks the die contract: it cannot be rolled."
+    500, "invalid_die_specification",
+    "The stored specification of this die breaks the die contract: it cannot be rolled.",
 )
 
 # The dice roller. An unknown die is 404, not 503: the die service is up and said the

@@ -49,6 +49,15 @@ FRONTEND = Service(
 )
 SERVICES = (DIE_SERVICE, DICE_ROLLER, FRONTEND)
 
+# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
+# INTERNAL roll, die-service SERVER and its database query (CLIENT).
+SPANS_PER_ROLL = 7
+
+
+def spans_per_batch(times):
+    """The spans of a batch of `times` dice (/roll-async): a roll's, with one `roll die` span a die."""
+    return SPANS_PER_ROLL - 1 + times
+
 
 def otel_service_name(default):
     """The name a service exports, logs and takes faults under: OTEL_SERVICE_NAME unless it is

@@ -55,8 +55,11 @@ def setup_telemetry(service_name, framework_instrumentor, *other_instrumentors, 
     # Falcon's instrumentation reads its exclusions only from the environment.
     os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
     http_options = {"excluded_urls": UNTRACED_URLS}
-    instrumentations = [(RequestsInstrumentor(), http_options), (framework_instrumentor, {**http_options, **framework_options})]
-    instrumentations += [(instrumentor, {}) for instrumentor in other_instrumentors]
+    instrumentations = [
+        (RequestsInstrumentor(), http_options),
+        (framework_instrumentor, {**http_options, **framework_options}),
+        *((instrumentor, {}) for instrumentor in other_instrumentors),
+    ]
     for instrumentor, options in instrumentations:
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**options)

@@ -15,9 +15,6 @@ from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 
 REPO = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = "ops/gunicorn.conf.py"
-# The trace contract: frontend SERVER and CLIENT, dice-roller SERVER, CLIENT and the
-# INTERNAL roll, die-service SERVER.
-SPANS_PER_ROLL = 6
 
 
 def gunicorn_command(entry_point, bind, config=GUNICORN_CONFIG):
@@ -143,8 +140,13 @@ class Stack:
     }
 
     def __init__(self, log_dir, **env):
-        env = {**self.BASE_ENV, **{key: str(value) for key, value in env.items()}}
         ports = free_ports(3)
+        # A database of its own (SQLite, in `log_dir`) unless given: stacks never share dice.
+        env = {
+            **self.BASE_ENV,
+            "DATABASE_URL": f"sqlite:///{Path(log_dir).resolve() / f'dice-{ports[0]}.sqlite3'}",
+            **{key: str(value) for key, value in env.items()},
+        }
         self.die_service = self._process(DIE_SERVICE, env, log_dir, ports[0])
         env["DIE_SERVICE_URL"] = self.die_service.url
         self.roller = self._process(DICE_ROLLER, env, log_dir, ports[1])

@@ -3,7 +3,7 @@ the components' HTTP APIs (decoded JSON), returning (passed, detail)."""
 
 import json
 
-from ops.services import SERVICES
+from ops.services import SERVICES, spans_per_batch
 
 SERVICE_NAMES = tuple(service.name for service in SERVICES)
 JOBS = tuple(service.container for service in SERVICES)  # Prometheus' job names
@@ -35,14 +35,15 @@ def span_names(trace):
 
 
 def batch_trace(trace_id, trace, times):
-    """A batch of `times` dice (GET /roll-async) is one trace in Tempo: the five hops of a roll
+    """A batch of `times` dice (GET /roll-async) is one trace in Tempo: the hops of a roll
     plus one `roll die` span per die (`trace` is its /api/traces answer, or None)."""
     if not trace_id:
         return False, "the batch got no trace id from the frontend"
     names = span_names(trace or {})
     rolls = names.count("roll die")
-    if rolls != times or len(names) != 5 + times:
-        return False, f"trace {trace_id}: {rolls} roll die spans of {len(names)}, expected {times} of {5 + times}"
+    if rolls != times or len(names) != spans_per_batch(times):
+        return False, (f"trace {trace_id}: {rolls} roll die spans of {len(names)}, "
+                       f"expected {times} of {spans_per_batch(times)}")
     return True, f"trace {trace_id}: {times} roll die spans, {len(names)} spans in all"
 
 

@@ -81,6 +81,11 @@ class PostgresServer:
         children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
         return [parent, *map(int, children)]
 
+    def create_database(self, name):
+        """A new, empty database on this server; its URL."""
+        self.psql_admin(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def psql(self, sql, database=DATABASE):
         """Runs `sql` as a learner would with psql; returns what it printed."""
         result = subprocess.run(

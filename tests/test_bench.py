@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from runtime.processes import REPO, SPANS_PER_ROLL
+from ops.services import SPANS_PER_ROLL
+from runtime.processes import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ops.services import SPANS_PER_ROLL
 from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import SPANS_PER_ROLL, Stack
+from runtime.processes import Stack
 from tests.helpers import poll_until, scrape, value
 
 pytestmark = pytest.mark.slow

@@ -47,7 +47,8 @@ def test_good_values_and_defaults(name, raw, value):
         ("DIE_SERVICE_URL", "http://:8103"), ("DIE_SPECIFICATIONS_FILE", "/no/such/file.json"), ("LOG_LEVEL", "loud"),
         ("DJANGO_DEBUG", "maybe"), ("DJANGO_ALLOWED_HOSTS", "a,,b"), ("WEB_CONCURRENCY", "0"),
         ("WEB_CONCURRENCY", "2.5"), ("GUNICORN_THREADS", "lots"), ("ROLL_THREADS", "0"), ("ROLL_THREADS", "many"),
-        ("OTEL_TRACES_EXPORTER", "jaeger"), ("DJANGO_SECRET_KEY", ""),
+        ("OTEL_TRACES_EXPORTER", "jaeger"), ("DJANGO_SECRET_KEY", ""), ("DATABASE_POOL_SIZE", "0"),
+        ("DATABASE_POOL_SIZE", "101"), ("DATABASE_TIMEOUT_SECONDS", "0"), ("DATABASE_TIMEOUT_SECONDS", "nan"),
     ],
 )
 def test_bad_values_name_the_variable_the_value_and_what_is_expected(name, raw):
@@ -55,6 +56,25 @@ def test_bad_values_name_the_variable_the_value_and_what_is_expected(name, raw):
         SETTINGS[name].read({name: raw})
     message = str(caught.value)
     assert message.startswith(f"{name}={raw!r} cannot be used: expected ") and caught.value.name == name
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["mysql://user:s3cret@host/dice", "postgresql://user:s3cret@host/", "postgresql://user:s3cret@host:99999/dice",
+     "postgresql://user:s3cret@host/dice?sslmode=x", "sqlite://s3cret/dice.sqlite3", "s3cret"],
+)
+def test_a_bad_database_url_is_refused_without_its_password(raw):
+    with pytest.raises(SettingError) as caught:
+        SETTINGS["DATABASE_URL"].read({"DATABASE_URL": raw})
+    assert str(caught.value).startswith("DATABASE_URL=(value not shown) cannot be used: expected postgresql://")
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw", ["postgresql://dice:pw@postgres:5432/dice", "postgresql://127.0.0.1/dice", "sqlite:////tmp/x.sqlite3"]
+)
+def test_good_database_urls_are_taken_as_they_are(raw):
+    assert SETTINGS["DATABASE_URL"].read({"DATABASE_URL": raw}) == raw
 
 
 def test_every_variable_of_the_readme_table_is_defined_and_read_by_a_service():
@@ -68,6 +88,8 @@ def test_every_variable_of_the_readme_table_is_defined_and_read_by_a_service():
 # One bad value per variable, on a real gunicorn process: (service, variable, value).
 BAD_SETTINGS = [
     (DIE_SERVICE, "DIE_SPECIFICATIONS_FILE", "/no/such/dice.json"),
+    (DIE_SERVICE, "DATABASE_URL", "mysql://dice@localhost/dice"),
+    (DIE_SERVICE, "DATABASE_TIMEOUT_SECONDS", "-1"),
     (DIE_SERVICE, "LOG_LEVEL", "loud"),
     (DICE_ROLLER, "DIE_SERVICE_URL", "not a url"),
     (DICE_ROLLER, "DIE_SERVICE_URL", "127.0.0.1:8103"),  # no scheme

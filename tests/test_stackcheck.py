@@ -113,7 +113,7 @@ def spans_named(service, *names):
 
 
 def test_batch_trace():
-    hops = [spans_named("frontend", "GET /roll-async", "GET"), spans_named("die-service", "GET /dice")]
+    hops = [spans_named("frontend", "GET /roll-async", "GET"), spans_named("die-service", "GET /dice", "SELECT dice")]
     roller = spans_named("dice-roller", "GET /roll-async", "GET", *["roll die"] * 5)
     assert promises.batch_trace(TRACE_ID, {"batches": [*hops, roller]}, 5)[0]
     assert promises.batch_trace(TRACE_ID, {"resourceSpans": [*hops, roller]}, 5)[0]

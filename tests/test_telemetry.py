@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ops.services import SPANS_PER_ROLL
 from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import SPANS_PER_ROLL, Stack
+from runtime.processes import Stack
 from tests.helpers import scrape, value
 
 pytestmark = pytest.mark.slow
@@ -152,9 +153,14 @@ def test_each_server_span_records_the_status_its_service_answered(run):
             assert span.status == ("ERROR" if status >= 500 else "UNSET"), (service, status, span.status)
             assert span.attributes.get("error.type") == (str(status) if status >= 500 else None)
             seen.add((service, status))
-        # Every hop's CLIENT span says where it went.
+        # Every hop's CLIENT span says where it went; the query's, which database it asked.
         for client in (span for span in spans if span.kind == "CLIENT"):
-            assert client.attributes["url.full"].startswith("http://127.0.0.1:") and client.attributes["server.address"]
+            if client.service == "die-service":
+                assert client.attributes["db.system.name"] == "sqlite" and client.attributes["db.query.text"]
+                assert client.parent_span_id == servers["die-service"].span_id
+            else:
+                assert client.attributes["url.full"].startswith("http://127.0.0.1:")
+                assert client.attributes["server.address"]
     assert seen == {(service, status) for service in ROUTE_OF for status in (200, 404)} | {
         ("dice-roller", 500), ("frontend", 500)
     }
@@ -315,12 +321,12 @@ def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, star
         )
         for trace_id in trace_ids:
             kinds = sorted(span.kind for span in traces[trace_id])
-            assert kinds == ["CLIENT", "CLIENT", "INTERNAL", "SERVER", "SERVER", "SERVER"], kinds
-        # The start-up fetch and at least two refreshes, each its own three-span trace.
+            assert kinds == ["CLIENT", "CLIENT", "CLIENT", "INTERNAL", "SERVER", "SERVER", "SERVER"], kinds
+        # The start-up fetch and at least two refreshes, each its own four-span trace.
         assert len(refreshes(traces)) >= 3
         for spans in refreshes(traces):
             assert sorted((s.service, s.kind) for s in spans) == [
-                ("die-service", "SERVER"), ("frontend", "CLIENT"), ("frontend", "INTERNAL")
+                ("die-service", "CLIENT"), ("die-service", "SERVER"), ("frontend", "CLIENT"), ("frontend", "INTERNAL")
             ]
         stack.stop()  # while the receiver still takes the last spans: no export retries
     finally:

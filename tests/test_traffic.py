@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
+from ops.services import SPANS_PER_ROLL, spans_per_batch
 from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import REPO, SPANS_PER_ROLL, free_port
+from runtime.processes import REPO, free_port
 from tests.helpers import scrape, value
 from traffic.plan import Mix, make_plan
 
@@ -78,8 +79,9 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         rows = summary["slowest"] + summary["failed"] + summary["batches"]["slowest"] + summary["batches"]["failed"]
-        # The roll's six spans, or a batch's 5 + N, under the user's action and its HTTP call.
-        expected = {row["trace_id"]: 2 + (SPANS_PER_ROLL if row["times"] == 1 else 5 + row["times"]) for row in rows}
+        # The roll's seven spans, or a batch's 6 + N, under the user's action and its HTTP call.
+        expected = {row["trace_id"]: 2 + (SPANS_PER_ROLL if row["times"] == 1 else spans_per_batch(row["times"]))
+                    for row in rows}
         assert summary["batches"]["count"] and summary["single_rolls"] and None not in expected
         traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) >= n for i, n in expected.items()))
         # Every trace of the generator starts at a user's action: no stray CLIENT root.

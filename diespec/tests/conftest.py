@@ -54,7 +54,7 @@ def make_store(database_url, run_sql):
             seed(seed_engine, parse_specifications(SPECIFICATIONS), "test")
             seed_engine.dispose()
         engines.append(create_pooled_engine(url, 2, TIMEOUT_SECONDS))
-        return DieSpecificationStore(engines[-1], QueryWatchdog(TIMEOUT_SECONDS))
+        return DieSpecificationStore(engines[-1], QueryWatchdog(TIMEOUT_SECONDS), seed_order=list(SPECIFICATIONS))
 
     yield make
     for engine in engines:

@@ -24,9 +24,10 @@ def test_service_info(client):
     assert "/dice" in response.json["endpoints"] and response.json["version"]
 
 
-def test_list_in_code_point_order(client, run_sql):
-    run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) VALUES ('Zed', '[1]', 0), ('a-1', '[1]', 0)")
-    assert client.simulate_get("/dice").json == {"identifiers": ["Zed", "a-1", "fair", "risky"]}
+def test_list_in_file_order_then_the_others_in_code_point_order(client, run_sql):
+    run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) "
+            "VALUES ('zed', '[1]', 0), ('Zed', '[1]', 0), ('a-1', '[1]', 0)")
+    assert client.simulate_get("/dice").json == {"identifiers": ["fair", "risky", "Zed", "a-1", "zed"]}
 
 
 def test_one_specification(client):

@@ -66,7 +66,7 @@ def test_seeding_upserts_the_file_and_keeps_other_rows(store, database_url, run_
     seed(engine, parse_specifications(edited), "edited.json")  # again: nothing doubles
     engine.dispose()
     client = client_of(store)
-    assert client.simulate_get("/dice").json["identifiers"] == ["d4", "fair", "risky"]
+    assert client.simulate_get("/dice").json["identifiers"] == ["fair", "risky", "d4"]
     assert client.simulate_get("/dice", params={"identifier": "fair"}).json["faces"] == [1, 1, 6]
 
 
