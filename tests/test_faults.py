@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from ops.faults import Fault, MalformedFault, parse_fault
+from ops.faults import Fault, MalformedFault, parse_database_fault, parse_fault
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import ServiceProcess, Stack
 from tests.helpers import scrape, value
@@ -30,6 +30,21 @@ def test_faults_are_read(text, fault):
 def test_malformed_faults_are_refused(text):
     with pytest.raises(MalformedFault):
         parse_fault(text)
+
+
+@pytest.mark.parametrize(
+    "text, fault",
+    [("delay:300", Fault("delay", 300)), ("error:broken", Fault("error", "broken")),
+     ("error:503", Fault("error", "503")), ("error:disk_full-1", Fault("error", "disk_full-1"))],
+)
+def test_database_faults_are_read(text, fault):
+    assert parse_database_fault(text) == fault
+
+
+@pytest.mark.parametrize("text", ["error:", "error:a b", "error:<script>", "error:" + "x" * 33, "delay:x", "oops:1"])
+def test_malformed_database_faults_are_refused(text):
+    with pytest.raises(MalformedFault):
+        parse_database_fault(text)
 
 
 def baggage(*entries):
@@ -109,6 +124,38 @@ def test_each_fault_at_each_service(faulty, entry, status, code, service, span_s
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "entry, status, code, query_status, least",
+    [("fault.database=delay:300", 200, None, "UNSET", 0.3),
+     ("fault.database=error:broken", 502, "bad_gateway", "ERROR", 0)],
+)
+def test_a_database_fault_is_applied_inside_the_query(faulty, entry, status, code, query_status, least):
+    """The die service applies it to its own query: the delay is in the query's span, the error
+    is the query's (503 from the die service, a bad gateway to the user)."""
+    stack, receiver = faulty
+    errors_before = value(scrape(stack.die_service), "database_queries_total", query_type="get", result="error")
+    answer, seconds = roll(stack, baggage(entry))
+    assert answer.status_code == status and answer.json().get("error") == code, answer.text
+    assert seconds >= least
+    trace_id = answer.json()["trace_id"]
+    def is_query(span):
+        return span.kind == "CLIENT" and span.service == "die-service"
+
+    traces = receiver.wait_for(lambda t: any(is_query(s) for s in t.get(trace_id, [])))
+    [query] = [s for s in traces[trace_id] if is_query(s)]
+    server = server_span(receiver, trace_id, "die-service")
+    assert query.parent_span_id == server.span_id and query.status == query_status
+    assert query.seconds >= least and server.seconds - query.seconds < 0.1  # the time is the query's
+    [(_, attributes)] = [event for event in server.events if event[0] == "fault injected"]
+    assert attributes["fault.kind"] == entry.split("=")[1].split(":")[0]
+    if query_status == "ERROR":
+        assert query.attributes["error.type"] == "OperationalError"  # SQLite: no such table
+        assert server.attributes["http.response.status_code"] == 503
+        assert value(scrape(stack.die_service), "database_queries_total", query_type="get", result="error") == (
+            errors_before + 1)
+
+
+@pytest.mark.slow
 def test_rolls_without_a_fault_beside_faulted_ones_are_untouched(faulty):
     stack, receiver = faulty
     slow = baggage("fault.die-service=delay:400")
@@ -145,10 +192,11 @@ def test_malformed_entries_never_change_the_answer(faulty):
 
 @pytest.mark.slow
 def test_fault_injection_off_ignores_every_entry(tmp_path):
-    env = {**Stack.BASE_ENV, "FAULT_INJECTION": "off"}
+    env = {**Stack.BASE_ENV, "FAULT_INJECTION": "off", "DATABASE_URL": f"sqlite:///{tmp_path / 'dice.sqlite3'}"}
     die_service = ServiceProcess("diespec.app:create_app()", env, tmp_path, "die-service").start()
     try:
-        for entry in ("fault.die-service=error:503", "fault.die-service=delay:2000"):
+        for entry in ("fault.die-service=error:503", "fault.die-service=delay:2000", "fault.database=error:x",
+                      "fault.database=delay:2000"):
             started = time.monotonic()
             answer = requests.get(die_service.url + "/dice", params={"identifier": "fair"}, headers=baggage(entry),
                                   timeout=5)

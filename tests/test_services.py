@@ -144,6 +144,7 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     frontend = f"http://127.0.0.1:{ports[2]}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
     env.update(OTEL_SDK_DISABLED="false", ROLL_MAX_DELAY_SECONDS="0")  # (the test process has it off)
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'dice.sqlite3'}")  # not the checkout's var/
     with open(tmp_path / "run.log", "wb") as log, open(tmp_path / "traces.txt", "wb") as printed:
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports))], cwd=REPO,
                                   env=env, stdout=printed, stderr=log)
