@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from opentelemetry import context
 
-from ops.faults import Fault, baggage_entry, with_faults
+from ops.faults import DATABASE, Fault, baggage_entry, with_faults
 from ops.services import DICE_ROLLER, DIE_SERVICE
 
 
@@ -24,6 +24,9 @@ class FaultChoice:
 CHOICES = [
     FaultChoice("die-service-slow", "Die service slow (1.5 s)", DIE_SERVICE.name, Fault("delay", 1500)),
     FaultChoice("die-service-fails", "Die service fails (503)", DIE_SERVICE.name, Fault("error", 503)),
+    # Applied by the die service to its query: the time is in the query's span, the error is the database's.
+    FaultChoice("database-slow", "Database query slow (0.8 s)", DATABASE, Fault("delay", 800)),
+    FaultChoice("database-fails", "Database query fails", DATABASE, Fault("error", "query_failed")),
     FaultChoice(
         "dice-roller-slow", "Dice roller slow, the frontend gives up (6 s)", DICE_ROLLER.name, Fault("delay", 6000)
     ),

@@ -71,6 +71,11 @@ def roll(stack, headers=None):
     return answer, time.monotonic() - started
 
 
+def is_query(span):
+    """The die service's database query."""
+    return span.kind == "CLIENT" and span.service == "die-service"
+
+
 def server_span(receiver, trace_id, service):
     traces = receiver.wait_for(lambda t: any(s.service == service and s.kind == "SERVER" for s in t.get(trace_id, [])))
     [span] = [s for s in traces[trace_id] if s.service == service and s.kind == "SERVER"]
@@ -138,9 +143,6 @@ def test_a_database_fault_is_applied_inside_the_query(faulty, entry, status, cod
     assert answer.status_code == status and answer.json().get("error") == code, answer.text
     assert seconds >= least
     trace_id = answer.json()["trace_id"]
-    def is_query(span):
-        return span.kind == "CLIENT" and span.service == "die-service"
-
     traces = receiver.wait_for(lambda t: any(is_query(s) for s in t.get(trace_id, [])))
     [query] = [s for s in traces[trace_id] if is_query(s)]
     server = server_span(receiver, trace_id, "die-service")
@@ -205,3 +207,16 @@ def test_fault_injection_off_ignores_every_entry(tmp_path):
         assert not [line for line in die_service.log_lines() if "Fault" in line]
     finally:
         die_service.stop()
+
+
+@pytest.mark.slow
+def test_the_pages_database_choice_fails_the_query(faulty):
+    """"Break something" → "Database query fails": sent as fault.database, failed by the database."""
+    stack, receiver = faulty
+    answer = stack.frontend.get("/roll", params={"die": "fair", "fault": "database-fails"})
+    assert (answer.status_code, answer.json()["error"]) == (502, "bad_gateway")
+    assert answer.json()["fault"] == "fault.database=error:query_failed"
+    trace_id = answer.json()["trace_id"]
+    traces = receiver.wait_for(lambda t: any(is_query(s) for s in t.get(trace_id, [])))
+    [query] = [s for s in traces[trace_id] if is_query(s)]
+    assert query.status == "ERROR"

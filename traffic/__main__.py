@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ops.faults import MAX_DELAY_MS, MalformedFault, parse_fault
+from ops.faults import DATABASE, DATABASE_EXPECTED, EXPECTED, MalformedFault, parse_database_fault, parse_fault
 from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
@@ -69,20 +69,22 @@ def parse_args(argv):
 
 
 def fault_argument(text):
-    """SERVICE=KIND:VALUE, as ops.faults reads it: die-service=error:503."""
+    """SERVICE=KIND:VALUE, as ops.faults reads it: die-service=error:503, or database=delay:300
+    (applied by the die service inside its query)."""
     service, _, fault = text.partition("=")
-    known = [service.name for service in SERVICES]
-    if service.strip() not in known:
+    service = service.strip()
+    known = [*(known_service.name for known_service in SERVICES), DATABASE]
+    if service not in known:
         # A fault naming no service would travel with the rolls and break nothing.
         raise argparse.ArgumentTypeError(
-            f"{text!r}: no service is named {service.strip()!r}; the services are {', '.join(known)}"
+            f"{text!r}: no service is named {service!r}; the services are {', '.join(known)}"
         )
+    parse, expected = (parse_database_fault, DATABASE_EXPECTED) if service == DATABASE else (parse_fault, EXPECTED)
     try:
-        return service.strip(), parse_fault(fault)
+        return service, parse(fault)
     except MalformedFault:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected SERVICE=delay:<0-{MAX_DELAY_MS}> or SERVICE=error:<500|502|503|504>"
-        ) from None
+        expected = expected.replace(" or ", f" or {service}=")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {service}={expected}") from None
 
 
 def current_dice(session, die_service_url):
