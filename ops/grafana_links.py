@@ -3,7 +3,7 @@
 import json
 from urllib.parse import urlencode
 
-# The Tempo datasource's UID in ops/grafana/provisioning/datasources/datasources.yaml.
+# The Tempo datasource's UID in stack/grafana/provisioning/datasources/datasources.yaml.
 TEMPO_DATASOURCE_UID = "tempo"
 
 

@@ -31,7 +31,7 @@ ALLOY = "http://localhost:12345"
 # Ready before any traffic: a span or a line sent earlier could be lost, and the check say so.
 READY = {"Tempo": f"{TEMPO}/ready", "Loki": f"{LOKI}/ready", "Alloy": f"{ALLOY}/-/ready"}
 GRAFANA_ADMIN = ("admin", "admin")  # Grafana's default; the datasource health API wants a signed-in user
-DATASOURCES = REPO / "ops/grafana/provisioning/datasources/datasources.yaml"
+DATASOURCES = REPO / "stack/grafana/provisioning/datasources/datasources.yaml"
 ROLLS = 60
 BATCH = 5  # dice in the batch whose trace is checked
 READY_SECONDS = 120
@@ -78,6 +78,10 @@ def check_tempo(traffic):
     search = get(f"{TEMPO}/api/search", q='{resource.service.name="frontend" && span.http.route="/roll"}', limit=5)
     trace = get(f"{TEMPO}/api/traces/{search['traces'][0]['traceID']}") if search.get("traces") else {}
     return promises.three_service_trace(search, trace)
+
+
+def check_query_span(traffic):
+    return promises.query_under_die_service(tempo_trace(traffic.roll_trace_id))
 
 
 def check_batch_trace(traffic):
@@ -129,19 +133,22 @@ def check_datasources(traffic):
 
 PROMISES = [
     ("Tempo: a roll's trace spans the three services (TraceQL)", check_tempo),
+    ("Tempo: a roll's trace holds the PostgreSQL query under the die service", check_query_span),
     (f"Tempo: a batch of {BATCH} dice is one trace with {BATCH} roll die spans", check_batch_trace),
     ("Loki: JSON lines labelled container_name, compose_service, level, service",
      lambda traffic: promises.labelled_json_logs(stack_logs())),
     ("Loki → Tempo: a log line's trace_id is a trace Tempo has", check_log_trace),
     ("Tempo → Loki: the trace-to-logs query finds a roll's lines", check_trace_to_logs),
     ("Alloy: no line of another compose project's container", check_other_project),
-    ("Prometheus: the three scrape targets are up",
+    ("Prometheus: the three services' and postgres-exporter's scrape targets are up",
      lambda traffic: promises.targets_up(get(f"{PROMETHEUS}/api/v1/targets"))),
     ("Prometheus: latency histograms carry trace_id exemplars",
      check_exemplars("http_request_duration_seconds_bucket", "trace_id")),
     ("Prometheus: Tempo's span metrics carry traceID exemplars",
      check_exemplars("traces_spanmetrics_latency_bucket", "traceID")),
     ("Prometheus: Tempo's service-graph metrics", check_series("traces_service_graph_request_total")),
+    ("Prometheus: the die service's database_queries_total", check_series("database_queries_total")),
+    ("Prometheus: PostgreSQL's own metrics, through the exporter", check_series("pg_up")),
     ("Prometheus: Tempo's span metrics, labelled with the stable HTTP attributes", check_span_metric_labels),
     ("Grafana: the datasources are healthy", check_datasources),
     ("Grafana: the dashboard is provisioned",

@@ -6,7 +6,8 @@ import json
 from ops.services import SERVICES, spans_per_batch
 
 SERVICE_NAMES = tuple(service.name for service in SERVICES)
-JOBS = tuple(service.container for service in SERVICES)  # Prometheus' job names
+# Prometheus' job names (stack/prometheus/prometheus.yml): the three services', and PostgreSQL's exporter.
+JOBS = (*(service.container for service in SERVICES), "postgres-exporter")
 LOG_LABELS = ("container_name", "compose_service", "level", "service")
 DASHBOARD_TITLE = "Dice Roller — Three Services"
 DATASOURCE_UIDS = ("prometheus", "tempo", "loki")
@@ -59,6 +60,30 @@ def three_service_trace(search, trace):
     return True, f"trace {found[0]['traceID']}: {services}"
 
 
+def _spans_by_service(trace):
+    """[(service name, span)] of a trace as Tempo's /api/traces/<id> gives it."""
+    return [
+        ({a["key"]: a["value"].get("stringValue") for a in batch["resource"]["attributes"]}.get("service.name"), span)
+        for batch in trace.get("batches") or trace.get("resourceSpans") or []
+        for scope in batch.get("scopeSpans", [])
+        for span in scope.get("spans", [])
+    ]
+
+
+def query_under_die_service(trace):
+    """A roll's trace holds the die service's PostgreSQL query: a CLIENT span with
+    db.system.name=postgresql, a child of the die service's SERVER span."""
+    die_service = [span for service, span in _spans_by_service(trace or {}) if service == "die-service"]
+    servers = {span.get("spanId") for span in die_service if span.get("kind") == "SPAN_KIND_SERVER"}
+    for span in die_service:
+        attributes = {a["key"]: a["value"].get("stringValue") for a in span.get("attributes", [])}
+        if span.get("kind") == "SPAN_KIND_CLIENT" and attributes.get("db.system.name") == "postgresql":
+            if span.get("parentSpanId") in servers:
+                return True, f"{span.get('name')}: {attributes.get('db.query.text')}"
+            return False, f"the query span {span.get('name')} is not a child of the die service's SERVER span"
+    return False, "no PostgreSQL query span of the die service in the roll's trace"
+
+
 def log_lines(query_range):
     """[(labels, line)] of a Loki /loki/api/v1/query_range answer of streams."""
     return [
@@ -102,7 +127,7 @@ def log_trace_in_tempo(trace_id, trace):
 
 
 def targets_up(targets):
-    """The three services' scrape jobs are up (Prometheus /api/v1/targets)."""
+    """The three services' and the exporter's scrape jobs are up (Prometheus /api/v1/targets)."""
     health = {t["labels"].get("job"): t["health"] for t in targets.get("data", {}).get("activeTargets", [])}
     down = [job for job in JOBS if health.get(job) != "up"]
     if down:
@@ -124,7 +149,7 @@ SPAN_METRIC_LABELS = ("http_request_method", "http_route", "http_response_status
 
 
 def span_metric_labels(query):
-    """Tempo's span metrics carry the stable HTTP attributes as labels (ops/tempo/tempo.yaml)."""
+    """Tempo's span metrics carry the stable HTTP attributes as labels (stack/tempo/tempo.yaml)."""
     result = query.get("data", {}).get("result", [])
     labelled = [series["metric"] for series in result if all(series["metric"].get(n) for n in SPAN_METRIC_LABELS)]
     if not labelled:

@@ -8,7 +8,7 @@ import requests
 
 from runtime.processes import REPO, free_port
 
-COMPOSE_CONFIG = REPO / "ops" / "prometheus" / "prometheus.yml"
+COMPOSE_CONFIG = REPO / "stack" / "prometheus" / "prometheus.yml"
 
 
 def local_config(targets, scrape_interval="1s"):

@@ -21,11 +21,11 @@ from runtime.processes import REPO, gunicorn_command
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES_IN_COMPOSE = COMPOSE["services"]
-PROMETHEUS = yaml.safe_load((REPO / "ops/prometheus/prometheus.yml").read_text())
-TEMPO = yaml.safe_load((REPO / "ops/tempo/tempo.yaml").read_text())
-LOKI = yaml.safe_load((REPO / "ops/loki/loki.yaml").read_text())
-DATASOURCES = yaml.safe_load((REPO / "ops/grafana/provisioning/datasources/datasources.yaml").read_text())
-ALLOY = (REPO / "ops/alloy/config.alloy").read_text()
+PROMETHEUS = yaml.safe_load((REPO / "stack/prometheus/prometheus.yml").read_text())
+TEMPO = yaml.safe_load((REPO / "stack/tempo/tempo.yaml").read_text())
+LOKI = yaml.safe_load((REPO / "stack/loki/loki.yaml").read_text())
+DATASOURCES = yaml.safe_load((REPO / "stack/grafana/provisioning/datasources/datasources.yaml").read_text())
+ALLOY = (REPO / "stack/alloy/config.alloy").read_text()
 DESIGN = REPO.parent / "shared" / "design.md"
 
 # The contract's table: compose service -> (local port, container_name, entry point)
@@ -62,7 +62,7 @@ def test_dockerfile_passes_hadolint():
 
 
 def test_prometheus_config_passes_promtool():
-    result = subprocess.run(["promtool", "check", "config", "ops/prometheus/prometheus.yml"],
+    result = subprocess.run(["promtool", "check", "config", "stack/prometheus/prometheus.yml"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -137,7 +137,8 @@ def test_services_start_in_dependency_order():
 def test_image_tags_are_pinned():
     for service in SERVICES_IN_COMPOSE.values():
         image = service["image"]
-        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", image) or image == "dice-sandbox:stage3", image
+        # PostgreSQL's releases are major.minor (18.6); everything else's major.minor.patch.
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+(\.\d+)?", image) or image == "dice-sandbox:stage3", image
 
 
 def test_every_mounted_file_exists():
@@ -150,7 +151,10 @@ def test_every_mounted_file_exists():
 
 def test_prometheus_scrapes_each_container_under_its_job_name():
     jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in PROMETHEUS["scrape_configs"]}
-    assert jobs == {container: [f"{container}:8000"] for _, container, _ in CONTRACT.values()}
+    assert jobs == {
+        **{container: [f"{container}:8000"] for _, container, _ in CONTRACT.values()},
+        "postgres-exporter": [f"{SERVICES_IN_COMPOSE['postgres-exporter']['container_name']}:9187"],
+    }
     flags = SERVICES_IN_COMPOSE["prometheus"]["command"]
     assert "--web.enable-remote-write-receiver" in flags and "--enable-feature=exemplar-storage" in flags
     # Prometheus reaches the frontend by container name: Django must accept that host.
@@ -246,6 +250,30 @@ def test_alloy_reads_only_this_stacks_containers():
     assert re.search(r'discovery\.docker "containers" \{[^}]*refresh_interval = "5s"', ALLOY)
 
 
+def test_the_die_service_waits_for_postgresql_which_is_not_published():
+    die_service, postgres = SERVICES_IN_COMPOSE["die-service"], SERVICES_IN_COMPOSE["postgres"]
+    assert die_service["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert "ports" not in postgres and "ports" not in SERVICES_IN_COMPOSE["postgres-exporter"]
+    password = "${POSTGRES_PASSWORD:-dice-sandbox-only}"
+    assert die_service["environment"]["DATABASE_URL"] == f"postgresql://dice:{password}@postgres:5432/dice"
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == password
+    assert SERVICES_IN_COMPOSE["postgres-exporter"]["environment"]["DATA_SOURCE_PASS"] == password
+    assert postgres["healthcheck"]["test"] == ["CMD", "pg_isready", "-U", "dice", "-d", "dice"]
+    assert "POSTGRES_PASSWORD" in (REPO / "docs/compose.md").read_text()
+    # The settings the die service gets are good ones (the password is whatever .env says).
+    from ops.settings import SETTINGS
+
+    url = die_service["environment"]["DATABASE_URL"].replace(password, "dice-sandbox-only")
+    assert SETTINGS["DATABASE_URL"].read({"DATABASE_URL": url}) == url
+
+
+def test_only_the_stacks_configs_live_under_stack_and_ops_holds_what_the_services_share():
+    assert sorted(path.name for path in (REPO / "stack").iterdir()) == [
+        "alloy", "grafana", "loki", "postgres", "prometheus", "tempo"
+    ]
+    assert not [path for path in (REPO / "ops").iterdir() if path.is_dir() and path.name != "__pycache__"]
+
+
 def test_the_die_service_reads_the_specifications_file_mounted_read_only():
     assert ("./diespec/die_specifications.json:/app/diespec/die_specifications.json:ro"
             in SERVICES_IN_COMPOSE["die-service"]["volumes"])
@@ -279,7 +307,7 @@ def test_no_usage_reports_and_no_settings_grafana_removed():
 def test_anonymous_users_may_use_explore_without_the_removed_viewers_can_edit():
     grafana = SERVICES_IN_COMPOSE["grafana"]["environment"]
     assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Editor" and "GF_USERS_VIEWERS_CAN_EDIT" not in grafana
-    provider = yaml.safe_load((REPO / "ops/grafana/provisioning/dashboards/dashboards.yaml").read_text())
+    provider = yaml.safe_load((REPO / "stack/grafana/provisioning/dashboards/dashboards.yaml").read_text())
     assert all(p.get("allowUiUpdates") is False for p in provider["providers"])
 
 

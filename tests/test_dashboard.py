@@ -16,8 +16,8 @@ from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())
 QUERIES_PAGE = (REPO / "dashboards/README.md").read_text()
-DATASOURCES = yaml.safe_load((REPO / "ops/grafana/provisioning/datasources/datasources.yaml").read_text())
-ALLOY = (REPO / "ops/alloy/config.alloy").read_text()
+DATASOURCES = yaml.safe_load((REPO / "stack/grafana/provisioning/datasources/datasources.yaml").read_text())
+ALLOY = (REPO / "stack/alloy/config.alloy").read_text()
 NODE_TOOLS = REPO / "tests/node_tools"
 # What Grafana substitutes, at sizes that suit a short test run scraped every second.
 DOOMED = {"faces": [1], "error_rate": 1}

@@ -32,6 +32,30 @@ def test_three_service_trace():
     assert not passed and "die-service" in detail
 
 
+def query_trace(parent="c2VydmVy", system="postgresql"):
+    """A roll's die-service spans as Tempo's /api/traces shows them (OTLP JSON, ids in base64)."""
+    def attribute(key, value):
+        return {"key": key, "value": {"stringValue": value}}
+
+    return {"batches": [{
+        "resource": {"attributes": [attribute("service.name", "die-service")]},
+        "scopeSpans": [{"spans": [
+            {"spanId": "c2VydmVy", "kind": "SPAN_KIND_SERVER", "name": "GET /dice", "attributes": []},
+            {"spanId": "cXVlcnk=", "parentSpanId": parent, "kind": "SPAN_KIND_CLIENT", "name": "SELECT dice",
+             "attributes": [attribute("db.system.name", system), attribute("db.query.text", "SELECT ...")]},
+        ]}],
+    }]}
+
+
+def test_query_under_die_service():
+    assert promises.query_under_die_service(query_trace())[0]
+    passed, detail = promises.query_under_die_service(query_trace(parent="b3RoZXI="))
+    assert not passed and "not a child" in detail
+    assert not promises.query_under_die_service(query_trace(system="sqlite"))[0]
+    assert not promises.query_under_die_service(None)[0]
+    assert not promises.query_under_die_service(FULL_TRACE)[0]
+
+
 def loki_answer(labels, *lines):
     return {"status": "success", "data": {"resultType": "streams", "result": [
         {"stream": labels, "values": [["1732690000000000000", line] for line in lines]}
