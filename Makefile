@@ -20,10 +20,11 @@ $(NODE_TOOLS): tests/node_tools/package-lock.json
 	command -v npm >/dev/null || scripts/install-system-packages.sh
 	npm ci --prefix tests/node_tools --silent --no-audit --no-fund
 
-# The whole test suite; installs Prometheus, Chromium and PostgreSQL (Debian packages) when missing.
+# The whole test suite; installs Prometheus, Chromium, PostgreSQL and its exporter (Debian packages)
+# when missing.
 test: $(VENV)/installed $(NODE_TOOLS)
-	command -v prometheus >/dev/null && command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-		|| scripts/install-system-packages.sh
+	command -v prometheus >/dev/null && command -v chromium >/dev/null && command -v prometheus-postgres-exporter >/dev/null \
+		&& ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest
 
 # The in-process tests only (no gunicorn, no browser, no Prometheus): seconds, for the edit loop.

@@ -1,5 +1,6 @@
 """A real Prometheus (Debian's package) scraping locally started services."""
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -12,10 +13,10 @@ COMPOSE_CONFIG = REPO / "stack" / "prometheus" / "prometheus.yml"
 
 
 def local_config(targets, scrape_interval="1s"):
-    """The compose config with each `container:8000` target pointed at a local port."""
+    """The compose config with each `container:port` target pointed at a local address."""
     text = COMPOSE_CONFIG.read_text().replace("scrape_interval: 15s", f"scrape_interval: {scrape_interval}")
     for container, address in targets.items():
-        text = text.replace(f"{container}:8000", address)
+        text = re.sub(rf"\b{re.escape(container)}:\d+", address, text)
     return text
 
 

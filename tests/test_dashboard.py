@@ -12,6 +12,7 @@ import yaml
 
 from runtime.processes import REPO, Stack
 from tests.helpers import poll_until
+from tests.postgres_server import PostgresExporter
 from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())
@@ -59,7 +60,8 @@ def test_dashboard_structure():
         assert panel["datasource"]["uid"] in uids
         assert all(target["datasource"]["uid"] in uids for target in panel["targets"])
     assert {panel["title"] for panel in DASHBOARD["panels"] if panel["type"] == "row"} == {
-        "Overview", "Saturation", "Die service", "Service to service", "Rolls", "Many dice at once", "Logs", "Traces"}
+        "Overview", "Saturation", "Die service", "Database", "Service to service", "Rolls", "Many dice at once", "Logs",
+        "Traces"}
     # Panels in seconds are latencies: their exemplars open the slow requests' traces.
     latency = [p for p in panels() if p.get("fieldConfig", {}).get("defaults", {}).get("unit") == "s"]
     assert len(latency) >= 6 and all(t.get("exemplar") for p in latency for t in p["targets"])
@@ -114,17 +116,23 @@ def test_traceql_queries_name_the_stable_http_attributes_only():
 
 
 @pytest.mark.slow
-def test_every_prometheus_expression_returns_data(tmp_path):
-    # The shipped dice and one that always fails, so that a failed batch roll is certain.
+def test_every_prometheus_expression_returns_data(tmp_path, postgres_server):
+    # The shipped dice and one that always fails, so that a failed batch roll is certain; on
+    # PostgreSQL (its `dice` database, as under compose), with the exporter compose runs.
     dice = {**json.loads((REPO / "diespec/die_specifications.json").read_text()), "doomed": DOOMED}
     (tmp_path / "dice.json").write_text(json.dumps(dice))
-    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS="0.05", DIE_SPECIFICATIONS_FILE=tmp_path / "dice.json").start()
-    prometheus = None
+    stack = Stack(
+        tmp_path, ROLL_MAX_DELAY_SECONDS="0.05", DIE_SPECIFICATIONS_FILE=tmp_path / "dice.json",
+        DATABASE_URL=postgres_server.url,
+    ).start()
+    exporter = prometheus = None
     try:
+        exporter = PostgresExporter(postgres_server).start()
         targets_by_job = {
             "die-service-stage3": stack.die_service.url.removeprefix("http://"),
             "dice-roller-stage3": stack.roller.url.removeprefix("http://"),
             "frontend-stage3": stack.frontend.url.removeprefix("http://"),
+            "postgres-exporter-stage3": exporter.address,
         }
         config = local_config(targets_by_job)
         (tmp_path / "check.yml").write_text(config)
@@ -152,15 +160,17 @@ def test_every_prometheus_expression_returns_data(tmp_path):
         empty = empty_expressions()
         assert not empty, "no data:\n" + "\n".join(empty)
 
-        # The three jobs are up, and Prometheus counts exactly the fair rolls sent.
+        # The four jobs are up, and Prometheus counts exactly the fair rolls sent.
         up = prometheus.query("up")
-        assert {r["metric"]["job"]: r["value"][1] for r in up} == dict.fromkeys(targets_by_job, "1")
+        assert {r["metric"]["job"]: r["value"][1] for r in up} == dict.fromkeys(
+            [*targets_by_job][:3] + ["postgres-exporter"], "1")
         counted = prometheus.wait_for('sum(frontend_roll_requests_total{die_type="fair"})',
                                       lambda result: result and float(result[0]["value"][1]) == fair)
         assert float(counted[0]["value"][1]) == fair
     finally:
-        if prometheus:
-            prometheus.stop()
+        for process in (prometheus, exporter):
+            if process:
+                process.stop()
         stack.stop()
 
 
