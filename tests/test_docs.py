@@ -1,6 +1,8 @@
 """The README and docs/ cannot rot: every relative link resolves, and every `curl` and
 `python -m traffic` line they show is run against real services, its status code and the
-shape of its answer checked against what the page says.
+shape of its answer checked against what the page says. Every SQL line (`sqlite3 var/…` or
+`docker compose exec postgres psql …`) is run on its engine: the SQLite ones on the services'
+database before the curl lines, the psql ones on a real PostgreSQL.
 
 A curl line says what it gets in its comment: `curl '…'   # 404 {"error": "unknown_die", …}`
 (the status, then the answer: its keys, all of them unless it ends with `…`, and the text values
@@ -11,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +52,27 @@ def prose(text):
         elif not inside:
             kept.append(line)
     return "\n".join(kept)
+
+
+# What a learner types to change the die service's database, and the SQL it runs.
+SQL_LINE = re.compile(r'^(sqlite3 var/dice\.sqlite3|docker compose exec postgres psql -U dice dice -c) "([^"]+)"')
+
+
+def sql_examples():
+    """[(page name, engine, SQL)] of every SQL line shown in a code block."""
+    found = []
+    for page in PAGES:
+        for line in fenced_lines(page.read_text()):
+            match = SQL_LINE.match(line)
+            if match:
+                engine = "sqlite" if match.group(1).startswith("sqlite3") else "postgresql"
+                found.append((page.name, engine, match.group(2)))
+    return found
+
+
+def distinct_sql(engine):
+    """Each statement once, in the order the pages show it (two pages may show the same)."""
+    return list(dict.fromkeys(sql for _, kind, sql in sql_examples() if kind == engine))
 
 
 def curl_examples():
@@ -103,13 +127,37 @@ def test_every_curl_line_says_what_it_gets_and_none_hides_in_prose():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    """The services, their SQLite database changed as the pages' sqlite3 lines change it."""
+    folder = tmp_path_factory.mktemp("docs")
+    database = folder / "dice.sqlite3"
     stack = Stack(
-        tmp_path_factory.mktemp("docs"),
+        folder,
         DIE_SERVICE_TIMEOUT_SECONDS=2.0 / TIME_SCALE,
         DICE_ROLLER_TIMEOUT_SECONDS=5.0 / TIME_SCALE,
+        DATABASE_URL=f"sqlite:///{database}",
     ).start()
+    with sqlite3.connect(database) as connection:
+        for sql in distinct_sql("sqlite"):
+            connection.execute(sql)
     yield stack
     stack.stop()
+
+
+def test_every_sql_line_runs_on_postgresql_too(postgres_server):
+    """The psql lines on a real PostgreSQL, on a table the die service's seeding made."""
+    from diespec.database import create_unpooled_engine
+    from diespec.seed import seed
+    from diespec.specs import parse_specifications
+
+    examples = sql_examples()
+    assert {engine for _, engine, _ in examples} == {"sqlite", "postgresql"}
+    url = postgres_server.create_database("docs_sql")
+    engine = create_unpooled_engine(url, 2)
+    seed(engine, parse_specifications({"fair": {"faces": [1, 2, 3, 4, 5, 6], "error_rate": 0}}), "test")
+    engine.dispose()
+    for sql in distinct_sql("postgresql"):
+        postgres_server.psql(sql, database="docs_sql")  # raises, with psql's message, when it fails
+    assert postgres_server.psql("SELECT count(*) FROM die_specifications", database="docs_sql") != "1"
 
 
 def on_stack(command, stack):
