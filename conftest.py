@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ops.telemetry import use_stable_semantic_conventions
-from tests.postgres_server import PostgresServer
+from runtime.postgres import PostgresServer
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 # As the services do: the instrumentations read it once per process.
@@ -40,7 +40,7 @@ def span_exporter(_in_memory_exporter):
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One throw-away PostgreSQL for the whole run (tests/postgres_server.py), removed at the end.
+    """One throw-away PostgreSQL for the whole run (runtime/postgres.py), removed at the end.
     A test that stops or freezes it starts or resumes it again before it ends."""
     server = PostgresServer().start()
     yield server

@@ -19,6 +19,7 @@ from bench.batches import run_batch_comparison
 from bench.report import render_table, targets
 from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, SIDE_BY_SIDE, run_scenario, run_side_by_side
 from runtime.otlp_receiver import OtlpReceiver
+from runtime.postgres import PostgresServer
 
 
 def parse_args(argv):
@@ -56,20 +57,25 @@ def main(argv=None):
     logs = Path(tempfile.mkdtemp(prefix="dice-bench-"))
     print(f"{len(chosen)} scenarios, {args.seconds:g} s each, {args.clients} clients; "
           f"service logs in {logs}", file=sys.stderr)
+    # A throw-away PostgreSQL on loopback for the scenarios that use one, removed at the end.
+    postgres = PostgresServer() if any(scenario.database == "postgresql" for scenario in chosen) else None
     try:
+        if postgres:
+            postgres.start()
         scenarios = {}
         compared = [scenario for scenario in chosen if scenario.name in SIDE_BY_SIDE]
         if compared:
             print("  " + ", ".join(scenario.title for scenario in compared)
                   + f", side by side in {args.turns} turns ...", file=sys.stderr)
             scenarios.update(run_side_by_side(compared, receiver, logs, args.clients, args.seconds,
-                                              args.max_requests, turns=args.turns, short=args.short))
+                                              args.max_requests, turns=args.turns, short=args.short,
+                                              postgres=postgres))
         for scenario in chosen:
             if scenario not in compared:
                 print(f"  {scenario.title} ...", file=sys.stderr)
                 scenarios[scenario.name] = run_scenario(
                     scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
-                    short=args.short,
+                    short=args.short, postgres=postgres,
                 )
         scenarios = {scenario.name: scenarios[scenario.name] for scenario in chosen}  # in the table's order
         layers = {}
@@ -77,7 +83,8 @@ def main(argv=None):
             # After the measured runs, so that the sampling (on these same cores) skews none of them.
             print("  the same again, profiled ...", file=sys.stderr)
             profiled = run_side_by_side(compared, receiver, logs / "profile", args.clients, args.seconds,
-                                        args.max_requests, turns=args.turns, profile_dir=logs / "profile")
+                                        args.max_requests, turns=args.turns, profile_dir=logs / "profile",
+                                        postgres=postgres)
             layers = {name: {"title": figures["title"], **figures["cpu_ms_per_roll_by_layer"]}
                       for name, figures in profiled.items()}
         batches = None
@@ -87,6 +94,8 @@ def main(argv=None):
             batches = run_batch_comparison(receiver, logs / BATCHES, args.rounds, delay)
     finally:
         receiver.close()
+        if postgres:
+            postgres.stop()
 
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},

@@ -7,7 +7,7 @@ import http.client
 import json
 import time
 
-from ops.percentiles import nearest_rank
+from ops.percentiles import percentiles_ms
 from runtime.processes import Stack
 
 DICE = 10
@@ -65,6 +65,4 @@ def _rolls(spans):
 
 
 def _percentiles(seconds):
-    ordered = sorted(seconds)
-    return {f"p{share}": round(nearest_rank(ordered, share / 100) * 1000, 1) for share in (50, 99)} | {
-        "mean": round(sum(ordered) / len(ordered) * 1000, 1)}
+    return percentiles_ms(seconds, (50, 99)) | {"mean": round(sum(seconds) / len(seconds) * 1000, 1)}

@@ -20,6 +20,10 @@ LAYERS = [
     ("logging", re.compile(SITE + r"pythonjsonlogger/|/ops/logs\.py|/ops/gunicorn_logger\.py|/gunicorn/glogging\.py")),
     ("our middleware", re.compile(r"/ops/(falcon_app|faults)\.py|/frontend_site/(middleware|routes)\.py"
                                   + "|" + SITE + "whitenoise/")),
+    # The query: the driver (sqlite3's C code shows as its caller), SQLAlchemy and its pool, our
+    # data layer; the floor's bare driver calls.
+    ("database", re.compile(SITE + r"(sqlalchemy|psycopg|psycopg_binary)/|/diespec/(database|store)\.py"
+                            + r"|/bench/floor/database\.py")),
     ("app", re.compile(r"/(diespec|roller|frontend_site|bench/floor)/|/ops/")),
     ("framework", re.compile(SITE + r"(django|falcon|gunicorn|requests|urllib3|idna|charset_normalizer|certifi)/")),
 ]

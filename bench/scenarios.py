@@ -4,12 +4,14 @@ processes, with production settings, and drives the frontend's GET /roll?die=fai
 import functools
 import math
 import operator
+import uuid
 from dataclasses import dataclass, field
 
 from bench import profile
 from bench.floor import FloorStack
 from bench.load import LoadResult, run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
+from ops.percentiles import percentiles_ms
 from ops.services import SPANS_PER_ROLL
 from runtime.processes import Stack
 
@@ -28,6 +30,7 @@ class Scenario:
     workers: dict = field(default_factory=dict)  # Stack attribute -> WEB_CONCURRENCY
     clients: int | None = None  # this many, whatever --clients says
     chain: type = Stack  # what runs: the services, or the bare chain of the same frameworks
+    database: str = "sqlite"  # or "postgresql": a database of its own on the run's PostgreSQL
 
 
 SCENARIOS = [
@@ -36,33 +39,41 @@ SCENARIOS = [
     Scenario("delay", "1. delay 0..1 s, telemetry on", max_delay_seconds=1.0),
     Scenario("zero_delay", "2. no delay, telemetry on", max_delay_seconds=0),
     Scenario("zero_delay_untraced", "2. no delay, telemetry off", max_delay_seconds=0, telemetry=False),
+    # The same pair on PostgreSQL: the floor's query with psycopg alone, the stack's through its pool.
+    Scenario("floor_postgres", "0. bare chain, PostgreSQL", max_delay_seconds=0, telemetry=False, chain=FloorStack,
+             database="postgresql"),
+    Scenario("zero_delay_postgres", "3. no delay, telemetry on, PostgreSQL", max_delay_seconds=0,
+             database="postgresql"),
     Scenario("scale_out", "5. no delay, 2 workers", max_delay_seconds=0, workers={"frontend": 2, "roller": 2}),
     # Many users waiting on slow rolls at once, with the default settings (issue 14).
     Scenario("crowd_50", "6. delay 0..1 s, 50 clients", max_delay_seconds=1.0, clients=50),
     Scenario("crowd_100", "7. delay 0..1 s, 100 clients", max_delay_seconds=1.0, clients=100),
 ]
 # The cost of observability: the floor, the stack without tracing and the full stack, measured
-# side by side (run_side_by_side) for fair ratios, and what the profile pass samples.
-SIDE_BY_SIDE = ("floor", "zero_delay_untraced", "zero_delay")
+# side by side (run_side_by_side) for fair ratios, and what the profile pass samples; on SQLite,
+# and the floor and the full stack on PostgreSQL.
+SIDE_BY_SIDE = ("floor", "zero_delay_untraced", "zero_delay", "floor_postgres", "zero_delay_postgres")
 
 
-def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, short=False, profile_dir=None):
+def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, short=False, profile_dir=None,
+                 postgres=None):
     """The scenario's figures (one scenario alone: see run_side_by_side)."""
     return run_side_by_side([scenario], receiver, log_dir, clients, seconds, max_requests, short=short,
-                            profile_dir=profile_dir)[scenario.name]
+                            profile_dir=profile_dir, postgres=postgres)[scenario.name]
 
 
 def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_requests, turns=1, short=False,
-                     profile_dir=None):
+                     profile_dir=None, postgres=None):
     """{name: figures} of scenarios whose stacks run at once, the load going to each in turn,
     `turns` times for seconds/turns: whatever slows the shared machine for a while (another
     tenant, a throttled core) falls on all of them alike, so that their ratios are fair.
     With `profile_dir`, py-spy samples the workers meanwhile and the figures say how each
-    service's CPU per roll splits into layers (bench/profile.py)."""
+    service's CPU per roll splits into layers (bench/profile.py). `postgres` (runtime/postgres.py)
+    holds the databases of the scenarios on PostgreSQL."""
     stacks = {}
     try:
         for scenario in scenarios:
-            stacks[scenario.name] = _start(scenario, receiver, log_dir / scenario.name, short)
+            stacks[scenario.name] = _start(scenario, receiver, log_dir / scenario.name, short, postgres)
         if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
             for scenario in scenarios:
                 run_load(_url(stacks[scenario.name]), _clients(scenario, clients), seconds, WARM_UP_ROLLS)
@@ -86,8 +97,10 @@ def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_request
     }
 
 
-def _start(scenario, receiver, log_dir, short):
+def _start(scenario, receiver, log_dir, short, postgres):
     env = {"ROLL_MAX_DELAY_SECONDS": _max_delay(scenario, short)}
+    if scenario.database == "postgresql":
+        env["DATABASE_URL"] = postgres.create_database(f"bench_{scenario.name}_{uuid.uuid4().hex[:8]}")
     if scenario.telemetry:
         env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
     else:
@@ -168,7 +181,8 @@ def _url(stack):
 
 
 def _spans(receiver, result):
-    """Spans of the finished rolls' traces, counted trace by trace against the contract's six."""
+    """Spans of the finished rolls' traces, counted trace by trace against the contract's seven;
+    and what the database query took, from its span, beside the die service's whole answer."""
     trace_ids = {answer.trace_id for answer in result.answers if answer.status == 200 and answer.trace_id}
     expected = SPANS_PER_ROLL * len(trace_ids)
 
@@ -176,10 +190,14 @@ def _spans(receiver, result):
         return sum(max(0, SPANS_PER_ROLL - len(traces.get(trace_id, []))) for trace_id in trace_ids)
 
     traces = receiver.wait_for(lambda traces: lost(traces) == 0, timeout=10)
+    die_service = [span for trace_id in trace_ids for span in traces.get(trace_id, []) if span.service == "die-service"]
     return {
         "spans_expected": expected,
         "spans_received": sum(len(traces.get(trace_id, [])) for trace_id in trace_ids),
         "spans_lost": lost(traces),
+        "query_span_ms": percentiles_ms([s.seconds for s in die_service if s.kind == "CLIENT"], (50, 95), digits=2),
+        "die_service_span_ms": percentiles_ms([s.seconds for s in die_service if s.kind == "SERVER"], (50, 95),
+                                              digits=2),
     }
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from runtime.processes import REPO, Stack
 from tests.helpers import poll_until
-from tests.postgres_server import PostgresExporter
+from tests.postgres_exporter import PostgresExporter
 from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())

@@ -34,10 +34,10 @@ def test_targets_report_what_is_met_and_missed():
 
 
 def test_the_layer_table_adds_the_three_services_up():
-    services = {"die-service": {"tracing": 0.25, "logging": 0.125}, "dice-roller": {"tracing": 0.5, "app": 0.25},
-                "frontend": {"tracing": 0.5, "framework": 1.0}}
+    services = {"die-service": {"tracing": 0.25, "logging": 0.125, "database": 0.5},
+                "dice-roller": {"tracing": 0.5, "app": 0.25}, "frontend": {"tracing": 0.5, "framework": 1.0}}
     report = {"scenarios": {}, "targets": [], "settings": {"clients": 10, "seconds": 30},
               "machine": {"cpus": 2, "python": "3.11"}, "layers": {"zero_delay": {"title": "2. on", **services}}}
     [all_three] = [line.split() for line in render_table(report).splitlines() if "all three" in line]
-    # tracing, metrics, logging, our middleware, app, framework, other, total
-    assert all_three[-8:] == ["1.250", "0.000", "0.125", "0.000", "0.250", "1.000", "0.000", "2.625"]
+    # tracing, metrics, logging, our middleware, database, app, framework, other, total
+    assert all_three[-9:] == ["1.250", "0.000", "0.125", "0.000", "0.500", "0.250", "1.000", "0.000", "3.125"]

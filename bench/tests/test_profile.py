@@ -23,6 +23,13 @@ def test_the_innermost_frame_of_a_library_or_of_ours_names_the_layer():
                           f"time_ns ({STD}/time.py:1)")) == "tracing"
     assert layer_of(stack("process_view (/repo/frontend_site/middleware.py:40)")) == "our middleware"
     assert layer_of(stack("roll (/repo/roller/dice.py:30)")) == "app"
+    # the query: SQLAlchemy, the driver below it (sqlite3's C code shows as its caller), our data layer
+    assert layer_of(stack("get (/repo/diespec/store.py:40)", f"execute ({SITE}/sqlalchemy/engine/base.py:1)",
+                          f"execute ({STD}/sqlite3/dbapi2.py:1)")) == "database"
+    assert layer_of(stack("on_get (/repo/diespec/resources.py:40)", "get (/repo/diespec/store.py:40)")) == "database"
+    assert layer_of(stack("specification (/repo/bench/floor/database.py:30)")) == "database"
+    query_span = f"_before_cur_exec ({SITE}/opentelemetry/instrumentation/sqlalchemy/engine.py:1)"
+    assert layer_of(stack(f"execute ({SITE}/sqlalchemy/engine/base.py:1)", query_span)) == "tracing"
     # logging is the standard library's, and a layer all the same: its handlers write every line
     assert layer_of(stack("roll (/repo/roller/dice.py:30)", f"info ({STD}/logging/__init__.py:1)",
                           f"write ({STD}/codecs.py:1)")) == "logging"

@@ -1,6 +1,7 @@
 """A real, throw-away PostgreSQL (Debian's package) on a free loopback port, in a temporary
-folder of its own that is removed when it stops. PostgreSQL refuses to run as root: as root,
-the cluster belongs to the `postgres` user and its commands run as that user."""
+folder of its own that is removed when it stops: for the tests and the benchmark. PostgreSQL
+refuses to run as root: as root, the cluster belongs to the `postgres` user and its commands
+run as that user."""
 
 import glob
 import os
@@ -8,10 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-
-import requests
 
 from runtime.processes import free_port
 
@@ -111,34 +109,3 @@ class PostgresServer:
             self.pg_ctl_stop()
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir = None
-
-
-class PostgresExporter:
-    """Debian's prometheus-postgres-exporter on a free loopback port, reading `server`: what
-    compose's postgres-exporter does, for the dashboard's PostgreSQL panels."""
-
-    def __init__(self, server):
-        self.address = f"127.0.0.1:{free_port()}"
-        self._source = f"{server.url}?sslmode=disable"
-        self.process = None
-
-    def start(self, timeout=15.0):
-        self.process = subprocess.Popen(
-            ["prometheus-postgres-exporter", f"--web.listen-address={self.address}"],
-            env={"DATA_SOURCE_NAME": self._source}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if "pg_up 1" in requests.get(f"http://{self.address}/metrics", timeout=1).text:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("prometheus-postgres-exporter did not start")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
