@@ -1,6 +1,8 @@
 """`make run`: the three services on their local ports with gunicorn, exactly as the
-containers run them. With no collector to send traces to, it receives them itself and prints
-each trace in the terminal (runtime/trace_view.py).
+containers run them. With no collector to send traces to, it receives them itself, prints each
+trace in the terminal (runtime/trace_view.py) and serves the last ones as Tempo does on
+127.0.0.1:3200 (runtime/tempo_api.py). The services' log lines go to the terminal and to
+var/logs/<service>.log, where the labs read them (labs/telemetry.py).
 
     python -m runtime                          (Ctrl-C stops all three)
     python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
@@ -8,16 +10,24 @@ each trace in the terminal (runtime/trace_view.py).
 """
 
 import argparse
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
 from runtime.processes import REPO, gunicorn_command
+from runtime.tempo_api import TEMPO_PORT
 from runtime.trace_view import DEFAULT_COLLECTOR, TraceView, wanted
+
+# What a running `make run` tells the labs: its ports, pids, where its traces and logs are.
+STATE_DIR = REPO / "var"
+RUN_FILE = "run.json"
 
 
 def parse_ports(text):
@@ -36,6 +46,10 @@ def main(argv=None):
                         help="die service, dice roller and frontend ports (default 8103,8104,8105)")
     parser.add_argument("--no-trace-view", action="store_true",
                         help="never print the traces here, even with no collector to send them to")
+    parser.add_argument("--tempo-port", type=int, default=TEMPO_PORT,
+                        help="where the trace view serves Tempo's API (default %(default)s)")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
+                        help="where the log files and run.json go, for the labs (default var/)")
     args = parser.parse_args(argv)
     ports = args.ports
     env = {
@@ -45,42 +59,82 @@ def main(argv=None):
     }
     view = None
     if not args.no_trace_view and wanted(os.environ):
-        view = TraceView()
+        view = TraceView(tempo_port=args.tempo_port)
         env.update(view.environment())
-        print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here "
-              "(--no-trace-view turns that off).", file=sys.stderr)
+        print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here and kept for "
+              f"Tempo's API on http://127.0.0.1:{args.tempo_port} (--no-trace-view turns that off).", file=sys.stderr)
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
-    processes = [
-        subprocess.Popen(
+    logs = args.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = {}
+    for service in SERVICES:
+        processes[service] = subprocess.Popen(
             gunicorn_command(service.entry_point, f"127.0.0.1:{ports[service]}"),
             cwd=REPO,
             env={**env, "OTEL_SERVICE_NAME": service.name},
+            stderr=subprocess.PIPE,
         )
-        for service in SERVICES
-    ]
+        threading.Thread(target=copy_lines, args=(processes[service].stderr, logs / f"{service.name}.log"),
+                         daemon=True).start()
+    run_file = args.state_dir / RUN_FILE
+    run_file.write_text(json.dumps({
+        "pid": os.getpid(),
+        "urls": {service.name: f"http://127.0.0.1:{ports[service]}" for service in SERVICES},
+        "pids": {service.name: process.pid for service, process in processes.items()},
+        "tempo": f"http://127.0.0.1:{args.tempo_port}" if view else None,
+        "logs": str(logs),
+    }, indent=2))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     urls = ", ".join(f"{service} http://127.0.0.1:{port}" for service, port in reversed(ports.items()))
     print(f"Dice sandbox: {urls}. Ctrl-C stops all three.", file=sys.stderr)
     try:
-        while all(process.poll() is None for process in processes):
+        while all(process.poll() is None for process in processes.values()):
             time.sleep(0.5)
         print("A service stopped; stopping the others.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
+        run_file.unlink(missing_ok=True)
         # All at once: each may take a few seconds (requests in flight, the last spans).
-        for process in processes:
+        for process in processes.values():
             if process.poll() is None:
+                resume(process.pid)  # a frozen gunicorn (a lab's) would never see the SIGTERM
                 process.terminate()
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
         if view:  # after the services: their last spans arrive as they stop
             view.close()
+
+
+def resume(pid):
+    """SIGCONT to a gunicorn master and its workers."""
+    for each in (pid, *children(pid)):
+        try:
+            os.kill(each, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def children(pid):
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def copy_lines(stream, path):
+    """Each line a service writes, to the terminal and to its log file (this run's alone)."""
+    with open(path, "wb") as log:
+        for line in stream:
+            sys.stderr.buffer.write(line)
+            sys.stderr.buffer.flush()
+            log.write(line)
+            log.flush()
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ from http.server import ThreadingHTTPServer
 
 
 class LoopbackHttpServer:
-    """A threaded HTTP server on a free loopback port, serving `handler_class`."""
+    """A threaded HTTP server on loopback, serving `handler_class`: on `port`, or a free one."""
 
-    def __init__(self, handler_class):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    def __init__(self, handler_class, port=0):
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()

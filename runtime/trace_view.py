@@ -1,6 +1,8 @@
 """Traces in the terminal, for `make run` on a machine with no collector: the services export
 to our own OTLP receiver, and each trace is printed as a tree once it is complete, one line a
-span (service, kind, name, duration, status), beside the services' JSON log lines."""
+span (service, kind, name, duration, status, error.type) and one line an event under it, beside
+the services' JSON log lines. The last traces are kept and served as Tempo serves them
+(runtime/tempo_api.py), so that the labs read them as they read Tempo under compose."""
 
 import socket
 import sys
@@ -11,6 +13,7 @@ from urllib.parse import urlsplit
 from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
+from runtime.tempo_api import TempoApi, TraceStore
 
 # Where the OpenTelemetry exporters send when nothing says otherwise.
 DEFAULT_COLLECTOR = "http://localhost:4318"
@@ -48,9 +51,12 @@ def listening(url):
 class TraceView:
     """Receives the services' spans and prints each trace once it is complete."""
 
-    def __init__(self, out=sys.stdout, clock=time.monotonic):
+    def __init__(self, out=sys.stdout, clock=time.monotonic, tempo_port=None):
+        """`tempo_port`: serve the kept traces there (TEMPO_PORT for make run), or not at all."""
         self._out = out
         self._clock = clock
+        self.store = TraceStore()
+        self.tempo = TempoApi(self.store, port=tempo_port) if tempo_port is not None else None
         self._lock = threading.Lock()
         self._pending = {}  # trace id -> [spans]
         self._last_arrival = {}  # trace id -> clock()
@@ -79,6 +85,7 @@ class TraceView:
             for trace_id in done:
                 del self._last_arrival[trace_id]
         for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
+            self.store.add(trace_id, spans)
             print(render_trace(trace_id, spans), file=self._out, flush=True)
 
     def close(self):
@@ -86,6 +93,8 @@ class TraceView:
         self._printer.join(timeout=2)
         self.flush(everything=True)
         self.receiver.close()
+        if self.tempo:
+            self.tempo.close()
 
     def _print_finished(self):
         while not self._stop.wait(0.25):
@@ -114,7 +123,12 @@ def render_trace(trace_id, spans):
         status = span.attributes.get("http.response.status_code", "")
         outcome = f"ERROR {status}".strip() if span.status == "ERROR" else str(status)
         timing = f"+{(span.start_ns - start) / 1e6:6.1f} {span.seconds * 1000:7.1f} ms"
+        error_type = span.attributes.get("error.type")
+        outcome += f" error.type={error_type}" if error_type and str(error_type) != str(status) else ""
         lines.append(f"  {span.service:<12} {span.kind:<8} {name:<28} {timing}  {outcome}".rstrip())
+        for event_name, attributes in span.events:  # fault injected, exception
+            fields = " ".join(f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace")
+            lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
         for child in children.get(span.span_id, []):
             walk(child, depth + 1)
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from ops.services import DIE_SERVICE
-from runtime.processes import REPO, ServiceProcess, Stack, free_ports
+from runtime.processes import REPO, ServiceProcess, Stack, free_port, free_ports
 from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from tests.helpers import poll_until
 
@@ -141,12 +141,13 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     if listening(DEFAULT_COLLECTOR):
         pytest.skip(f"something listens at {DEFAULT_COLLECTOR}: make run would send it the traces")
     ports = free_ports(3)  # die service, dice roller, frontend
-    frontend = f"http://127.0.0.1:{ports[2]}"
+    frontend, tempo_port = f"http://127.0.0.1:{ports[2]}", free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
     env.update(OTEL_SDK_DISABLED="false", ROLL_MAX_DELAY_SECONDS="0")  # (the test process has it off)
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'dice.sqlite3'}")  # not the checkout's var/
     with open(tmp_path / "run.log", "wb") as log, open(tmp_path / "traces.txt", "wb") as printed:
-        runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports))], cwd=REPO,
+        runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)),
+                                   "--tempo-port", str(tempo_port), "--state-dir", str(tmp_path)], cwd=REPO,
                                   env=env, stdout=printed, stderr=log)
     try:
         answer = None
@@ -160,6 +161,12 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         assert len(_gunicorn_processes(ports)) == 6  # a master and a worker per service
         trace_id = answer.json()["trace_id"]
         assert poll_until(lambda: trace_id in (tmp_path / "traces.txt").read_text(), timeout=10)
+        # The trace is kept and served as Tempo serves it; the log lines are kept for the labs.
+        kept = requests.get(f"http://127.0.0.1:{tempo_port}/api/traces/{trace_id}", timeout=2).json()
+        assert sum(len(batch["scopeSpans"][0]["spans"]) for batch in kept["batches"]) == 7
+        assert trace_id in (tmp_path / "logs" / "dice-roller.log").read_text()
+        run = json.loads((tmp_path / "run.json").read_text())
+        assert run["urls"]["frontend"] == frontend and run["tempo"] == f"http://127.0.0.1:{tempo_port}"
         runner.send_signal(signal.SIGINT)
         assert runner.wait(timeout=30) == 0
     finally:
@@ -181,6 +188,7 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         ["dice-roller", "CLIENT"], ["die-service", "SERVER"], ["die-service", "CLIENT"], ["dice-roller", "INTERNAL"],
     ]
     assert "Nothing receives traces at" in (tmp_path / "run.log").read_text()
+    assert not (tmp_path / "run.json").exists()
 
 
 def _gunicorn_processes(ports):

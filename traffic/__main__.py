@@ -24,7 +24,7 @@ from ops.faults import DATABASE, DATABASE_EXPECTED, EXPECTED, MalformedFault, pa
 from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
-from ops.validation import MAX_TIMES
+from ops.validation import MAX_TIMES, is_valid_identifier
 from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
 from traffic.runner import Run
 from traffic.summary import render_text, summarize
@@ -45,6 +45,8 @@ def parse_args(argv):
     parser.add_argument("--think-max", type=float, default=2.0, help="seconds (default %(default)s)")
     parser.add_argument("--duration", type=float, help="roll continuously for this many seconds instead")
     parser.add_argument("--seed", type=int, help="makes the plan reproducible")
+    parser.add_argument("--dice", type=dice_argument,
+                        help="roll only these dice, e.g. fair,coin (default: every die the die service has)")
     parser.add_argument("--fault", action="append", default=[], type=fault_argument, metavar="SERVICE=KIND:VALUE",
                         help="a fault for the rolls to carry, e.g. die-service=delay:1500 (repeatable)")
     parser.add_argument("--fault-rate", type=float, default=1.0,
@@ -87,6 +89,13 @@ def fault_argument(text):
         raise argparse.ArgumentTypeError(f"{text!r}: expected {service}={expected}") from None
 
 
+def dice_argument(text):
+    dice = [die.strip() for die in text.split(",")]
+    if not all(is_valid_identifier(die) for die in dice):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected identifiers separated by commas, e.g. fair,coin")
+    return dice
+
+
 def current_dice(session, die_service_url):
     try:
         dice = session.get(f"{die_service_url}/dice", timeout=3).json()["identifiers"]
@@ -110,7 +119,7 @@ def main(argv=None):
         err.print(f"Cannot reach the frontend at {url}: start the sandbox first (make run).")
         return 2
     # Asked before the instrumentation is on: a trace starts at a user's roll, never here.
-    dice = current_dice(session, args.die_service_url.rstrip("/"))
+    dice = args.dice or current_dice(session, args.die_service_url.rstrip("/"))
     if not args.no_trace:
         trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
         use_stable_semantic_conventions()

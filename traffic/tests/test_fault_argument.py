@@ -26,3 +26,11 @@ def test_faults_for_a_service_or_the_database(text, parsed):
 def test_a_bad_fault_says_what_is_expected(text, expected):
     with pytest.raises(argparse.ArgumentTypeError, match=expected.replace("|", r"\|")):
         fault_argument(text)
+
+
+def test_dice_to_roll_are_identifiers():
+    from traffic.__main__ import dice_argument
+
+    assert dice_argument("fair, coin") == ["fair", "coin"]
+    with pytest.raises(argparse.ArgumentTypeError):
+        dice_argument("fair,<b>")
