@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
-from runtime.processes import REPO, gunicorn_command
+from ops.settings import read_or_default
+from runtime.processes import REPO, gunicorn_command, signal_gunicorn
 from runtime.tempo_api import TEMPO_PORT
 from runtime.trace_view import DEFAULT_COLLECTOR, TraceView, wanted
 
@@ -83,7 +84,9 @@ def main(argv=None):
         "urls": {service.name: f"http://127.0.0.1:{ports[service]}" for service in SERVICES},
         "pids": {service.name: process.pid for service, process in processes.items()},
         "tempo": f"http://127.0.0.1:{args.tempo_port}" if view else None,
+        "otlp": view.receiver.endpoint if view else None,
         "logs": str(logs),
+        "database_url": read_or_default("DATABASE_URL"),
     }, indent=2))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     urls = ", ".join(f"{service} http://127.0.0.1:{port}" for service, port in reversed(ports.items()))
@@ -100,7 +103,7 @@ def main(argv=None):
         # All at once: each may take a few seconds (requests in flight, the last spans).
         for process in processes.values():
             if process.poll() is None:
-                resume(process.pid)  # a frozen gunicorn (a lab's) would never see the SIGTERM
+                signal_gunicorn(process.pid, signal.SIGCONT)  # a frozen one (a lab's) would never see SIGTERM
                 process.terminate()
         for process in processes.values():
             try:
@@ -109,22 +112,6 @@ def main(argv=None):
                 process.kill()
         if view:  # after the services: their last spans arrive as they stop
             view.close()
-
-
-def resume(pid):
-    """SIGCONT to a gunicorn master and its workers."""
-    for each in (pid, *children(pid)):
-        try:
-            os.kill(each, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-
-
-def children(pid):
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def copy_lines(stream, path):

@@ -1,6 +1,7 @@
 """The three services as real gunicorn processes on loopback, started exactly as `make run`
 and the containers start them: used by `make run`, the benchmark and the tests alike."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,18 @@ GUNICORN_CONFIG = "ops/gunicorn.conf.py"
 
 def gunicorn_command(entry_point, bind, config=GUNICORN_CONFIG):
     return [sys.executable, "-m", "gunicorn", "-c", config, "-b", bind, entry_point]
+
+
+def signal_gunicorn(pid, sig):
+    """`sig` to a gunicorn master and its workers: SIGSTOP freezes it (connections are accepted,
+    never answered), SIGCONT resumes it."""
+    try:
+        workers = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        workers = []
+    for each in (pid, *workers):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, sig)
 
 
 def free_ports(count):

@@ -1,0 +1,154 @@
+"""python -m labs: exercises that set up a situation, ask a question, and check the answer
+against the telemetry (docs/labs.md).
+
+    python -m labs                          the labs and their state (new, started, solved)
+    python -m labs show NAME                the goal, what to do, where to look, the answer's form
+    python -m labs start NAME               sets the situation up (stops another lab first)
+    python -m labs check NAME --OPTION V    0: right; 1: wrong, with a hint; 2: cannot check yet
+    python -m labs stop NAME                undoes what start did (safe to run twice)
+
+With `make run` the labs read its traces, metrics and logs (var/run.json says where); under
+docker compose, Tempo, Prometheus and Loki on localhost.
+"""
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+from labs.catalog import CANNOT_CHECK, LABS, RIGHT, WRONG
+from labs.sandbox import Sandbox, Unreachable, stop_process
+from runtime.processes import REPO
+
+STATE_DIR = REPO / "var"
+
+
+class Progress:
+    """var/labs/state.json: the lab started now and its situation, and the labs solved."""
+
+    def __init__(self, state_dir):
+        self.folder = Path(state_dir) / "labs"
+        self.path = self.folder / "state.json"
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else {"active": None, "solved": []}
+
+    def save(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2))
+
+    def state_of(self, name):
+        active = self.data["active"]
+        if active and active["name"] == name:
+            return "started"
+        return "solved" if name in self.data["solved"] else "new"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m labs", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="make run's state folder (default var/)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("list", help="the labs and their state")
+    for command in ("show", "start", "stop"):
+        commands.add_parser(command).add_argument("name", choices=LABS)
+    check = commands.add_parser("check")
+    names = check.add_subparsers(dest="name", required=True)
+    for lab in LABS.values():
+        options = names.add_parser(lab.name, help=lab.title)
+        for option in lab.options:
+            options.add_argument(option.flag, type=option.kind, metavar=option.metavar, help=option.help,
+                                 required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    progress = Progress(args.state_dir)
+    try:
+        command = {"show": show, "start": start, "stop": stop, "check": check}.get(args.command, list_labs)
+        return command(args, progress)
+    except Unreachable as problem:
+        print(f"Cannot check now: {problem}.", file=sys.stderr)
+        return CANNOT_CHECK
+
+
+def list_labs(args, progress):
+    for lab in LABS.values():
+        print(f"{lab.name:<18} {progress.state_of(lab.name):<8} {lab.title}")
+    print("\npython -m labs show NAME tells what to do; python -m labs start NAME begins.")
+    return 0
+
+
+def show(args, progress):
+    lab = LABS[args.name]
+    active = progress.data["active"]
+    print(f"{lab.title} ({lab.name}, {progress.state_of(lab.name)})\n")
+    for heading, text in (("Goal", lab.goal), ("What to do", lab.todo), ("Where to look", lab.where),
+                          ("Your answer", f"{lab.usage()}\n  {lab.answer}")):
+        print(f"{heading}:\n  {text}\n")
+    if active and active["name"] == lab.name and lab.briefing(active["situation"]):
+        print(lab.briefing(active["situation"]))
+    return 0
+
+
+def start(args, progress):
+    lab = LABS[args.name]
+    if progress.data["active"]:
+        stop(argparse.Namespace(name=progress.data["active"]["name"]), progress)
+    sandbox = Sandbox.find(args.state_dir)
+    progress.folder.mkdir(parents=True, exist_ok=True)
+    situation = lab.start(sandbox, random.Random(), progress.folder / "traffic.log")
+    progress.data["active"] = {"name": lab.name, "situation": situation, "started_at": time.time(),
+                               "sandbox": sandbox.kind}
+    progress.save()
+    print(f"Started {lab.name} ({sandbox.kind}): {lab.goal}\n")
+    if lab.briefing(situation):
+        print(lab.briefing(situation) + "\n")
+    print(f"Where to look: {lab.where}\n\nAnswer with: {lab.usage()}\nStop with:   python -m labs stop {lab.name}")
+    return 0
+
+
+def stop(args, progress):
+    """Undoes what start did: the background traffic ends, a frozen service resumes, the dice the
+    lab added go. Safe to run twice, and for a lab that is not running."""
+    active = progress.data["active"]
+    if not active or active["name"] != args.name:
+        print(f"{args.name} is not running: nothing to stop.")
+        return 0
+    situation = active["situation"]
+    stop_process(situation.get("traffic_pid"))
+    if situation.get("frozen") or situation.get("inserted"):
+        sandbox = Sandbox.find(args.state_dir)
+        for service in situation.get("frozen", []):
+            sandbox.resume(service)
+        for die in situation.get("inserted", []):  # only the rows this lab added
+            sandbox.run_sql("DELETE FROM die_specifications WHERE identifier = ?", (die,))
+    progress.data["active"] = None
+    progress.save()
+    print(f"Stopped {args.name}: its traffic ended" + (", the die service resumed" if situation.get("frozen") else "")
+          + (", its dice removed" if situation.get("inserted") else "") + ".")
+    return 0
+
+
+def check(args, progress):
+    lab = LABS[args.name]
+    active = progress.data["active"]
+    if not active or active["name"] != lab.name:
+        print(f"{lab.name} is not started: python -m labs start {lab.name}", file=sys.stderr)
+        return CANNOT_CHECK
+    verdict = lab.check(Sandbox.find(args.state_dir), active["situation"], args)
+    if verdict.code == RIGHT:
+        print(f"{verdict.text}\n\nWhy it matters: {lab.explanation}")
+        if lab.name not in progress.data["solved"]:
+            progress.data["solved"].append(lab.name)
+            progress.save()
+        print(f"\nStop the lab with: python -m labs stop {lab.name}")
+    elif verdict.code == WRONG:
+        print(f"Not yet. {verdict.text}")
+    else:
+        print(verdict.text, file=sys.stderr)
+    return verdict.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

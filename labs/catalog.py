@@ -1,0 +1,346 @@
+"""The labs: each sets up a situation chosen at random, asks a question, and checks the answer
+against the telemetry (the trace, the metrics, the log line), never against what it chose alone.
+
+A lab's `start` returns its situation (what it chose, and what `stop` must undo: a traffic
+generator's pid, a frozen service, dice it added); `check` returns a Verdict."""
+
+import time
+from dataclasses import dataclass
+
+import requests
+
+from labs.sandbox import Unreachable
+from labs.traces import own_ms, spans_of
+from ops.faults import DATABASE
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
+
+RIGHT, WRONG, CANNOT_CHECK = 0, 1, 2
+# Background traffic ends by itself after this long, should `stop` never come.
+TRAFFIC_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Verdict:
+    code: int  # RIGHT, WRONG or CANNOT_CHECK: the exit code of `check`
+    text: str
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str  # --service
+    kind: type
+    metavar: str
+    help: str
+
+
+class Lab:
+    name = title = goal = todo = where = answer = explanation = ""
+    options = ()
+
+    def start(self, sandbox, rng, traffic_log):
+        raise NotImplementedError
+
+    def check(self, sandbox, situation, answer):
+        raise NotImplementedError
+
+    def briefing(self, situation):
+        """What `start` prints besides the goal: for labs whose question names a trace."""
+        return ""
+
+    def usage(self):
+        return f"python -m labs check {self.name} " + " ".join(f"{o.flag} {o.metavar}" for o in self.options)
+
+
+def trace_or_verdict(sandbox, trace_id):
+    """(spans, None) of the trace, or ([], the Verdict to give) when there is none to look at."""
+    spans = spans_of(sandbox.get_trace(trace_id.strip().lower()))
+    if not spans:
+        return [], Verdict(WRONG, f"No trace {trace_id} in Tempo ({sandbox.tempo}). Copy the trace id from "
+                                  "Grafana's Explore, the page's result, or a search of Tempo's API.")
+    return spans, None
+
+
+class SlowHop(Lab):
+    name = "slow-hop"
+    title = "Find the hop that makes some rolls slow"
+    goal = ("Some rolls are much slower than the rest: one hop of the chain takes its time with them. "
+            "Find one such roll's trace, and the service where its time goes.")
+    todo = "Traffic is rolling in the background. Find a slow trace, then the span whose own time is long."
+    where = ("Grafana → Explore → Tempo: search by duration, open the slowest trace, compare each span with its "
+             "children. TraceQL: {resource.service.name=\"frontend\" && kind=server && duration > 1s}. "
+             "Without Docker: curl 'http://127.0.0.1:3200/api/search?minDuration=1s'.")
+    answer = "--service SERVICE --trace-id TRACE_ID (a slow trace, and the service whose span holds its time)"
+    explanation = ("A span's length is not its own time: the frontend's span is long whenever anything below it "
+                   "is. The hop to blame is the span whose time is not covered by its children; and the "
+                   "`fault injected` event on it says why here. In a real system that is where you start reading.")
+    options = (Option("--service", str, "SERVICE", "frontend, dice-roller or die-service"),
+               Option("--trace-id", str, "TRACE_ID", "a slow trace"))
+
+    def start(self, sandbox, rng, traffic_log):
+        service = rng.choice([FRONTEND.name, DICE_ROLLER.name, DIE_SERVICE.name])
+        delay = rng.randrange(1200, 1800, 50)
+        pid = sandbox.start_traffic(traffic_log, "--users", "3", "--think-min", "0.2", "--think-max", "0.8",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", "fair",
+                                    "--fault", f"{service}=delay:{delay}", "--fault-rate", "0.3")
+        return {"service": service, "delay_ms": delay, "traffic_pid": pid}
+
+    def check(self, sandbox, situation, answer):
+        spans, refusal = trace_or_verdict(sandbox, answer.trace_id)
+        if refusal:
+            return refusal
+        delayed = [s for s in spans if s.kind == "SERVER" and any(
+            name == "fault injected" and attributes.get("fault.kind") == "delay" for name, attributes in s.events)]
+        if not delayed:
+            return Verdict(WRONG, "That trace is not one of the slow ones: none of its spans spends much time of "
+                                  "its own. Look for traces that take over a second.")
+        [slow] = delayed[:1]
+        if answer.service != slow.service:
+            return Verdict(WRONG, f"That trace is slow, but not because of the {answer.service}: its span is long "
+                                  "only because a span below it is. Look for the span whose time its children "
+                                  "do not cover.")
+        if slow.service != situation["service"] or own_ms(slow, spans) < situation["delay_ms"] * 0.8:
+            return Verdict(WRONG, "That service's span in this trace does not hold the delay this lab set up.")
+        return Verdict(RIGHT, f"Right: in trace {answer.trace_id} the {slow.service}'s span spent "
+                              f"{own_ms(slow, spans):.0f} ms of its own ({slow.name}), with a `fault injected` "
+                              f"event (delay {situation['delay_ms']} ms).")
+
+
+class FailingDie(Lab):
+    name = "failing-die"
+    title = "Which die fails, and how often?"
+    goal = ("Three new dice are being rolled. One of them fails far more often than a die should. "
+            "Find it, and its error rate, from the metrics.")
+    todo = "Traffic rolls the three new dice in the background. Give it a minute, then read the metrics."
+    where = ("Grafana → the dashboard's \"Rolls\" row, \"Error rate by die\"; or Explore → Prometheus: "
+             "sum by (die_type, result) (dice_rolls_total). Without Docker: curl http://127.0.0.1:8104/metrics "
+             "| grep dice_rolls_total.")
+    answer = "--die DIE --error-rate RATE (errors / all rolls of that die, 0 to 1, within ±0.05)"
+    explanation = ("A rate is a ratio of two counters: failed rolls over all rolls of the die. The labels make "
+                   "it one query per die, and the die with the outlying ratio is the one to look at: no trace "
+                   "needed, the metrics find it, then an exemplar or a TraceQL query shows one failure.")
+    options = (Option("--die", str, "DIE", "the die that fails"),
+               Option("--error-rate", float, "RATE", "its share of failed rolls, 0 to 1"))
+    NAMES = ("amber", "basalt", "cobalt", "garnet", "jade", "onyx", "quartz", "topaz")
+    LEAST_ROLLS = 40
+
+    def start(self, sandbox, rng, traffic_log):
+        dice = rng.sample(self.NAMES, 3)
+        failing, rate = rng.choice(dice), rng.choice([0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5])
+        inserted = []
+        for die in dice:
+            try:
+                sandbox.run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) VALUES (?, ?, ?)",
+                                (die, "[1, 2, 3, 4, 5, 6]", rate if die == failing else 0))
+            except Exception:  # noqa: BLE001 (already there, a learner's own: left alone, not rolled)
+                continue
+            inserted.append(die)
+        pid = sandbox.start_traffic(traffic_log, "--users", "4", "--think-min", "0.05", "--think-max", "0.2",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", ",".join(inserted))
+        return {"dice": inserted, "failing": failing, "rate": rate, "inserted": inserted, "traffic_pid": pid}
+
+    def check(self, sandbox, situation, answer):
+        rolls = {die: self._rolls(sandbox, die) for die in situation["dice"]}
+        if min(sum(counts.values()) for counts in rolls.values()) < self.LEAST_ROLLS:
+            return Verdict(CANNOT_CHECK, "Not enough rolls yet to tell a rate apart: wait half a minute and check "
+                                         "again.")
+        if answer.die not in rolls:
+            return Verdict(WRONG, f"{answer.die} is not one of this lab's dice ({', '.join(situation['dice'])}).")
+        counts = rolls[answer.die]
+        measured = counts.get("error", 0) / sum(counts.values())
+        if answer.die != situation["failing"] or measured < 0.1:
+            return Verdict(WRONG, f"{answer.die} fails no more than a die should. Compare the three dice's share "
+                                  "of failed rolls.")
+        if abs(answer.error_rate - measured) > 0.05:
+            return Verdict(WRONG, "Right die; the rate is off by more than 0.05. Divide its failed rolls by all "
+                                  "its rolls (result=\"error\" over both results).")
+        return Verdict(RIGHT, f"Right: {answer.die} failed {counts.get('error', 0):.0f} of "
+                              f"{sum(counts.values()):.0f} rolls, {measured:.2f} (it was set to fail "
+                              f"{situation['rate']:.2f} of the time).")
+
+    @staticmethod
+    def _rolls(sandbox, die):
+        series = sandbox.counter_values(DICE_ROLLER.name, "dice_rolls_total", die_type=die)
+        return {dict(labels).get("result"): value for labels, value in series.items()}
+
+
+class SlowestInBatch(Lab):
+    name = "slowest-in-batch"
+    title = "The roll that held a batch up"
+    goal = ("Batches of dice are rolled at once: a batch lasts as long as its slowest roll. Pick a batch's trace "
+            "and find which roll held it up.")
+    todo = "Traffic rolls batches in the background. Open a batch's trace and read its `roll die` spans."
+    where = ("Grafana → Explore → Tempo, TraceQL: {resource.service.name=\"dice-roller\" && "
+             "span.http.route=\"/roll-async\"}; the `roll die` spans carry die.roll_index. Without Docker: "
+             "curl 'http://127.0.0.1:3200/api/search?tags=http.route=/roll-async'.")
+    answer = "--trace-id TRACE_ID --roll-index INDEX (a batch, and the die.roll_index of its slowest roll)"
+    explanation = ("Concurrent children overlap: the parent ends with the last of them, so the slowest child is "
+                   "the batch's latency, and making any other roll faster would change nothing. Fan-out "
+                   "latency is a maximum, not a sum.")
+    options = (Option("--trace-id", str, "TRACE_ID", "a batch's trace"),
+               Option("--roll-index", int, "INDEX", "die.roll_index of the roll that made it slow"))
+
+    def start(self, sandbox, rng, traffic_log):
+        biggest = rng.randrange(4, 11)
+        pid = sandbox.start_traffic(traffic_log, "--users", "2", "--think-min", "0.2", "--think-max", "0.6",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", "fair", "--batch-share", "1",
+                                    "--max-batch", str(biggest))
+        return {"max_batch": biggest, "traffic_pid": pid}
+
+    def check(self, sandbox, situation, answer):
+        spans, refusal = trace_or_verdict(sandbox, answer.trace_id)
+        if refusal:
+            return refusal
+        rolls = [s for s in spans if s.name == "roll die" and "die.roll_index" in s.attributes]
+        if len(rolls) < 2:
+            return Verdict(WRONG, "That trace is not a batch: look for traces of /roll-async, with several "
+                                  "`roll die` spans.")
+        slowest = max(rolls, key=lambda span: span.ms)
+        if answer.roll_index != slowest.attributes["die.roll_index"]:
+            return Verdict(WRONG, "That roll is not the one the batch waited for: compare the `roll die` spans' "
+                                  "durations, not their order.")
+        return Verdict(RIGHT, f"Right: roll {answer.roll_index} took {slowest.ms:.0f} ms, the longest of "
+                              f"{len(rolls)}; the batch took as long.")
+
+
+class DependencyDown(Lab):
+    name = "dependency-down"
+    title = "A dependency that stops answering"
+    goal = ("The die service has frozen: it accepts connections and never answers. What do the users get, and "
+            "how long does the dice roller wait before it gives up?")
+    todo = "Roll in the page, or watch the background traffic's traces."
+    where = ("The page shows the status; Grafana → Explore → Tempo: the dice roller's CLIENT span to the die "
+             "service; the dashboard's \"Dice roller → die service p95\". Without Docker: "
+             "curl 'http://127.0.0.1:3200/api/search?minDuration=1s'.")
+    answer = "--status CODE --waited-ms MS (what the frontend answered; the roller's wait, within 25 %)"
+    explanation = ("A frozen dependency is worse than a dead one: a refused connection fails at once, a frozen "
+                   "one costs every caller its whole timeout. The CLIENT span's length is that timeout "
+                   "(DIE_SERVICE_TIMEOUT_SECONDS), and the answer is 503: unavailable, not a bug of the roller.")
+    options = (Option("--status", int, "CODE", "the HTTP status the frontend answered"),
+               Option("--waited-ms", float, "MS", "how long the roller waited for the die service"))
+
+    def start(self, sandbox, rng, traffic_log):
+        die = rng.choice(["fair", "coin", "d20"])
+        sandbox.freeze(DIE_SERVICE.name)
+        pid = sandbox.start_traffic(traffic_log, "--users", "2", "--think-min", "0.5", "--think-max", "1",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", die)
+        return {"die": die, "frozen": [DIE_SERVICE.name], "traffic_pid": pid, "started": time.time()}
+
+    def check(self, sandbox, situation, answer):
+        failed = self._failed_rolls(sandbox, situation["started"])
+        if not failed:
+            return Verdict(CANNOT_CHECK, "No roll has failed yet: wait a few seconds (or roll in the page) and "
+                                         "check again.")
+        statuses = {status for status, _ in failed}
+        waits = sorted(wait for _, wait in failed)
+        waited = waits[len(waits) // 2]
+        if answer.status not in statuses:
+            return Verdict(WRONG, "That is not the status the frontend answered: read it in the page, or on the "
+                                  "frontend's SERVER span.")
+        if abs(answer.waited_ms - waited) > 0.25 * waited:
+            return Verdict(WRONG, "The status is right; the wait is not. Read the length of the dice roller's "
+                                  "CLIENT span, the call to the die service.")
+        return Verdict(RIGHT, f"Right: {answer.status}, after the roller waited {waited:.0f} ms for a die service "
+                              "that never answered.")
+
+    @staticmethod
+    def _failed_rolls(sandbox, since):
+        """[(the frontend's status, the roller's wait in ms)] of the rolls that failed since `since`."""
+        try:
+            found = requests.get(f"{sandbox.tempo}/api/search", timeout=5, params={
+                "tags": "name=GET /roll", "minDuration": "500ms", "start": int(since), "limit": 50}).json()
+        except requests.RequestException:
+            raise Unreachable(f"Tempo does not answer at {sandbox.tempo}") from None
+        failed = []
+        for summary in found.get("traces", []):
+            spans = spans_of(sandbox.get_trace(summary["traceID"]))
+            calls = [s for s in spans if (s.service, s.kind) == (DICE_ROLLER.name, "CLIENT") and s.status == "ERROR"]
+            fronts = [s for s in spans if (s.service, s.kind) == (FRONTEND.name, "SERVER")]
+            if calls and fronts:
+                failed.append((fronts[0].attributes.get("http.response.status_code"), calls[0].ms))
+        return failed
+
+
+class LogsForATrace(Lab):
+    name = "logs-for-a-trace"
+    title = "From a trace to its log line"
+    goal = ("A batch of dice failed. Its trace id is given: find the dice roller's log line of that trace that "
+            "says how many of its dice failed.")
+    todo = "Search the logs by the trace id (start printed it; `show` prints it again)."
+    where = ("Grafana → Explore → Loki: {container_name=\"dice-roller-stage3\"} |= \"TRACE_ID\" | json; or, from "
+             "the trace in Tempo, \"Logs for this span\". Without Docker: grep TRACE_ID var/logs/dice-roller.log.")
+    answer = "--failed N (the `failed` field of the roller's `Async roll batch failed` line)"
+    explanation = ("Every log line carries the trace id of the request it was written for, so a trace leads to "
+                   "its lines and a line back to its trace. The span says that something failed; the log line "
+                   "says what, in the words of the code that saw it.")
+    options = (Option("--failed", int, "N", "how many dice of the batch failed"),)
+
+    def start(self, sandbox, rng, traffic_log):
+        session = requests.Session()
+        for _ in range(20):
+            times = rng.randrange(8, 21)
+            try:
+                answer = session.get(f"{sandbox.urls[FRONTEND.name]}/roll-async",
+                                     params={"die": "extreme", "times": times}, timeout=30)
+            except requests.RequestException:
+                raise Unreachable(f"the frontend does not answer at {sandbox.urls[FRONTEND.name]}") from None
+            body = answer.json()
+            if answer.status_code == 500 and body.get("failed") and body.get("trace_id"):
+                return {"trace_id": body["trace_id"], "failed": body["failed"], "times": times}
+        raise Unreachable("no batch of `extreme` failed in twenty tries: is the die service's `extreme` die there?")
+
+    def briefing(self, situation):
+        return f"The failed batch's trace id: {situation['trace_id']}"
+
+    def check(self, sandbox, situation, answer):
+        lines = [line for line in sandbox.log_lines(DICE_ROLLER.name, situation["trace_id"])
+                 if line.get("message") == "Async roll batch failed"]
+        if not lines:
+            return Verdict(CANNOT_CHECK, "The dice roller's log line of that trace has not arrived yet: wait a few "
+                                         "seconds and check again.")
+        logged = lines[0]["failed"]
+        if answer.failed != logged:
+            return Verdict(WRONG, "That is not the number the roller logged for this trace: find its line with "
+                                  "the trace id, not another batch's.")
+        return Verdict(RIGHT, f"Right: `Async roll batch failed`, failed={logged}, trace_id "
+                              f"{situation['trace_id']}.")
+
+
+class SlowQuery(Lab):
+    name = "slow-query"
+    title = "The query that held the time"
+    goal = ("Some rolls wait on the database. Find one such roll's trace, and the span where the time went.")
+    todo = "Traffic is rolling in the background. Find a roll of 300 ms or more, and its slowest span of its own."
+    where = ("Grafana → Explore → Tempo, TraceQL: {kind=client && span.db.system.name != nil && duration > "
+             "200ms}; the dashboard's \"Database\" row. Without Docker: "
+             "curl 'http://127.0.0.1:3200/api/search?minDuration=300ms'.")
+    answer = "--trace-id TRACE_ID --span-name NAME (a slow roll, and the name of the span that held its time)"
+    explanation = ("The die service's SERVER span is as long as its query, but the time is the query's: the "
+                   "database span (its db.query.text says which statement) is where to look next, in the "
+                   "database's own statistics or its slow-query log.")
+    options = (Option("--trace-id", str, "TRACE_ID", "a slow roll"),
+               Option("--span-name", str, "NAME", "the span that held the time"))
+
+    def start(self, sandbox, rng, traffic_log):
+        delay = rng.randrange(300, 900, 50)
+        pid = sandbox.start_traffic(traffic_log, "--users", "3", "--think-min", "0.2", "--think-max", "0.6",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", "fair",
+                                    "--fault", f"{DATABASE}=delay:{delay}", "--fault-rate", "0.3")
+        return {"delay_ms": delay, "traffic_pid": pid}
+
+    def check(self, sandbox, situation, answer):
+        spans, refusal = trace_or_verdict(sandbox, answer.trace_id)
+        if refusal:
+            return refusal
+        queries = [s for s in spans if s.kind == "CLIENT" and s.attributes.get("db.system.name")]
+        slow = [s for s in queries if s.ms >= situation["delay_ms"] * 0.8]
+        if not slow:
+            return Verdict(WRONG, "That trace is not one whose query waited: look for the slower rolls.")
+        if answer.span_name != slow[0].name:
+            return Verdict(WRONG, "That span is long only because a span below it is: follow the time down to "
+                                  "the span that has no child to pass it on to.")
+        return Verdict(RIGHT, f"Right: {slow[0].name} took {slow[0].ms:.0f} ms "
+                              f"({slow[0].attributes.get('db.query.text')}).")
+
+
+LABS = {lab.name: lab for lab in (SlowHop(), FailingDie(), SlowestInBatch(), DependencyDown(), LogsForATrace(),
+                                  SlowQuery())}

@@ -1,0 +1,192 @@
+"""The running sandbox as the labs see it, one way or the other:
+
+- **make run** (var/run.json says where): the services on their local ports, traces from the
+  Tempo API that make run serves, metrics from the services' own /metrics, logs from the
+  files make run writes; a service is frozen with SIGSTOP, the database is the SQLite file.
+- **docker compose**: the same services on 8103..8105, Tempo on 3200, Prometheus on 9090,
+  Loki on 3100; a service is frozen with `docker compose pause`, SQL goes through psql in the
+  postgres container.
+
+Reading is one client for both (Tempo's API); only metrics, logs and the controls differ."""
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
+
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
+from runtime.processes import REPO, signal_gunicorn
+
+COMPOSE_TEMPO = "http://localhost:3200"
+COMPOSE_PROMETHEUS = "http://localhost:9090"
+COMPOSE_LOKI = "http://localhost:3100"
+TIMEOUT = 5
+
+
+class Unreachable(Exception):
+    """The sandbox or a telemetry backend does not answer: the message says what to do."""
+
+
+@dataclass
+class Sandbox:
+    kind: str  # "make run" or "compose"
+    urls: dict  # service name -> base URL
+    tempo: str
+    run: dict  # make run's var/run.json, or {} under compose
+
+    @classmethod
+    def find(cls, state_dir):
+        """The sandbox that runs now: make run's, when its run.json names a live process, else compose's."""
+        run_file = Path(state_dir) / "run.json"
+        if run_file.exists():
+            run = json.loads(run_file.read_text())
+            if _alive(run.get("pid")):
+                if not run.get("tempo"):
+                    raise Unreachable("make run keeps no traces here (a collector of yours receives them, or "
+                                      "--no-trace-view): restart it with neither, or use docker compose")
+                return cls("make run", run["urls"], run["tempo"], run)
+        sandbox = cls("compose", {s.name: f"http://localhost:{s.local_port}" for s in SERVICES}, COMPOSE_TEMPO, {})
+        try:
+            requests.get(f"{COMPOSE_PROMETHEUS}/-/ready", timeout=TIMEOUT).raise_for_status()
+        except requests.RequestException:
+            raise Unreachable("no sandbox is running: start it with `make run` (or `docker compose up -d`), "
+                              "then try again") from None
+        return sandbox
+
+    # ---- reading: traces, metrics, logs
+
+    def get_trace(self, trace_id):
+        """Tempo's /api/traces answer for `trace_id`, or None when Tempo has no such trace."""
+        try:
+            response = requests.get(f"{self.tempo}/api/traces/{trace_id}", timeout=TIMEOUT)
+        except requests.RequestException:
+            raise Unreachable(f"Tempo does not answer at {self.tempo}: is the sandbox running?") from None
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def counter_values(self, service, metric, **labels):
+        """{labels of the series: value} of a counter of `service` (the sum over its workers)."""
+        if self.kind == "make run":
+            try:
+                text = requests.get(f"{self.urls[service]}/metrics", timeout=TIMEOUT).text
+            except requests.RequestException:
+                raise Unreachable(f"the {service} does not answer at {self.urls[service]}") from None
+            found = {}
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == metric and all(sample.labels.get(k) == v for k, v in labels.items()):
+                        found[tuple(sorted(sample.labels.items()))] = sample.value
+            return found
+        selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
+        job = next(s.container for s in SERVICES if s.name == service)
+        query = f'{metric}{{job="{job}",{selector}}}' if selector else f'{metric}{{job="{job}"}}'
+        try:
+            answer = requests.get(f"{COMPOSE_PROMETHEUS}/api/v1/query", params={"query": query}, timeout=TIMEOUT).json()
+        except requests.RequestException:
+            raise Unreachable(f"Prometheus does not answer at {COMPOSE_PROMETHEUS}") from None
+        scrape_labels = ("job", "instance", "__name__", "service")
+        return {
+            tuple(sorted((k, v) for k, v in result["metric"].items() if k not in scrape_labels)):
+                float(result["value"][1])
+            for result in answer.get("data", {}).get("result", [])
+        }
+
+    def log_lines(self, service, containing):
+        """The JSON log lines of `service` that contain `containing` (a trace id), decoded."""
+        if self.kind == "make run":
+            path = Path(self.run["logs"]) / f"{service}.log"
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        else:
+            container = next(s.container for s in SERVICES if s.name == service)
+            query = f'{{container_name="{container}"}} |= "{containing}"'
+            start = int((time.time() - 3600) * 1e9)
+            try:
+                answer = requests.get(f"{COMPOSE_LOKI}/loki/api/v1/query_range",
+                                      params={"query": query, "start": start, "limit": 1000}, timeout=TIMEOUT).json()
+            except requests.RequestException:
+                raise Unreachable(f"Loki does not answer at {COMPOSE_LOKI}") from None
+            lines = [line for stream in answer.get("data", {}).get("result", []) for _, line in stream["values"]]
+        found = []
+        for line in lines:
+            if containing in line and line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    found.append(json.loads(line))
+        return found
+
+    # ---- acting: traffic, freezing a service, SQL
+
+    def start_traffic(self, log_path, *arguments):
+        """`python -m traffic` in the background, rolling at this sandbox's frontend; its pid."""
+        env = dict(os.environ)
+        if self.run.get("otlp"):  # make run's receiver: the generator's spans join their traces
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.run["otlp"]
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "traffic", "--url", self.urls[FRONTEND.name],
+                 "--die-service-url", self.urls[DIE_SERVICE.name], *arguments],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return process.pid
+
+    def freeze(self, service):
+        if self.kind == "make run":
+            signal_gunicorn(self.run["pids"][service], signal.SIGSTOP)
+        else:
+            _compose("pause", _compose_service(service))
+
+    def resume(self, service):
+        if self.kind == "make run":
+            signal_gunicorn(self.run["pids"][service], signal.SIGCONT)
+        else:
+            _compose("unpause", _compose_service(service))
+
+    def run_sql(self, statement, parameters=()):
+        """`statement` on the die service's database, as a learner would with sqlite3 or psql."""
+        if self.kind == "make run":
+            with sqlite3.connect(make_url(self.run["database_url"]).database) as connection:
+                connection.execute(statement, parameters)
+            return
+        for value in parameters:  # psql takes the values inline: ours only, quoted
+            statement = statement.replace("?", "'" + str(value).replace("'", "''") + "'", 1)
+        _compose("exec", "-T", "postgres", "psql", "-U", "dice", "dice", "-v", "ON_ERROR_STOP=1", "-c", statement)
+
+
+def stop_process(pid):
+    """Ends a background process of ours (its whole session), if it still runs."""
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+
+
+def _alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    state = Path(f"/proc/{pid}/stat")
+    return not state.exists() or state.read_text().split(") ")[-1][:1] != "Z"  # a zombie is gone
+
+
+def _compose_service(service):
+    return {DIE_SERVICE.name: "die-service", DICE_ROLLER.name: "dice-roller", FRONTEND.name: "frontend"}[service]
+
+
+def _compose(*arguments):
+    subprocess.run(["docker", "compose", *arguments], cwd=REPO, check=True, capture_output=True, timeout=60)
