@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 NODE_TOOLS := tests/node_tools/node_modules/.package-lock.json
 
-.PHONY: run test test-fast lint bench stack-check clean
+.PHONY: run test test-fast lint bench lab stack-check clean
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(VENV)/installed
 # about nine minutes of a saturated machine.
 bench: $(VENV)/installed
 	$(PYTHON) -m bench
+
+# The labs (docs/labs.md): `make lab` lists them; `.venv/bin/python -m labs start NAME` begins one.
+lab: $(VENV)/installed
+	$(PYTHON) -m labs
 
 # Needs Docker: `docker compose up`, traffic, every promise of docs/compose.md checked through the
 # components' APIs on localhost, then `docker compose down` (docs/compose.md "Checking the stack").

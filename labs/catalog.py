@@ -68,7 +68,7 @@ class SlowHop(Lab):
     todo = "Traffic is rolling in the background. Find a slow trace, then the span whose own time is long."
     where = ("Grafana → Explore → Tempo: search by duration, open the slowest trace, compare each span with its "
              "children. TraceQL: {resource.service.name=\"frontend\" && kind=server && duration > 1s}. "
-             "Without Docker: curl 'http://127.0.0.1:3200/api/search?minDuration=1s'.")
+             "Without Docker: http://127.0.0.1:3200/api/search?minDuration=1s (make run's Tempo API).")
     answer = "--service SERVICE --trace-id TRACE_ID (a slow trace, and the service whose span holds its time)"
     explanation = ("A span's length is not its own time: the frontend's span is long whenever anything below it "
                    "is. The hop to blame is the span whose time is not covered by its children; and the "
@@ -112,8 +112,8 @@ class FailingDie(Lab):
             "Find it, and its error rate, from the metrics.")
     todo = "Traffic rolls the three new dice in the background. Give it a minute, then read the metrics."
     where = ("Grafana → the dashboard's \"Rolls\" row, \"Error rate by die\"; or Explore → Prometheus: "
-             "sum by (die_type, result) (dice_rolls_total). Without Docker: curl http://127.0.0.1:8104/metrics "
-             "| grep dice_rolls_total.")
+             "sum by (die_type, result) (dice_rolls_total). Without Docker: "
+             "http://127.0.0.1:8104/metrics, dice_rolls_total.")
     answer = "--die DIE --error-rate RATE (errors / all rolls of that die, 0 to 1, within ±0.05)"
     explanation = ("A rate is a ratio of two counters: failed rolls over all rolls of the die. The labels make "
                    "it one query per die, and the die with the outlying ratio is the one to look at: no trace "
@@ -171,7 +171,7 @@ class SlowestInBatch(Lab):
     todo = "Traffic rolls batches in the background. Open a batch's trace and read its `roll die` spans."
     where = ("Grafana → Explore → Tempo, TraceQL: {resource.service.name=\"dice-roller\" && "
              "span.http.route=\"/roll-async\"}; the `roll die` spans carry die.roll_index. Without Docker: "
-             "curl 'http://127.0.0.1:3200/api/search?tags=http.route=/roll-async'.")
+             "http://127.0.0.1:3200/api/search?tags=http.route=/roll-async.")
     answer = "--trace-id TRACE_ID --roll-index INDEX (a batch, and the die.roll_index of its slowest roll)"
     explanation = ("Concurrent children overlap: the parent ends with the last of them, so the slowest child is "
                    "the batch's latency, and making any other roll faster would change nothing. Fan-out "
@@ -210,7 +210,7 @@ class DependencyDown(Lab):
     todo = "Roll in the page, or watch the background traffic's traces."
     where = ("The page shows the status; Grafana → Explore → Tempo: the dice roller's CLIENT span to the die "
              "service; the dashboard's \"Dice roller → die service p95\". Without Docker: "
-             "curl 'http://127.0.0.1:3200/api/search?minDuration=1s'.")
+             "http://127.0.0.1:3200/api/search?minDuration=1s (make run's Tempo API).")
     answer = "--status CODE --waited-ms MS (what the frontend answered; the roller's wait, within 25 %)"
     explanation = ("A frozen dependency is worse than a dead one: a refused connection fails at once, a frozen "
                    "one costs every caller its whole timeout. The CLIENT span's length is that timeout "
@@ -312,7 +312,7 @@ class SlowQuery(Lab):
     todo = "Traffic is rolling in the background. Find a roll of 300 ms or more, and its slowest span of its own."
     where = ("Grafana → Explore → Tempo, TraceQL: {kind=client && span.db.system.name != nil && duration > "
              "200ms}; the dashboard's \"Database\" row. Without Docker: "
-             "curl 'http://127.0.0.1:3200/api/search?minDuration=300ms'.")
+             "http://127.0.0.1:3200/api/search?minDuration=300ms.")
     answer = "--trace-id TRACE_ID --span-name NAME (a slow roll, and the name of the span that held its time)"
     explanation = ("The die service's SERVER span is as long as its query, but the time is the query's: the "
                    "database span (its db.query.text says which statement) is where to look next, in the "

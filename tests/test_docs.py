@@ -75,6 +75,16 @@ def distinct_sql(engine):
     return list(dict.fromkeys(sql for _, kind, sql in sql_examples() if kind == engine))
 
 
+# `python -m labs` and its commands, as the pages show them.
+LABS_LINE = re.compile(r"^(?:\.venv/bin/)?python -m labs\b([^#`]*)")
+
+
+def labs_examples():
+    """(page name, the arguments after `python -m labs`) of every labs command in a code block."""
+    return [(page.name, shlex.split(match.group(1))) for page in PAGES for line in fenced_lines(page.read_text())
+            if (match := LABS_LINE.match(line))]
+
+
 def curl_examples():
     return [(page.name, line) for page in PAGES for line in fenced_lines(page.read_text())
             if line.startswith("curl ")]
@@ -218,3 +228,19 @@ def test_each_traffic_command_runs_as_documented(stack):
     with ThreadPoolExecutor(max_workers=4) as pool:
         for page, command, done in pool.map(run, examples):
             assert done.returncode == 0 and " rolls" in done.stdout, f"{page}: {command}\n{done.stderr[-2000:]}"
+
+
+def test_every_labs_command_is_one_the_labs_take():
+    """list and show run here, as the pages write them; start, check and stop, which need a running
+    sandbox, are parsed by the labs' own command line (tests/test_labs.py runs them for real)."""
+    from labs.__main__ import parse_args
+
+    examples = labs_examples()
+    assert {arguments[0] if arguments else "list" for _, arguments in examples} >= {"list", "show", "start", "check",
+                                                                                    "stop"}
+    for page, arguments in examples:
+        parse_args(arguments)  # exits (SystemExit) on a command, a lab or an option it does not take
+        if not arguments or arguments[0] in ("list", "show"):
+            done = subprocess.run([sys.executable, "-m", "labs", *arguments], cwd=REPO, capture_output=True,
+                                  text=True, timeout=30)
+            assert done.returncode == 0 and done.stdout, (page, arguments, done.stderr)
