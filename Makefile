@@ -25,7 +25,7 @@ $(NODE_TOOLS): tests/node_tools/package-lock.json
 test: $(VENV)/installed $(NODE_TOOLS)
 	command -v prometheus >/dev/null && command -v chromium >/dev/null && command -v prometheus-postgres-exporter >/dev/null \
 		&& ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/install-system-packages.sh
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2 --dist loadfile
 
 # The in-process tests only (no gunicorn, no browser, no Prometheus): seconds, for the edit loop.
 test-fast: $(VENV)/installed $(NODE_TOOLS)
