@@ -245,13 +245,8 @@ class DependencyDown(Lab):
     @staticmethod
     def _failed_rolls(sandbox, since):
         """[(the frontend's status, the roller's wait in ms)] of the rolls that failed since `since`."""
-        try:
-            found = requests.get(f"{sandbox.tempo}/api/search", timeout=5, params={
-                "tags": "name=GET /roll", "minDuration": "500ms", "start": int(since), "limit": 50}).json()
-        except requests.RequestException:
-            raise Unreachable(f"Tempo does not answer at {sandbox.tempo}") from None
         failed = []
-        for summary in found.get("traces", []):
+        for summary in sandbox.search(tags='name="GET /roll"', minDuration="500ms", start=int(since), limit=50):
             spans = spans_of(sandbox.get_trace(summary["traceID"]))
             calls = [s for s in spans if (s.service, s.kind) == (DICE_ROLLER.name, "CLIENT") and s.status == "ERROR"]
             fronts = [s for s in spans if (s.service, s.kind) == (FRONTEND.name, "SERVER")]

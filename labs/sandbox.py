@@ -76,6 +76,15 @@ class Sandbox:
         response.raise_for_status()
         return response.json()
 
+    def search(self, **params):
+        """Tempo's /api/search: [trace summaries], newest first."""
+        try:
+            response = requests.get(f"{self.tempo}/api/search", params=params, timeout=TIMEOUT)
+            response.raise_for_status()
+        except requests.RequestException:
+            raise Unreachable(f"Tempo does not answer at {self.tempo}: is the sandbox running?") from None
+        return response.json().get("traces", [])
+
     def counter_values(self, service, metric, **labels):
         """{labels of the series: value} of a counter of `service` (the sum over its workers)."""
         if self.kind == "make run":
