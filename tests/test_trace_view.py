@@ -58,3 +58,17 @@ def test_the_view_is_for_a_machine_with_no_collector_only():
     assert not wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
     assert not wanted({"OTEL_SDK_DISABLED": "true"})
     assert not wanted({"OTEL_TRACES_EXPORTER": "console"})
+
+
+def test_events_and_error_type_are_shown_under_their_span():
+    query = span("q1", "d1", "die-service", "CLIENT", "SELECT dice", 3, 5, "ERROR")
+    query.attributes["error.type"] = "UndefinedTable"
+    server = span("d1", "", "die-service", "SERVER", "GET /dice", 0, 10, "ERROR", 503)
+    server.attributes["error.type"] = "503"
+    server.events = [("fault injected", {"fault.kind": "error", "fault.value": "broken"}),
+                     ("exception", {"exception.type": "OperationalError", "exception.stacktrace": "long"})]
+    lines = render_trace("t" * 32, [server, query]).splitlines()
+    assert lines[1].endswith("ERROR 503")  # error.type repeats the status: not shown twice
+    assert lines[2].split("·")[1].split() == ["fault", "injected", "fault.kind=error", "fault.value=broken"]
+    assert lines[3].split("·")[1].split() == ["exception", "exception.type=OperationalError"]
+    assert lines[4].endswith("ERROR error.type=UndefinedTable") and "SELECT dice" in lines[4]

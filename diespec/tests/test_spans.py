@@ -8,6 +8,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from diespec.app import build_app
 from ops import faults
 from ops.faults import FaultInjector
+from runtime.processes import free_port
 from tests.spans import assert_server_span, exception_events, only_span
 
 FAULTS = FaultInjector("die-service", enabled=True)
@@ -102,16 +103,20 @@ def test_an_invalid_row_is_a_500_its_query_a_success(client, span_exporter, run_
     assert query_span(span_exporter).status.status_code is StatusCode.UNSET
 
 
-def test_database_down_is_a_503_saying_why_on_the_server_span(make_client, span_exporter, tmp_path):
-    """No connection could be had, so no query ran: the SERVER span's exception event says why.
-    (PostgreSQL stopped: tests/test_database_outage.py.)"""
-    client = make_client(url=f"sqlite:///{tmp_path / 'no-such-folder' / 'dice.sqlite3'}", seeded=False)
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_database_down_is_a_503_saying_why_on_the_server_span(make_client, span_exporter, tmp_path, engine):
+    """No connection could be had (a file in a folder that does not exist; a port where no
+    PostgreSQL listens), so no query ran: the SERVER span's exception event says why."""
+    url = {"sqlite": f"sqlite:///{tmp_path / 'no-such-folder' / 'dice.sqlite3'}",
+           "postgresql": f"postgresql://dice:secret@127.0.0.1:{free_port()}/dice"}[engine]
+    client = make_client(url=url, seeded=False)
     response = client.simulate_get("/dice", params={"identifier": "fair"})
     assert response.status_code == 503 and response.json["error"] == "database_unavailable"
     server = only_span(span_exporter)
     assert_server_span(server, "GET /dice", 503, "/dice")
     [event] = exception_events(server)
-    assert event.attributes["exception.type"] == "sqlite3.OperationalError"  # the driver's own
+    assert event.attributes["exception.type"] == f"{'sqlite3' if engine == 'sqlite' else 'psycopg'}.OperationalError"
+    assert "secret" not in event.attributes["exception.message"]
     assert [span.kind for span in span_exporter.get_finished_spans()] == [SpanKind.SERVER]
 
 
