@@ -60,10 +60,15 @@ def main(argv=None):
     }
     view = None
     if not args.no_trace_view and wanted(os.environ):
-        view = TraceView(tempo_port=args.tempo_port)
+        try:
+            view = TraceView(tempo_port=args.tempo_port)
+            served = f"kept for Tempo's API on http://127.0.0.1:{args.tempo_port}"
+        except OSError as error:  # the port is taken: the traces are still printed
+            view = TraceView()
+            served = f"not served (port {args.tempo_port}: {error.strerror}; the labs cannot read them)"
         env.update(view.environment())
-        print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here and kept for "
-              f"Tempo's API on http://127.0.0.1:{args.tempo_port} (--no-trace-view turns that off).", file=sys.stderr)
+        print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here and {served} "
+              "(--no-trace-view turns that off).", file=sys.stderr)
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
     logs = args.state_dir / "logs"
@@ -83,7 +88,7 @@ def main(argv=None):
         "pid": os.getpid(),
         "urls": {service.name: f"http://127.0.0.1:{ports[service]}" for service in SERVICES},
         "pids": {service.name: process.pid for service, process in processes.items()},
-        "tempo": f"http://127.0.0.1:{args.tempo_port}" if view else None,
+        "tempo": view.tempo.url if view and view.tempo else None,
         "otlp": view.receiver.endpoint if view else None,
         "logs": str(logs),
         "database_url": read_or_default("DATABASE_URL"),
