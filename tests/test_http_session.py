@@ -38,8 +38,8 @@ class RacingServer:
     def _handle(self, connection):
         with connection:
             connection.recv(65536)
+            self.answered += 1  # before the answer: the client may ask the count as soon as it has it
             connection.sendall(OK)
-            self.answered += 1
             connection.recv(65536)  # the reuse: read, then closed unanswered
 
     def close(self):
