@@ -15,6 +15,10 @@ from ops.validation import is_valid_identifier
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
+# With no list yet (the die service was still starting, or down, when the frontend started), a
+# failed fetch is tried again this soon: a page with no dice is no page at all.
+RETRY_WITHOUT_A_LIST_SECONDS = 1.0
+
 
 def start_daemon_thread(work):
     threading.Thread(target=work, name="die-list-refresh", daemon=True).start()
@@ -42,10 +46,10 @@ class DieList:
         self._lock = threading.Lock()
         self._refreshing = False
         self._identifiers = []
-        self._fetched_at = None
+        self._next_fetch_at = None  # clock() from which the list is stale
 
     def identifiers(self):
-        if self._fetched_at is None or self._clock() - self._fetched_at > self._max_age:
+        if self._next_fetch_at is None or self._clock() > self._next_fetch_at:
             self._refresh_in_background()
         return self._identifiers
 
@@ -63,7 +67,8 @@ class DieList:
     def refresh(self):
         """Fetches the list now, as a trace of its own: never part of the request that
         found the list stale. A failed fetch counts as a fetch, so a die service that is
-        down is asked again after max_age, not on every page load."""
+        down is asked again after max_age, not on every page load; with no list at all yet,
+        after RETRY_WITHOUT_A_LIST_SECONDS."""
         try:
             with tracer.start_as_current_span("fetch die list", context=Context()) as span:
                 identifiers, problem = self._fetch()
@@ -71,7 +76,8 @@ class DieList:
                     span.set_status(StatusCode.ERROR, problem)
                 self._identifiers = identifiers or self._identifiers
         finally:
-            self._fetched_at = self._clock()
+            wait = self._max_age if self._identifiers else min(self._max_age, RETRY_WITHOUT_A_LIST_SECONDS)
+            self._next_fetch_at = self._clock() + wait
             self._refreshing = False
 
     def _fetch(self):

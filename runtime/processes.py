@@ -79,7 +79,7 @@ class ServiceProcess:
             self.wait_until_healthy()
         return self
 
-    def wait_until_healthy(self, timeout=20.0):
+    def wait_until_healthy(self, timeout=20.0, path="/healthz"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -87,7 +87,7 @@ class ServiceProcess:
             # Ours, not another process that took the port: gunicorn says it listens there.
             listening = f"Listening at: {self.url} ({self.process.pid})" in self.log_text()
             try:
-                if listening and requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if listening and requests.get(f"{self.url}{path}", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -141,6 +141,7 @@ class Stack:
     CONFIG = GUNICORN_CONFIG
     ENTRY_POINTS = {DIE_SERVICE: DIE_SERVICE.entry_point, DICE_ROLLER: DICE_ROLLER.entry_point,
                     FRONTEND: FRONTEND.entry_point}
+    FRONTEND_READY = "/readyz"
 
     BASE_ENV = {
         "OTEL_SDK_DISABLED": "false",
@@ -178,6 +179,9 @@ class Stack:
                 service.start(wait=False)
             for service in self.services:
                 service.wait_until_healthy()
+            # Ready as a user finds it: the frontend has its die list (it may have asked the die
+            # service while that was still seeding its database, and asks again a second later).
+            self.frontend.wait_until_healthy(path=self.FRONTEND_READY)
         except BaseException:
             self.stop()
             raise

@@ -15,3 +15,4 @@ class FloorStack(Stack):
         DICE_ROLLER: "bench.floor.roller:create_app()",
         FRONTEND: "bench.floor.frontend:application",
     }
+    FRONTEND_READY = "/healthz"  # the floor's frontend keeps no die list

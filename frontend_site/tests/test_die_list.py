@@ -49,6 +49,21 @@ def test_failed_fetch_keeps_the_last_list_and_retries_after_max_age(die_service)
     assert len(die_service.requests) - asked_before == 2
 
 
+def test_with_no_list_yet_a_failed_fetch_is_tried_again_within_a_second(die_service):
+    """The frontend started before the die service answered: the page must not wait max_age for dice."""
+    asked_before = len(die_service.requests)
+    clock = Clock()
+    die_list = die_list_for(die_service, clock)
+    die_service.routes["/dice"] = lambda q: (503, {"error": "database_unavailable", "message": "-"})
+    assert die_list.identifiers() == []
+    clock.now = 0.5
+    assert die_list.identifiers() == []  # not on every page load
+    die_service.routes["/dice"] = lambda q: (200, {"identifiers": ["fair", "risky"]})
+    clock.now = 1.1
+    assert die_list.identifiers() == ["fair", "risky"]
+    assert len(die_service.requests) - asked_before == 2
+
+
 def test_a_stale_list_is_answered_at_once_while_one_refresh_runs_in_the_background(die_service):
     release = threading.Event()
     refreshes = []
