@@ -146,11 +146,13 @@ def stack(tmp_path_factory):
         DICE_ROLLER_TIMEOUT_SECONDS=5.0 / TIME_SCALE,
         DATABASE_URL=f"sqlite:///{database}",
     ).start()
-    with sqlite3.connect(database) as connection:
-        for sql in distinct_sql("sqlite"):
-            connection.execute(sql)
-    yield stack
-    stack.stop()
+    try:
+        with sqlite3.connect(database) as connection:
+            for sql in distinct_sql("sqlite"):
+                connection.execute(sql)
+        yield stack
+    finally:
+        stack.stop()
 
 
 def test_every_sql_line_runs_on_postgresql_too(postgres_server):
