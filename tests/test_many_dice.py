@@ -23,17 +23,19 @@ def run(tmp_path_factory):
     receiver = OtlpReceiver()
     env = telemetry_env(tmp_path, receiver, ROLL_MAX_DELAY_SECONDS="0.3", ROLL_THREADS=str(ROLL_THREADS))
     stack = Stack(tmp_path, **env).start()
-    answers = {
-        name: stack.frontend.get("/roll-async", params={"die": die, "times": times})
-        for name, die, times in (("three", "fair", 3), ("six", "fair", 6), ("doomed", "doomed", 3))
-    }
-    expected = {
-        answer.json()["trace_id"]: spans_per_batch(answer.json().get("count", 3)) for answer in answers.values()
-    }
-    traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) == n for i, n in expected.items()))
-    yield stack, answers, {name: traces[answer.json()["trace_id"]] for name, answer in answers.items()}
-    stack.stop()
-    receiver.close()
+    try:
+        answers = {
+            name: stack.frontend.get("/roll-async", params={"die": die, "times": times})
+            for name, die, times in (("three", "fair", 3), ("six", "fair", 6), ("doomed", "doomed", 3))
+        }
+        expected = {
+            answer.json()["trace_id"]: spans_per_batch(answer.json().get("count", 3)) for answer in answers.values()
+        }
+        traces = receiver.wait_for(lambda t: all(len(t.get(i, [])) == n for i, n in expected.items()))
+        yield stack, answers, {name: traces[answer.json()["trace_id"]] for name, answer in answers.items()}
+    finally:
+        stack.stop()
+        receiver.close()
 
 
 def rolls_of(spans):

@@ -41,21 +41,23 @@ def run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("telemetry")
     receiver = OtlpReceiver()
     stack = Stack(tmp_path, **telemetry_env(tmp_path, receiver)).start()
-    answers = [stack.frontend.get("/roll", params={"die": "fair"}) for _ in range(FAIR_ROLLS)]
-    answers += [stack.frontend.get("/roll", params={"die": "doomed"}) for _ in range(DOOMED_ROLLS)]
-    answers += [stack.frontend.get("/roll", params={"die": f"nope{i}"}) for i in range(UNKNOWN_ROLLS)]
-    for service in stack.services:  # probes and scrapes must make no spans
-        service.get("/healthz"), service.get("/readyz"), service.get("/metrics")
-    roll_trace_ids = {answer.json()["trace_id"] for answer in answers}
-    # A bad identifier straight to the roller: the frontend would have refused it itself.
-    assert stack.roller.get("/roll", params={"die": "bad$$"}).status_code == 400
-    receiver.wait_for(
-        lambda traces: roll_trace_ids <= set(traces) and _complete(traces, roll_trace_ids)
-        and any(_bad_identifier_span(spans) for spans in traces.values())
-    )
-    yield stack, receiver, answers
-    stack.stop()
-    receiver.close()
+    try:
+        answers = [stack.frontend.get("/roll", params={"die": "fair"}) for _ in range(FAIR_ROLLS)]
+        answers += [stack.frontend.get("/roll", params={"die": "doomed"}) for _ in range(DOOMED_ROLLS)]
+        answers += [stack.frontend.get("/roll", params={"die": f"nope{i}"}) for i in range(UNKNOWN_ROLLS)]
+        for service in stack.services:  # probes and scrapes must make no spans
+            service.get("/healthz"), service.get("/readyz"), service.get("/metrics")
+        roll_trace_ids = {answer.json()["trace_id"] for answer in answers}
+        # A bad identifier straight to the roller: the frontend would have refused it itself.
+        assert stack.roller.get("/roll", params={"die": "bad$$"}).status_code == 400
+        receiver.wait_for(
+            lambda traces: roll_trace_ids <= set(traces) and _complete(traces, roll_trace_ids)
+            and any(_bad_identifier_span(spans) for spans in traces.values())
+        )
+        yield stack, receiver, answers
+    finally:
+        stack.stop()
+        receiver.close()
 
 
 def _complete(traces, trace_ids):
