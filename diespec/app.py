@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.falcon import FalconInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
 from diespec.database import QueryWatchdog, create_pooled_engine, describe
+from diespec.metrics import SPECIFICATIONS_LOADED
 from diespec.resources import Dice, ServiceInfo
 from diespec.seed import load_specifications_or_exit
 from diespec.store import DieSpecificationStore
@@ -33,9 +34,13 @@ def create_app():
     engine = create_pooled_engine(config["DATABASE_URL"], pool_size, timeout)
     logger.info("Database connection pool established", extra={**describe(engine), "pool_size": pool_size})
     seed_order = list(load_specifications_or_exit(config["DIE_SPECIFICATIONS_FILE"]))
+    store = DieSpecificationStore(engine, QueryWatchdog(timeout), seed_order)
+    # The gauge from the start, before the first list request sets it again.
+    loaded = store.count_quietly()
+    SPECIFICATIONS_LOADED.set(len(seed_order) if loaded is None else loaded)
     enabled = config["FAULT_INJECTION"]
     return build_app(
-        DieSpecificationStore(engine, QueryWatchdog(timeout), seed_order),
+        store,
         FaultInjector(DIE_SERVICE.otel_name(), enabled=enabled),
         FaultInjector(faults.DATABASE, enabled=enabled, parse=faults.parse_database_fault,
                       expected=faults.DATABASE_EXPECTED),

@@ -150,3 +150,18 @@ def test_a_database_that_cannot_be_reached_at_start_stops_the_die_service_with_o
     critical = [json.loads(line) for line in service.log_lines() if '"CRITICAL"' in line]
     assert len(critical) == 1 and "cannot be seeded" in critical[0]["message"]
     assert "secret-pw" not in service.log_text() and "Booting worker" not in service.log_text()
+
+
+def test_a_fresh_die_service_reports_its_dice_and_no_query_yet(tmp_path):
+    """die_specifications_loaded from the start; the count that set it is no request's query."""
+    from ops.services import DIE_SERVICE
+    from runtime.processes import ServiceProcess, Stack
+
+    env = {**Stack.BASE_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'dice.sqlite3'}"}
+    service = ServiceProcess(DIE_SERVICE.entry_point, env, tmp_path, DIE_SERVICE.name).start()
+    try:
+        samples = scrape(service)
+        assert value(samples, "die_specifications_loaded") == 5  # the shipped file's dice
+        assert value(samples, "database_queries_total", query_type="list", result="success") == 0
+    finally:
+        service.stop()
