@@ -118,10 +118,16 @@ def stop(args, progress):
     situation = active["situation"]
     stop_process(situation.get("traffic_pid"))
     if situation.get("frozen") or situation.get("inserted"):
-        sandbox = Sandbox.find(args.state_dir)
-        for service in situation.get("frozen", []):
+        try:
+            sandbox = Sandbox.find(args.state_dir)
+        except Unreachable:  # stopped meanwhile: nothing is frozen any more
+            sandbox = None
+            print("The sandbox is not running: nothing to resume"
+                  + (f"; the dice {', '.join(situation['inserted'])} stay in its database" if situation.get("inserted")
+                     else "") + ".")
+        for service in situation.get("frozen", []) if sandbox else ():
             sandbox.resume(service)
-        for die in situation.get("inserted", []):  # only the rows this lab added
+        for die in situation.get("inserted", []) if sandbox else ():  # only the rows this lab added
             sandbox.run_sql("DELETE FROM die_specifications WHERE identifier = ?", (die,))
     progress.data["active"] = None
     progress.save()
