@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool, QueuePool
 
 logger = logging.getLogger(__name__)
@@ -184,11 +185,22 @@ class QueryWatchdog:
             self._changed.notify()
         try:
             yield
-        finally:
-            with self._changed:
-                cut = self._deadlines.pop(fd, None) is None
-            if cut and not connection.invalidated:
-                connection.invalidate()  # the query had ended just as it was cut
+        except SQLAlchemyError as error:
+            if self._forget(fd):  # cut: say so, rather than the driver's "connection closed"
+                raise sqlalchemy.exc.TimeoutError(
+                    f"no answer within {self._timeout:g} s (DATABASE_TIMEOUT_SECONDS): the connection was cut"
+                ) from error
+            raise
+        except BaseException:
+            self._forget(fd)
+            raise
+        if self._forget(fd) and not connection.invalidated:
+            connection.invalidate()  # the query had ended just as it was cut
+
+    def _forget(self, fd):
+        """Stops watching `fd`; True when the watchdog had already cut it."""
+        with self._changed:
+            return self._deadlines.pop(fd, None) is None
 
     def _run(self):
         with self._changed:

@@ -9,6 +9,7 @@ from falcon import testing
 
 from diespec.app import build_app
 from diespec.database import CONNECT_TIMEOUT_SECONDS
+from diespec.tests.conftest import TIMEOUT_SECONDS
 from ops import faults
 from ops.faults import FaultInjector
 
@@ -57,3 +58,6 @@ def test_an_outage_is_a_503_within_the_timeout_and_recovers_by_itself(store, pos
     assert ready is None or ready.status_code == 503
     assert back.status_code == 200
     assert outage_lines(caplog) == [("ERROR", "Database unavailable"), ("INFO", "Database available again")]
+    [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
+    if outage == "frozen":  # the watchdog's cut, said as what it is, not as a closed connection
+        assert went.reason.startswith(f"no answer within {TIMEOUT_SECONDS:g} s")
