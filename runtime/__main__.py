@@ -10,10 +10,12 @@ var/logs/<service>.log, where the labs read them (labs/telemetry.py).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -75,6 +77,10 @@ def main(argv=None):
     logs.mkdir(parents=True, exist_ok=True)
     processes = {}
     for service in SERVICES:
+        if service is not DIE_SERVICE:
+            # As compose's depends_on: the die service listens once its database is seeded, so
+            # the frontend's first die list finds it there instead of logging a failed fetch.
+            wait_until_listening(ports[DIE_SERVICE], processes[DIE_SERVICE])
         processes[service] = subprocess.Popen(
             gunicorn_command(service.entry_point, f"127.0.0.1:{ports[service]}"),
             cwd=REPO,
@@ -117,6 +123,15 @@ def main(argv=None):
                 process.kill()
         if view:  # after the services: their last spans arrive as they stop
             view.close()
+
+
+def wait_until_listening(port, process, timeout=15.0):
+    """Until something accepts connections on 127.0.0.1:`port` (or `process` exits, or time is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
 
 
 def copy_lines(stream, path):
