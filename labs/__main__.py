@@ -20,9 +20,7 @@ from pathlib import Path
 
 from labs.catalog import CANNOT_CHECK, LABS, RIGHT, WRONG
 from labs.sandbox import Sandbox, Unreachable, stop_process
-from runtime.processes import REPO
-
-STATE_DIR = REPO / "var"
+from runtime.processes import STATE_DIR
 
 
 class Progress:

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
-from runtime.processes import REPO, signal_gunicorn
+from runtime.processes import REPO, RUN_FILE, signal_gunicorn
 
 COMPOSE_TEMPO = "http://localhost:3200"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
@@ -47,7 +47,7 @@ class Sandbox:
     @classmethod
     def find(cls, state_dir):
         """The sandbox that runs now: make run's, when its run.json names a live process, else compose's."""
-        run_file = Path(state_dir) / "run.json"
+        run_file = Path(state_dir) / RUN_FILE
         if run_file.exists():
             run = json.loads(run_file.read_text())
             if _alive(run.get("pid")):

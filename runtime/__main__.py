@@ -24,13 +24,9 @@ from pathlib import Path
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
 from ops.settings import read_or_default
-from runtime.processes import REPO, gunicorn_command, signal_gunicorn
+from runtime.processes import REPO, RUN_FILE, STATE_DIR, gunicorn_command, signal_gunicorn
 from runtime.tempo_api import TEMPO_PORT
 from runtime.trace_view import DEFAULT_COLLECTOR, TraceView, wanted
-
-# What a running `make run` tells the labs: its ports, pids, where its traces and logs are.
-STATE_DIR = REPO / "var"
-RUN_FILE = "run.json"
 
 
 def parse_ports(text):

@@ -15,6 +15,10 @@ import requests
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 
 REPO = Path(__file__).resolve().parent.parent
+# What a running `make run` leaves for the labs: RUN_FILE (its ports, pids, where its traces and
+# logs are) and its log files, in STATE_DIR (`--state-dir` for another folder).
+STATE_DIR = REPO / "var"
+RUN_FILE = "run.json"
 GUNICORN_CONFIG = "ops/gunicorn.conf.py"
 
 
