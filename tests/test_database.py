@@ -2,6 +2,7 @@
 a die added with SQL, seeding once per deployment, outages and their end, the metrics."""
 
 import json
+import sqlite3
 import time
 import uuid
 
@@ -9,46 +10,47 @@ import pytest
 
 from ops.services import SPANS_PER_ROLL
 from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import Stack
 from tests.helpers import poll_until, scrape, value
 from tests.test_telemetry import telemetry_env
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def database(engine, tmp_path, request):
-    """(DATABASE_URL, run_sql) of a new database: a SQLite file, or a database of its own on the
-    run's PostgreSQL. `run_sql` is the learner's psql or sqlite3."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def deployment(request, tmp_path_factory):
+    """(engine, stack, receiver, run_sql): one stack per engine for the tests below, two die-service
+    workers with pools of 3, traces to a receiver; `run_sql` is the learner's sqlite3 or psql on
+    its database (a SQLite file, or a database of its own on the run's PostgreSQL)."""
+    engine, folder = request.param, tmp_path_factory.mktemp(f"database-{request.param}")
     if engine == "sqlite":
-        import sqlite3
-
-        path = tmp_path / "dice.sqlite3"
+        path = folder / "dice.sqlite3"
+        url = f"sqlite:///{path}"
 
         def run_sql(statement):
             with sqlite3.connect(path) as connection:
                 return connection.execute(statement).fetchall()
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = f"dice_{uuid.uuid4().hex[:12]}"
+        url = server.create_database(name)
 
-        return f"sqlite:///{path}", run_sql
-    server = request.getfixturevalue("postgres_server")
-    name = f"dice_{uuid.uuid4().hex[:12]}"
-    return server.create_database(name), lambda statement: server.psql(statement, database=name)
+        def run_sql(statement):
+            return server.psql(statement, database=name)
 
-
-@pytest.fixture
-def receiver():
     receiver = OtlpReceiver()
-    yield receiver
-    receiver.close()
+    stack = Stack(folder, **telemetry_env(folder, receiver, DATABASE_URL=url, WEB_CONCURRENCY=2,
+                                          DATABASE_POOL_SIZE=3, DIE_LIST_MAX_AGE_SECONDS=1))
+    try:
+        stack.start()
+        yield engine, stack, receiver, run_sql
+    finally:
+        stack.stop()
+        receiver.close()
 
 
-def test_a_roll_is_seven_spans_with_the_query_under_the_die_service(start_stack, tmp_path, receiver, engine, database):
-    url, run_sql = database
-    stack = start_stack(**telemetry_env(tmp_path, receiver, DATABASE_URL=url))
+def test_a_roll_is_seven_spans_with_the_query_under_the_die_service(deployment):
+    engine, stack, receiver, run_sql = deployment
     answer = stack.frontend.get("/roll", params={"die": "fair"})
     assert answer.status_code == 200
     trace_id = answer.json()["trace_id"]
@@ -74,9 +76,8 @@ def test_a_roll_is_seven_spans_with_the_query_under_the_die_service(start_stack,
     assert lone_queries == []
 
 
-def test_a_die_inserted_with_sql_rolls_at_once_with_nothing_restarted(start_stack, database):
-    url, run_sql = database
-    stack = start_stack(DATABASE_URL=url, DIE_LIST_MAX_AGE_SECONDS=1)
+def test_a_die_inserted_with_sql_rolls_at_once_with_nothing_restarted(deployment):
+    engine, stack, receiver, run_sql = deployment
     assert stack.frontend.get("/roll", params={"die": "d3"}).status_code == 404
     run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) VALUES ('d3', '[1, 2, 3]', 0)")
     assert stack.frontend.get("/roll", params={"die": "d3"}).json()["roll"] in (1, 2, 3)
@@ -91,9 +92,9 @@ def test_a_die_inserted_with_sql_rolls_at_once_with_nothing_restarted(start_stac
     assert all(service.process.poll() is None for service in stack.services)
 
 
-def test_two_workers_seed_once_and_report_their_pools_together(start_stack, database):
-    url, run_sql = database
-    stack = start_stack(DATABASE_URL=url, WEB_CONCURRENCY=2, DATABASE_POOL_SIZE=3)
+def test_two_workers_seed_once_and_report_their_pools_together(deployment):
+    engine, stack, receiver, run_sql = deployment
+    before = value(scrape(stack.die_service), "database_queries_total", query_type="get", result="success")
     rolls = 6
     for _ in range(rolls):
         assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
@@ -103,10 +104,11 @@ def test_two_workers_seed_once_and_report_their_pools_together(start_stack, data
     samples = scrape(stack.die_service)
     assert value(samples, "database_connection_pool_size") == 6
     assert value(samples, "database_connection_pool_available") == 6
-    # Each roll's query, and the frontend's die list at its start.
-    assert value(samples, "database_queries_total", query_type="get", result="success") == rolls
+    # Each roll's query; the frontend's die list at its start among the lists.
+    assert value(samples, "database_queries_total", query_type="get", result="success") == before + rolls
     assert value(samples, "database_queries_total", query_type="list", result="success") >= 1
-    assert run_sql("SELECT count(*) FROM die_specifications") in ("5", [(5,)])
+    assert run_sql("SELECT count(*) FROM die_specifications WHERE identifier IN ('fair', 'risky', 'doomed')") in (
+        "3", [(3,)])
 
 
 @pytest.mark.parametrize("outage", ["stopped", "frozen"])
