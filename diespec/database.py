@@ -106,6 +106,17 @@ def describe(engine):
     return {"engine": engine.dialect.name, "host": url.host or "", "database": url.database or ""}
 
 
+def driver_error(error):
+    """The driver's own exception (psycopg's, sqlite3's) under SQLAlchemy's wrapper, else `error`."""
+    return getattr(error, "orig", None) or error
+
+
+def reason(error):
+    """What went wrong, in the driver's first line (it names no password), without SQLAlchemy's additions."""
+    cause = driver_error(error)
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 def _prepare(engine, timeout_seconds):
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_sleep(timeout_seconds))
@@ -158,9 +169,9 @@ class QueryWatchdog:
     statement_timeout has the server cancel a slow query, but a frozen server (stopped with
     SIGSTOP, a paused container) never answers at all, and psycopg has no client-side query
     timeout: without this, the request's thread would wait for ever. Shutting the socket down
-    makes the query fail at once with the driver's own "connection closed" error, which
-    SQLAlchemy takes for a lost connection: it discards it, and the pool connects afresh.
-    One thread per worker process, started with the first query.
+    makes the query fail at once, with the driver's "connection closed", which SQLAlchemy takes
+    for a lost connection (it discards it, and the pool connects afresh); `watch` then raises
+    it again as the timeout it was. One thread per worker process, started with the first query.
     """
 
     def __init__(self, timeout_seconds):

@@ -4,6 +4,7 @@ import logging
 
 from opentelemetry import trace
 
+from diespec.database import driver_error
 from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_LOADED, SPECIFICATIONS_REQUESTED
 from diespec.specs import InvalidStoredSpecification
 from diespec.store import DatabaseUnavailable
@@ -28,8 +29,7 @@ def _or_error(query, *args):
     except DatabaseUnavailable as error:
         # The query's own span says it when there was a query; when no connection could
         # be had there is none, and this event is where the trace says why.
-        cause = error.__cause__
-        trace.get_current_span().record_exception(getattr(cause, "orig", None) or cause or error)
+        trace.get_current_span().record_exception(driver_error(error.__cause__ or error))
         raise ApiError(errors.DATABASE_UNAVAILABLE) from error
 
 

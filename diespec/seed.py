@@ -7,7 +7,7 @@ import logging
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from diespec.database import CREATE_TABLE, UPSERT, create_sqlite_folder, create_unpooled_engine, describe
+from diespec.database import CREATE_TABLE, UPSERT, create_sqlite_folder, create_unpooled_engine, describe, reason
 from diespec.specs import SpecificationError, load_specifications
 from ops import settings
 from ops.startup import refuse_to_start
@@ -38,8 +38,7 @@ def seed_from_settings():
     try:
         seed(engine, specifications, path)
     except Exception as error:  # noqa: BLE001 (any failure to reach the database stops the start, said once)
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        refuse_to_start(f"the database cannot be seeded: {reason}", **describe(engine))
+        refuse_to_start(f"the database cannot be seeded: {reason(error)}", **describe(engine))
     finally:
         engine.dispose()
 

@@ -9,7 +9,16 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from diespec.database import PING, SELECT_IDENTIFIERS, SELECT_ONE, connection_from, failing, with_delay
+from diespec.database import (
+    PING,
+    SELECT_IDENTIFIERS,
+    SELECT_ONE,
+    connection_from,
+    driver_error,
+    failing,
+    reason,
+    with_delay,
+)
 from diespec.metrics import DATABASE_POOL_AVAILABLE, DATABASE_POOL_SIZE, DATABASE_QUERIES, DATABASE_QUERY_DURATION
 from diespec.specs import DieSpecification
 from ops.metrics import trace_exemplar
@@ -59,7 +68,7 @@ class DieSpecificationStore:
                 connection.execute(PING)
         except SQLAlchemyError as error:
             self._outage.began(error)
-            return False, _reason(error)
+            return False, reason(error)
         self._outage.ended()
         return True, None
 
@@ -86,7 +95,7 @@ class DieSpecificationStore:
             self._record(query_type, "error", started)
             if fault is None:  # a failure asked for is no outage
                 self._outage.began(error)
-            raise DatabaseUnavailable(_reason(error)) from error
+            raise DatabaseUnavailable(reason(error)) from error
         self._record(query_type, "success", started)
         self._outage.ended()
         return rows
@@ -110,7 +119,8 @@ class Outage:
             if self._down:
                 return
             self._down = True
-        logger.error("Database unavailable", extra={"reason": _reason(error), "error_type": _error_type(error)})
+        logger.error("Database unavailable",
+                     extra={"reason": reason(error), "error_type": type(driver_error(error)).__qualname__})
 
     def ended(self):
         if not self._down:  # the common case, without the lock
@@ -121,12 +131,3 @@ class Outage:
             self._down = False
         logger.info("Database available again")
 
-
-def _error_type(error):
-    return type(getattr(error, "orig", None) or error).__qualname__
-
-
-def _reason(error):
-    """The driver's own first line (it names no password), without SQLAlchemy's additions."""
-    cause = getattr(error, "orig", None) or error
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
