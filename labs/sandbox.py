@@ -24,7 +24,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
+from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from runtime.processes import REPO, RUN_FILE, signal_gunicorn
 
 COMPOSE_TEMPO = "http://localhost:3200"
@@ -50,7 +50,7 @@ class Sandbox:
         run_file = Path(state_dir) / RUN_FILE
         if run_file.exists():
             run = json.loads(run_file.read_text())
-            if _alive(run.get("pid")):
+            if alive(run.get("pid")):
                 if not run.get("tempo"):
                     raise Unreachable("make run keeps no traces here (a collector of yours receives them, or "
                                       "--no-trace-view): restart it with neither, or use docker compose")
@@ -154,13 +154,13 @@ class Sandbox:
         if self.kind == "make run":
             signal_gunicorn(self.run["pids"][service], signal.SIGSTOP)
         else:
-            _compose("pause", _compose_service(service))
+            _compose("pause", service)  # compose's services are named as ours
 
     def resume(self, service):
         if self.kind == "make run":
             signal_gunicorn(self.run["pids"][service], signal.SIGCONT)
         else:
-            _compose("unpause", _compose_service(service))
+            _compose("unpause", service)
 
     def run_sql(self, statement, parameters=()):
         """`statement` on the die service's database, as a learner would with sqlite3 or psql."""
@@ -175,12 +175,13 @@ class Sandbox:
 
 def stop_process(pid):
     """Ends a background process of ours (its whole session), if it still runs."""
-    if _alive(pid):
+    if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
 
 
-def _alive(pid):
+def alive(pid):
+    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
     if not pid:
         return False
     try:
@@ -191,10 +192,6 @@ def _alive(pid):
         return True
     state = Path(f"/proc/{pid}/stat")
     return not state.exists() or state.read_text().split(") ")[-1][:1] != "Z"  # a zombie is gone
-
-
-def _compose_service(service):
-    return {DIE_SERVICE.name: "die-service", DICE_ROLLER.name: "dice-roller", FRONTEND.name: "frontend"}[service]
 
 
 def _compose(*arguments):

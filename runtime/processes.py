@@ -38,6 +38,17 @@ def signal_gunicorn(pid, sig):
             os.kill(each, sig)
 
 
+def terminate_and_wait(process, timeout=15.0):
+    """SIGTERM to a child process, and SIGKILL if it is still there after `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_ports(count):
     """`count` different loopback ports that were free a moment ago. Held open together
     while they are chosen: one after the other, the system may hand out the same port twice."""

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from runtime.processes import free_port
+from runtime.processes import free_port, terminate_and_wait
 
 
 class PostgresExporter:
@@ -35,6 +35,5 @@ class PostgresExporter:
         raise RuntimeError("prometheus-postgres-exporter did not start")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process:
+            terminate_and_wait(self.process, timeout=10)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from runtime.processes import REPO, free_port
+from runtime.processes import REPO, free_port, terminate_and_wait
 
 COMPOSE_CONFIG = REPO / "stack" / "prometheus" / "prometheus.yml"
 
@@ -80,10 +80,5 @@ class PrometheusServer:
         return result
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate_and_wait(self.process)

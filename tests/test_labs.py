@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from labs.__main__ import main as labs_main
-from labs.sandbox import Sandbox
-from runtime.processes import REPO, free_port, free_ports
+from labs.sandbox import Sandbox, alive
+from runtime.processes import REPO, free_port, free_ports, terminate_and_wait
 from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from stackcheck.learner import SOLVERS
 from tests.helpers import poll_until
@@ -62,11 +62,7 @@ class MakeRun:
                               cwd=REPO, capture_output=True, text=True, timeout=60)
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        terminate_and_wait(self.process, timeout=30)
         self.log.close()
 
 
@@ -95,10 +91,7 @@ def traffic_pid(run):
 
 
 def gone(pid):
-    if pid is None:
-        return True
-    stat = f"/proc/{pid}/stat"
-    return not os.path.exists(stat) or open(stat).read().split(") ")[-1][:1] == "Z"
+    return not alive(pid)
 
 
 def stop(run, lab):
