@@ -6,7 +6,7 @@ import threading
 import time
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
 from diespec.database import (
@@ -17,6 +17,7 @@ from diespec.database import (
     driver_error,
     failing,
     reason,
+    statement,
     with_delay,
 )
 from diespec.metrics import DATABASE_POOL_AVAILABLE, DATABASE_POOL_SIZE, DATABASE_QUERIES, DATABASE_QUERY_DURATION
@@ -77,7 +78,7 @@ class DieSpecificationStore:
         start, so no span and no count in database_queries_total (it is no request's query)."""
         try:
             with suppress_instrumentation(), connection_from(self._engine, self._watchdog) as connection:
-                return len(connection.execute(text(SELECT_IDENTIFIERS)).all())
+                return len(connection.execute(statement(SELECT_IDENTIFIERS)).all())
         except SQLAlchemyError:
             return None
 
@@ -90,7 +91,7 @@ class DieSpecificationStore:
         started = time.perf_counter()
         try:
             with connection_from(self._engine, self._watchdog) as connection:
-                rows = connection.execute(text(query), parameters).all()
+                rows = connection.execute(statement(query), parameters).all()
         except SQLAlchemyError as error:
             self._record(query_type, "error", started)
             if fault is None:  # a failure asked for is no outage
