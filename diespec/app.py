@@ -9,7 +9,7 @@ from pathlib import Path
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-from diespec.database import QueryWatchdog, create_pooled_engine, describe
+from diespec.database import Database, create_pooled_engine, describe
 from diespec.metrics import SPECIFICATIONS_LOADED
 from diespec.resources import Dice, ServiceInfo
 from diespec.seed import load_specifications_or_exit
@@ -34,7 +34,7 @@ def create_app():
     engine = create_pooled_engine(config["DATABASE_URL"], pool_size, timeout)
     logger.info("Database connection pool established", extra={**describe(engine), "pool_size": pool_size})
     seed_order = list(load_specifications_or_exit(config["DIE_SPECIFICATIONS_FILE"]))
-    store = DieSpecificationStore(engine, QueryWatchdog(timeout), seed_order)
+    store = DieSpecificationStore(Database(engine, timeout), seed_order)
     # The gauge from the start, before the first list request sets it again.
     loaded = store.count_quietly()
     SPECIFICATIONS_LOADED.set(len(seed_order) if loaded is None else loaded)
@@ -52,10 +52,11 @@ def build_app(store, fault_injector, database_faults):
     `database_faults` takes the `fault.database` entries, which the store's queries apply."""
 
     def readiness_check():
-        available, reason = store.is_available()
+        available, kind = store.availability()
         if available:
             return True, {"database": store.engine_name}
-        return False, {"message": f"The database cannot be reached: {reason}"}
+        # The kind of failure alone (refused, timed out, ...): the driver's words name host and user.
+        return False, {"message": f"The database cannot be reached: {kind}."}
 
     app = create_service_app(readiness_check, OPENAPI_DOCUMENT, fault_injector)
     app.add_route("/", ServiceInfo(store))

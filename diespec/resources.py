@@ -4,10 +4,9 @@ import logging
 
 from opentelemetry import trace
 
-from diespec.database import driver_error
+from diespec.database import DatabaseUnavailable, PoolExhausted, driver_error
 from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_LOADED, SPECIFICATIONS_REQUESTED
 from diespec.specs import InvalidStoredSpecification
-from diespec.store import DatabaseUnavailable
 from ops import VERSION, errors
 from ops.falcon_app import ApiError, get_identifier_param
 from ops.metrics import OTHER
@@ -23,7 +22,8 @@ def identifiers_or_error(store, fault=None):
 
 
 def _or_error(query, *args):
-    """What the store's `query` returns, or a 503 database_unavailable, its cause on the span."""
+    """What the store's `query` returns, or a 503: database_unavailable when the database could
+    not answer, database_busy when every connection stayed in use. The cause goes on the span."""
     try:
         return query(*args)
     except DatabaseUnavailable as error:
@@ -31,6 +31,11 @@ def _or_error(query, *args):
         # be had there is none, and this event is where the trace says why.
         trace.get_current_span().record_exception(driver_error(error.__cause__ or error))
         raise ApiError(errors.DATABASE_UNAVAILABLE) from error
+    except PoolExhausted as error:
+        trace.get_current_span().record_exception(error)
+        logger.warning("No database connection free",
+                       extra={"pool_size": error.pool_size, "waited_ms": round(error.waited_seconds * 1000)})
+        raise ApiError(errors.DATABASE_BUSY) from error
 
 
 class ServiceInfo:

@@ -7,7 +7,15 @@ import logging
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from diespec.database import CREATE_TABLE, UPSERT, create_sqlite_folder, create_unpooled_engine, describe, reason
+from diespec.database import (
+    CREATE_TABLE,
+    SEED_LOCK,
+    UPSERT,
+    create_sqlite_folder,
+    create_unpooled_engine,
+    describe,
+    reason,
+)
 from diespec.specs import SpecificationError, load_specifications
 from ops import settings
 from ops.startup import refuse_to_start
@@ -18,8 +26,11 @@ logger = logging.getLogger(__name__)
 def seed(engine, specifications, source):
     """Creates the table if missing and upserts `specifications` ({identifier: DieSpecification}):
     a die of the file replaces its row, other rows stay as they are. Makes no span, wherever
-    it runs: start-up is no request's trace."""
+    it runs: start-up is no request's trace. Several die services starting at once seed one
+    after the other (PostgreSQL's advisory lock; SQLite's writers wait for each other)."""
     with suppress_instrumentation(), engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(SEED_LOCK)
         connection.execute(CREATE_TABLE)
         if specifications:
             connection.execute(UPSERT, [specification.to_row() for specification in specifications.values()])

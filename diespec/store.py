@@ -6,49 +6,35 @@ import threading
 import time
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import event
-from sqlalchemy.exc import SQLAlchemyError
 
 from diespec.database import (
     PING,
     SELECT_IDENTIFIERS,
     SELECT_ONE,
-    connection_from,
-    driver_error,
+    DatabaseUnavailable,
+    PoolExhausted,
     failing,
-    reason,
-    statement,
     with_delay,
 )
-from diespec.metrics import DATABASE_POOL_AVAILABLE, DATABASE_POOL_SIZE, DATABASE_QUERIES, DATABASE_QUERY_DURATION
+from diespec.metrics import DATABASE_QUERIES, DATABASE_QUERY_DURATION
 from diespec.specs import DieSpecification
 from ops.metrics import trace_exemplar
 
 logger = logging.getLogger(__name__)
 
 
-class DatabaseUnavailable(Exception):
-    """The database could not answer: unreachable, refusing, timed out, or failing the query."""
-
-
 class DieSpecificationStore:
-    """Over a pooled engine (diespec/database.py); its pool's size and what it has free are metrics.
-    `seed_order` is the seed file's identifiers, in the file's order: the list's order."""
+    """Over a Database (diespec/database.py). `seed_order` is the seed file's identifiers, in
+    the file's order: the list's order."""
 
-    def __init__(self, engine, watchdog, seed_order=()):
-        self._engine = engine
-        self._watchdog = watchdog
+    def __init__(self, database, seed_order=()):
+        self._database = database
         self._rank = {identifier: rank for rank, identifier in enumerate(seed_order)}
         self._outage = Outage()
-        pool_size = engine.pool.size()
-        DATABASE_POOL_SIZE.set(pool_size)
-        DATABASE_POOL_AVAILABLE.set(pool_size)
-        event.listen(engine, "checkout", lambda *args: DATABASE_POOL_AVAILABLE.dec())
-        event.listen(engine, "checkin", lambda *args: DATABASE_POOL_AVAILABLE.inc())
 
     @property
     def engine_name(self):
-        return self._engine.dialect.name
+        return self._database.engine_name
 
     def get(self, identifier, fault=None):
         """The die's DieSpecification, None when no row has that identifier, or
@@ -62,14 +48,17 @@ class DieSpecificationStore:
         rows = self._query("list", SELECT_IDENTIFIERS, {}, fault)
         return sorted((identifier for (identifier,) in rows), key=lambda i: (self._rank.get(i, len(self._rank)), i))
 
-    def is_available(self):
-        """(True, None) when the database answers now, else (False, why). No span: probes make none."""
+    def availability(self):
+        """(True, None) when the database answers now, else (False, what kind of failure).
+        No span: probes make none. A pool with no connection free is no outage: available."""
         try:
-            with suppress_instrumentation(), connection_from(self._engine, self._watchdog) as connection:
-                connection.execute(PING)
-        except SQLAlchemyError as error:
+            with suppress_instrumentation():
+                self._database.read(PING)
+        except DatabaseUnavailable as error:
             self._outage.began(error)
-            return False, reason(error)
+            return False, error.kind
+        except PoolExhausted:
+            return True, None
         self._outage.ended()
         return True, None
 
@@ -77,26 +66,27 @@ class DieSpecificationStore:
         """How many dice the table holds, or None when it cannot be asked now: for a worker's
         start, so no span and no count in database_queries_total (it is no request's query)."""
         try:
-            with suppress_instrumentation(), connection_from(self._engine, self._watchdog) as connection:
-                return len(connection.execute(statement(SELECT_IDENTIFIERS)).all())
-        except SQLAlchemyError:
+            with suppress_instrumentation():
+                return len(self._database.read(SELECT_IDENTIFIERS))
+        except (DatabaseUnavailable, PoolExhausted):
             return None
 
     def _query(self, query_type, query, parameters, fault):
-        """The rows of `query`; a fault (ops/faults.py) makes the database itself wait or fail."""
+        """The rows of `query`; a fault (ops/faults.py) makes the database itself wait or fail.
+        A read that found no connection free (PoolExhausted) was no query: it is counted in
+        database_connection_pool_timeouts_total, and no outage."""
         if fault is not None and fault.kind == "delay":
             query, parameters = with_delay(query), {**parameters, "delay_seconds": fault.value / 1000}
         elif fault is not None:
             query = failing(query)
         started = time.perf_counter()
         try:
-            with connection_from(self._engine, self._watchdog) as connection:
-                rows = connection.execute(statement(query), parameters).all()
-        except SQLAlchemyError as error:
+            rows = self._database.read(query, parameters)
+        except DatabaseUnavailable as error:
             self._record(query_type, "error", started)
             if fault is None:  # a failure asked for is no outage
                 self._outage.began(error)
-            raise DatabaseUnavailable(reason(error)) from error
+            raise
         self._record(query_type, "success", started)
         self._outage.ended()
         return rows
@@ -121,7 +111,7 @@ class Outage:
                 return
             self._down = True
         logger.error("Database unavailable",
-                     extra={"reason": reason(error), "error_type": type(driver_error(error)).__qualname__})
+                     extra={"reason": error.reason, "kind": error.kind, "error_type": error.error_type})
 
     def ended(self):
         if not self._down:  # the common case, without the lock
@@ -131,4 +121,3 @@ class Outage:
                 return
             self._down = False
         logger.info("Database available again")
-

@@ -1,14 +1,28 @@
-"""The frontend's own middleware: the shared HTTP metrics, the frontend's own faults, and the
-Content-Security-Policy."""
+"""The frontend's own middleware: the request's span context kept for its last log line, the
+shared HTTP metrics, the frontend's own faults, and the Content-Security-Policy."""
 
 import time
 
 from django.apps import apps
 from django.conf import settings
+from opentelemetry import trace
 
 from frontend_site.answers import json_error
 from frontend_site.routes import route_template
 from ops.metrics import record_http_request, request_finished, request_started
+
+
+class SpanContextMiddleware:
+    """Keeps the request's span context on the request: Django writes its own line about a 4xx
+    or 5xx answer (django.request) once the tracing middleware has ended the span, and the
+    log's filter (ops/logs.py) takes the trace and span ids from here for it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.span_context = trace.get_current_span().get_span_context()
+        return self.get_response(request)
 
 
 class HttpMetricsMiddleware:

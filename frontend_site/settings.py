@@ -20,6 +20,8 @@ INSTALLED_APPS = [
     "frontend_site.apps.FrontendConfig",
 ]
 MIDDLEWARE = [
+    # Inside OpenTelemetry's own middleware, which the instrumentation puts first.
+    "frontend_site.middleware.SpanContextMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Security headers on every response, the static files' included.
     "django.middleware.security.SecurityMiddleware",

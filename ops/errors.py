@@ -43,6 +43,9 @@ UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")
 
 # The die service about its database. The message names no value from the row.
 DATABASE_UNAVAILABLE = ErrorKind(503, "database_unavailable", "The database cannot be reached; try again.")
+# The database is fine, but every connection of this worker's pool stayed in use for the whole
+# budget: 503 too (try again shortly), under a code of its own, for it is no outage.
+DATABASE_BUSY = ErrorKind(503, "database_busy", "Every database connection is in use; try again shortly.")
 INVALID_DIE_SPECIFICATION = ErrorKind(
     500, "invalid_die_specification",
     "The stored specification of this die breaks the die contract: it cannot be rolled.",
@@ -60,6 +63,8 @@ DIE_SERVICE_UNAVAILABLE = ErrorKind(
 )
 # The dice roller about the die service, and the frontend about the dice roller.
 BAD_GATEWAY = ErrorKind(502, "bad_gateway", "The {upstream} gave an error or an answer that could not be used.")
+# ... and when that error is one of ours, named: "The die service answered 503 database_unavailable."
+UPSTREAM_ERROR = ErrorKind(502, "bad_gateway", "The {upstream} answered {status} {upstream_error}.")
 
 # The frontend
 DICE_ROLLER_UNAVAILABLE = ErrorKind(

@@ -31,7 +31,8 @@ class JsonLineFormatter(JsonFormatter):
 
 
 class ServiceContextFilter(logging.Filter):
-    """Adds `service`, and `trace_id`/`span_id` whenever a span is active."""
+    """Adds `service`, and `trace_id`/`span_id` whenever a span is active or the record is
+    about a request that had one."""
 
     def __init__(self, service_name):
         super().__init__()
@@ -40,6 +41,11 @@ class ServiceContextFilter(logging.Filter):
     def filter(self, record):
         record.service = self.service_name
         span_context = trace.get_current_span().get_span_context()
+        if not span_context.is_valid:
+            # Django logs a 4xx or 5xx answer (django.request) after its middleware, the tracing
+            # one included, has returned: the request keeps its span's context for that line
+            # (frontend_site.middleware.SpanContextMiddleware).
+            span_context = getattr(getattr(record, "request", None), "span_context", span_context)
         if span_context.is_valid:
             record.trace_id = format(span_context.trace_id, "032x")
             record.span_id = format(span_context.span_id, "016x")

@@ -155,8 +155,8 @@ _SETTINGS = [
     ),
     Setting("DATABASE_POOL_SIZE", "10", whole_number(1, 100), "a whole number of connections from 1 to 100"),
     Setting(
-        "DATABASE_TIMEOUT_SECONDS", "2", number(0, 60, low_included=False),
-        f"{SECONDS} above 0, at most 60 (a connection from the pool, connecting, a query)",
+        "DATABASE_TIMEOUT_SECONDS", "1.5", number(0, 60, low_included=False),
+        f"{SECONDS} above 0, at most 60 (a read's whole budget: a connection from the pool, connecting, the query)",
     ),
     Setting("ROLL_MAX_DELAY_SECONDS", "1.0", number(0, 60), f"{SECONDS} from 0 to 60 (0: no delay)"),
     # The dice roller's threads for the rolls of /roll-async batches, per worker (docs/telemetry.md).
@@ -187,6 +187,41 @@ SETTINGS = {setting.name: setting for setting in _SETTINGS}
 def read(name):
     """The value of the setting `name` in the environment (its default when unset)."""
     return SETTINGS[name].read()
+
+
+# Deadlines nest (docs/configuration.md): each layer answers its caller before the caller gives
+# up, or the caller times out first and blames the wrong hop. A read of the die service's
+# database may end DATABASE_BACKSTOP_GRACE_SECONDS past its budget (a frozen server's connection
+# is cut then, diespec/database.py), and every answer needs ANSWER_ROOM_SECONDS to travel back.
+DATABASE_BACKSTOP_GRACE_SECONDS = 0.2
+ANSWER_ROOM_SECONDS = 0.1
+# (what the layer below may take: the sum of these settings, plus this much), the caller's timeout
+DEADLINES = (
+    (("DATABASE_TIMEOUT_SECONDS",), DATABASE_BACKSTOP_GRACE_SECONDS, "DIE_SERVICE_TIMEOUT_SECONDS"),
+    (("DIE_SERVICE_TIMEOUT_SECONDS", "ROLL_MAX_DELAY_SECONDS"), 0, "DICE_ROLLER_TIMEOUT_SECONDS"),
+)
+
+
+class DeadlineError(SettingError):
+    def __init__(self, name, message):
+        Exception.__init__(self, message)
+        self.name = name
+
+
+def check_deadlines(names, environ=None):
+    """Raises DeadlineError for the first rule of DEADLINES that involves one of `names` (the
+    settings a service reads) and does not hold with the values of `environ`, defaults for
+    the others: each service checks the rules its own settings take part in."""
+    for below, extra, caller in DEADLINES:
+        involved = [name for name in (*below, caller) if name in names]
+        if not involved:
+            continue
+        values = {name: SETTINGS[name].read(environ) for name in (*below, caller)}
+        if sum(values[name] for name in below) + extra + ANSWER_ROOM_SECONDS > values[caller]:
+            terms = " + ".join([*(f"{name} ({values[name]:g})" for name in below),
+                                *([f"{extra:g} s"] if extra else []), f"{ANSWER_ROOM_SECONDS:g} s"])
+            raise DeadlineError(involved[0], f"the deadlines do not nest: {terms} must be at most {caller} "
+                                f"({values[caller]:g}), so that each layer answers before its caller gives up")
 
 
 def read_or_default(name):

@@ -18,11 +18,14 @@ def refuse_to_start(problem, **context):
 
 
 def settings_or_exit(*names):
-    """{name: value} of these settings; the first bad one stops the start."""
+    """{name: value} of these settings; the first bad one, or deadlines among them that do not
+    nest (ops/settings.py, DEADLINES), stops the start."""
     try:
-        return {name: settings.read(name) for name in names}
+        values = {name: settings.read(name) for name in names}
+        settings.check_deadlines(names)
     except settings.SettingError as error:
         refuse_to_start(error, variable=error.name)
+    return values
 
 
 def check_settings_of(app_uri):

@@ -1,6 +1,7 @@
 """The dice roller's client of the die service."""
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,12 @@ class DieServiceUnavailable(DieServiceError):
 
 
 class DieServiceBadResponse(DieServiceError):
-    pass
+    """`status` and `error`: the die service's HTTP status and its error code (one of ours,
+    `database_unavailable`, ...), when it answered with one."""
+
+    def __init__(self, reason, status=None, error=None):
+        super().__init__(reason)
+        self.status, self.error = status, error
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ class DieServiceClient:
             self._known_identifiers.add(identifier)
         self._record(identifier, str(status), started)
         if die is None:
-            logger.warning("Die service returned error", extra={"identifier": identifier, "status_code": status})
-            raise UnknownDie(identifier) if status == 404 else DieServiceBadResponse(f"status {status}")
+            error = _error_code(response)
+            logger.warning("Die service returned error",
+                           extra={"identifier": identifier, "status_code": status, "error": error})
+            raise UnknownDie(identifier) if status == 404 else DieServiceBadResponse(f"status {status}", status, error)
         return die
 
     def is_reachable(self):
@@ -83,6 +91,20 @@ class DieServiceClient:
         label = identifier if identifier in self._known_identifiers else OTHER
         DIE_SERVICE_REQUESTS.labels(label, status).inc()
         DIE_SERVICE_REQUEST_DURATION.observe(time.perf_counter() - started, exemplar=trace_exemplar())
+
+
+# The die service's error codes are words of lower case and underscores (ops/errors.py): only such
+# a code is repeated in the roller's answer.
+ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+
+
+def _error_code(response):
+    """The `error` code of an error answer from the die service, or None."""
+    try:
+        code = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) and ERROR_CODE.fullmatch(code) else None
 
 
 def _parse_die(response):

@@ -28,14 +28,20 @@ logger = logging.getLogger(__name__)
 DIE_SERVICE_ERRORS = {
     UnknownDie: (errors.UNKNOWN_DIE, {}),
     DieServiceUnavailable: (errors.DIE_SERVICE_UNAVAILABLE, {}),
-    DieServiceBadResponse: (errors.BAD_GATEWAY, {"upstream": "die service"}),
 }
 
 
 def get_die(die_service, die_type):
-    """The die's specification from the die service, or the ApiError to answer instead."""
+    """The die's specification from the die service, or the ApiError to answer instead: a
+    die-service error answer is named in the 502 (`The die service answered 503
+    database_unavailable.`), so the caller sees which hop failed and how."""
     try:
         return die_service.get_die(die_type)
+    except DieServiceBadResponse as error:
+        if error.error:
+            raise ApiError(errors.UPSTREAM_ERROR, upstream="die service", status=error.status,
+                           upstream_error=error.error) from error
+        raise ApiError(errors.BAD_GATEWAY, upstream="die service") from error
     except DieServiceError as error:
         kind, fields = DIE_SERVICE_ERRORS[type(error)]
         raise ApiError(kind, **fields) from error

@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
 from ops.settings import read_or_default
 from runtime.processes import REPO, RUN_FILE, STATE_DIR, gunicorn_command, signal_gunicorn
@@ -93,7 +95,8 @@ def main(argv=None):
         "tempo": view.tempo.url if view and view.tempo else None,
         "otlp": view.receiver.endpoint if view else None,
         "logs": str(logs),
-        "database_url": read_or_default("DATABASE_URL"),
+        # Never the password: this file is for anyone on the machine to read.
+        "database_url": make_url(read_or_default("DATABASE_URL")).render_as_string(hide_password=True),
     }, indent=2))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     urls = ", ".join(f"{service} http://127.0.0.1:{port}" for service, port in reversed(ports.items()))

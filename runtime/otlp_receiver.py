@@ -52,9 +52,12 @@ class ReceivedSpan:
 
 
 class OtlpReceiver(LoopbackHttpServer):
-    def __init__(self, on_spans=None):
-        """`on_spans(spans)`, if given, is told of each export's spans as they arrive."""
+    def __init__(self, on_spans=None, keep=True):
+        """`on_spans(spans)`, if given, is told of each export's spans as they arrive. With
+        `keep=False` the receiver holds none itself (make run's trace view keeps a bounded
+        store of its own): `traces()` is then empty."""
         self.spans = []
+        self._keep = keep
         self._on_spans = on_spans
         self._lock = threading.Lock()
         receiver = self
@@ -97,8 +100,9 @@ class OtlpReceiver(LoopbackHttpServer):
                             end_ns=span.end_time_unix_nano,
                         )
                     )
-        with self._lock:
-            self.spans.extend(received)
+        if self._keep:
+            with self._lock:
+                self.spans.extend(received)
         if self._on_spans:
             self._on_spans(received)
 

@@ -3,6 +3,7 @@ folder of its own that is removed when it stops: for the tests and the benchmark
 refuses to run as root: as root, the cluster belongs to the `postgres` user and its commands
 run as that user."""
 
+import contextlib
 import glob
 import os
 import shutil
@@ -70,12 +71,16 @@ class PostgresServer:
 
     def pause(self):
         """Freezes the server and its backends: connections are accepted, never answered."""
-        for pid in self._server_pids():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal_all(signal.SIGSTOP)
 
     def resume(self):
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig):
+        # A backend may end between pgrep and kill: the others (the server first) still get it.
         for pid in self._server_pids():
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     def _server_pids(self):
         parent = self.postmaster_pid()
@@ -105,7 +110,8 @@ class PostgresServer:
         if self.work_dir is None:
             return
         if (self.data_dir / "postmaster.pid").exists():
-            self.resume()
+            with contextlib.suppress(OSError, ValueError):  # the server may be ending already
+                self.resume()
             self.pg_ctl_stop()
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir = None

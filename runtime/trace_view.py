@@ -61,7 +61,7 @@ class TraceView:
         self._pending = {}  # trace id -> [spans]
         self._last_arrival = {}  # trace id -> clock()
         self._stop = threading.Event()
-        self.receiver = OtlpReceiver(on_spans=self.add)
+        self.receiver = OtlpReceiver(on_spans=self.add, keep=False)  # the store keeps what is kept
         self._printer = threading.Thread(target=self._print_finished, name="trace-view", daemon=True)
         self._printer.start()
 

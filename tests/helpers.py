@@ -65,10 +65,19 @@ def scrape(service, openmetrics=False):
     }
 
 
-def value(samples, name, **labels):
-    """The value of one series of a scrape, 0 when the series does not exist."""
+MISSING = object()
+
+
+def value(samples, name, default=MISSING, **labels):
+    """The value of one series of a scrape. A series that is not there fails the test, unless
+    `default` says what its absence means (0 for a counter not yet created): a test tells
+    "missing" from "zero"."""
     sample = samples.get((name, frozenset(labels.items())))
-    return sample.value if sample else 0.0
+    if sample is not None:
+        return sample.value
+    if default is MISSING:
+        raise AssertionError(f"{name}{labels or ''} is not in the scrape")
+    return default
 
 
 def poll_until(condition, timeout=15.0, interval=0.05):

@@ -23,7 +23,8 @@ def timed_get(service, path, **params):
 
 
 def test_frozen_die_service_is_a_503_after_the_timeout_and_heals(start_stack):
-    stack = start_stack(DIE_SERVICE_TIMEOUT_SECONDS=1.5)
+    # Deadlines nest (ops/settings.py): the database's budget inside the roller's wait.
+    stack = start_stack(DIE_SERVICE_TIMEOUT_SECONDS=1.5, DATABASE_TIMEOUT_SECONDS=1)
     assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
     stack.die_service.pause()
     try:
@@ -48,7 +49,7 @@ def test_frozen_die_service_is_a_503_after_the_timeout_and_heals(start_stack):
 
 
 def test_frozen_roller_is_a_504_at_the_frontend_timeout_and_heals(start_stack):
-    stack = start_stack(DICE_ROLLER_TIMEOUT_SECONDS=1.5)
+    stack = start_stack(DICE_ROLLER_TIMEOUT_SECONDS=1.5, DIE_SERVICE_TIMEOUT_SECONDS=1, DATABASE_TIMEOUT_SECONDS=0.5)
     stack.roller.pause()
     try:
         response, seconds = timed_get(stack.frontend, "/roll", die="fair")

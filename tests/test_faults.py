@@ -58,7 +58,8 @@ def faulty(tmp_path_factory):
     receiver = OtlpReceiver()
     stack = Stack(
         folder, OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        OTEL_BSP_SCHEDULE_DELAY="100", DIE_SERVICE_TIMEOUT_SECONDS="0.5", DICE_ROLLER_TIMEOUT_SECONDS="1",
+        OTEL_BSP_SCHEDULE_DELAY="100", DIE_SERVICE_TIMEOUT_SECONDS="0.6", DICE_ROLLER_TIMEOUT_SECONDS="1",
+        DATABASE_TIMEOUT_SECONDS="0.3",
     ).start()
     yield stack, receiver
     stack.stop()
@@ -131,7 +132,7 @@ def test_each_fault_at_each_service(faulty, entry, status, code, service, span_s
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "entry, status, code, query_status, least",
-    [("fault.database=delay:300", 200, None, "UNSET", 0.3),
+    [("fault.database=delay:150", 200, None, "UNSET", 0.15),
      ("fault.database=error:broken", 502, "bad_gateway", "ERROR", 0)],
 )
 def test_a_database_fault_is_applied_inside_the_query(faulty, entry, status, code, query_status, least):

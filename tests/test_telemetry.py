@@ -239,6 +239,17 @@ def test_every_log_line_is_json_and_its_trace_was_received(run):
     assert any(logger_line for logger_line in messages if logger_line[2].startswith("GET /roll"))
 
 
+def test_djangos_own_lines_about_failed_answers_carry_their_trace(run):
+    """django.request's "Not Found: /roll" and "Internal Server Error: /roll", written after the
+    tracing middleware ended the span, still open the trace of the answer they are about."""
+    stack, _, answers = run
+    failed = {answer.json()["trace_id"]: answer.status_code for answer in answers if answer.status_code >= 400}
+    assert {404, 500} <= set(failed.values())
+    lines = [json.loads(line) for line in stack.frontend.log_lines() if '"django.request"' in line]
+    assert sorted(line["trace_id"] for line in lines) == sorted(failed)
+    assert all(len(line["span_id"]) == 16 for line in lines)
+
+
 def test_roll_log_lines_carry_the_roll(run):
     stack, receiver, answers = run
     fair = next(answer.json() for answer in answers if answer.status_code == 200)
@@ -322,8 +333,9 @@ def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, star
         def refreshes(traces):
             return [spans for spans in traces.values() if any(s.name == "fetch die list" for s in spans)]
 
-        traces = receiver.wait_for(
+        traces = receiver.wait_for(  # every refresh whole: the last one's die-service spans come last
             lambda t: all(len(t.get(i, [])) >= SPANS_PER_ROLL for i in trace_ids) and len(refreshes(t)) >= 3
+            and all(len(spans) >= 4 for spans in refreshes(t))
         )
         for trace_id in trace_ids:
             kinds = sorted(span.kind for span in traces[trace_id])

@@ -2,7 +2,11 @@
 
 import io
 
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from runtime.otlp_receiver import ReceivedSpan
+from runtime.tempo_api import KEPT_TRACES
 from runtime.trace_view import QUIET_SECONDS, TraceView, render_trace, wanted
 
 MS = 1_000_000
@@ -72,3 +76,30 @@ def test_events_and_error_type_are_shown_under_their_span():
     assert lines[2].split("·")[1].split() == ["fault", "injected", "fault.kind=error", "fault.value=broken"]
     assert lines[3].split("·")[1].split() == ["exception", "exception.type=OperationalError"]
     assert lines[4].endswith("ERROR error.type=UndefinedTable") and "SELECT dice" in lines[4]
+
+
+def test_make_run_holds_no_more_traces_than_it_keeps():
+    """Three times the traces it keeps, exported as the services export them: the receiver holds
+    none itself, the store the last 1,000: make run's memory does not grow with its traffic."""
+    view = TraceView(out=io.StringIO())
+    try:
+        for batch in range(30):
+            request = ExportTraceServiceRequest()
+            resource_spans = request.resource_spans.add()
+            resource_spans.resource.attributes.add(key="service.name").value.string_value = "frontend"
+            spans = resource_spans.scope_spans.add().spans
+            for number in range(batch * 100, batch * 100 + 100):
+                for span_number in (1, 2):
+                    exported = spans.add(name="GET /roll", start_time_unix_nano=MS, end_time_unix_nano=2 * MS)
+                    exported.trace_id = number.to_bytes(16, "big")
+                    exported.span_id = (number * 4 + span_number).to_bytes(8, "big")
+            answer = requests.post(f"{view.receiver.endpoint}/v1/traces", data=request.SerializeToString(),
+                                   headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+            assert answer.status_code == 200
+        view.flush(everything=True)
+        assert view.receiver.traces() == {}
+        kept = view.store.all()
+        assert len(kept) == KEPT_TRACES and all(len(spans) == 2 for _, spans in kept)
+        assert kept[-1][0] == (3 * KEPT_TRACES - 1).to_bytes(16, "big").hex()
+    finally:
+        view.close()

@@ -8,7 +8,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import text
 
-from diespec.database import QueryWatchdog, create_pooled_engine, create_unpooled_engine
+from diespec.database import Database, create_pooled_engine, create_unpooled_engine
 from diespec.seed import seed
 from diespec.specs import parse_specifications
 from diespec.store import DieSpecificationStore
@@ -45,20 +45,21 @@ def run_sql(database_url):
 
 @pytest.fixture
 def make_store(database_url, run_sql):
-    """make_store(url=database_url, seeded=True): a DieSpecificationStore with a pool of 2."""
-    engines = []
+    """make_store(url=database_url, seeded=True, pool_size=2, timeout=TIMEOUT_SECONDS): a
+    DieSpecificationStore over a Database of its own, closed after the test."""
+    databases = []
 
-    def make(url=database_url, seeded=True):
+    def make(url=database_url, seeded=True, pool_size=2, timeout=TIMEOUT_SECONDS):
         if seeded:
-            seed_engine = create_unpooled_engine(url, TIMEOUT_SECONDS)
+            seed_engine = create_unpooled_engine(url, timeout)
             seed(seed_engine, parse_specifications(SPECIFICATIONS), "test")
             seed_engine.dispose()
-        engines.append(create_pooled_engine(url, 2, TIMEOUT_SECONDS))
-        return DieSpecificationStore(engines[-1], QueryWatchdog(TIMEOUT_SECONDS), seed_order=list(SPECIFICATIONS))
+        databases.append(Database(create_pooled_engine(url, pool_size, timeout), timeout))
+        return DieSpecificationStore(databases[-1], seed_order=list(SPECIFICATIONS))
 
     yield make
-    for engine in engines:
-        engine.dispose()
+    for database in databases:
+        database.close()
 
 
 @pytest.fixture

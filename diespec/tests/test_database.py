@@ -2,6 +2,7 @@
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from falcon import testing
@@ -14,6 +15,7 @@ from diespec.specs import parse_specifications
 from diespec.tests.conftest import SPECIFICATIONS, TIMEOUT_SECONDS
 from ops import faults
 from ops.faults import Fault, FaultInjector
+from tests.helpers import poll_until
 
 FAULTS = FaultInjector("die-service", enabled=True)
 DATABASE_FAULTS = FaultInjector(faults.DATABASE, enabled=True, parse=faults.parse_database_fault)
@@ -92,8 +94,10 @@ def test_the_pool_reports_its_size_and_what_it_has_free(store):
     client.simulate_get("/dice", params={"identifier": "fair"})
     assert metric("database_connection_pool_size") == 2
     assert metric("database_connection_pool_available") == 2  # given back after the query
-    with store._engine.connect():  # one held, as a request in flight would
-        assert metric("database_connection_pool_available") == 1
+    with ThreadPoolExecutor(1) as other:  # a request in flight holds one
+        slow = other.submit(store.get, "fair", Fault("delay", 400))
+        assert poll_until(lambda: metric("database_connection_pool_available") == 1, timeout=0.4)
+        assert slow.result().identifier == "fair"
     assert metric("database_connection_pool_available") == 2
 
 

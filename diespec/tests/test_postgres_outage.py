@@ -8,10 +8,10 @@ import pytest
 from falcon import testing
 
 from diespec.app import build_app
-from diespec.database import CONNECT_TIMEOUT_SECONDS
 from diespec.tests.conftest import TIMEOUT_SECONDS
 from ops import faults
 from ops.faults import FaultInjector
+from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS
 
 FAULTS = FaultInjector("die-service", enabled=True)
 DATABASE_FAULTS = FaultInjector(faults.DATABASE, enabled=True, parse=faults.parse_database_fault)
@@ -45,8 +45,8 @@ def test_an_outage_is_a_503_within_the_timeout_and_recovers_by_itself(store, pos
     with caplog.at_level(logging.INFO):
         stop()
         try:
-            # Frozen, the first query's pooled connection is cut at the timeout and the second
-            # waits libpq's connect timeout: two are enough to see both.
+            # Frozen, the first query's pooled connection is cut by the backstop and the second
+            # gives up connecting when its budget ends: two are enough to see both.
             during = [timed_get(client, "/dice", params={"identifier": "fair"}) for _ in range(2)]
             ready, _ = timed_get(client, "/readyz") if outage == "stopped" else (None, 0)
         finally:
@@ -54,10 +54,10 @@ def test_an_outage_is_a_503_within_the_timeout_and_recovers_by_itself(store, pos
         back, _ = timed_get(client, "/dice", params={"identifier": "fair"})
     for answer, seconds in during:
         assert answer.status_code == 503 and answer.json["error"] == "database_unavailable"
-        assert seconds < CONNECT_TIMEOUT_SECONDS + 1
+        assert seconds < TIMEOUT_SECONDS + DATABASE_BACKSTOP_GRACE_SECONDS + 0.3
     assert ready is None or ready.status_code == 503
     assert back.status_code == 200
     assert outage_lines(caplog) == [("ERROR", "Database unavailable"), ("INFO", "Database available again")]
     [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
-    if outage == "frozen":  # the watchdog's cut, said as what it is, not as a closed connection
+    if outage == "frozen":  # the backstop's cut, said as what it is, not as a closed connection
         assert went.reason.startswith(f"no answer within {TIMEOUT_SECONDS:g} s")

@@ -1,0 +1,204 @@
+"""How the die service's reads fail, in process, on a real PostgreSQL and SQLite: slow queries end
+by the server's statement timeout with the pool kept, a worker with more requests than
+connections is busy (no outage), the backstop is keyed by the query and stops with the
+store, and die services seeding at once all start."""
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from falcon import testing
+from prometheus_client import REGISTRY
+from sqlalchemy import event
+
+from diespec.app import build_app
+from diespec.database import Backstop, DatabaseUnavailable, PoolExhausted
+from ops import faults
+from ops.faults import Fault, FaultInjector
+from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS, SETTINGS
+from runtime.processes import REPO
+
+FAULTS = FaultInjector("die-service", enabled=True)
+DATABASE_FAULTS = FaultInjector(faults.DATABASE, enabled=True, parse=faults.parse_database_fault)
+DEFAULT_TIMEOUT = SETTINGS["DATABASE_TIMEOUT_SECONDS"].read({})
+
+
+def metric(name):
+    found = REGISTRY.get_sample_value(name)
+    assert found is not None, f"{name} is not registered"
+    return found
+
+
+# make_store's database: the run's PostgreSQL, or a SQLite file (diespec/tests/conftest.py).
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@ON_POSTGRESQL
+def test_forty_slow_queries_all_end_by_the_statement_timeout_with_the_pool_kept(make_store, database_url, caplog):
+    store = make_store(url=database_url, pool_size=40, timeout=DEFAULT_TIMEOUT)
+    with ThreadPoolExecutor(40) as pool:  # every connection of the pool made first
+        list(pool.map(lambda _: store.get("fair", Fault("delay", 50)), range(40)))
+    connects = []
+    event.listen(store._database.engine, "connect", lambda *args: connects.append(1))
+
+    def slow_read(_):
+        started = time.monotonic()
+        try:
+            store.get("fair", Fault("delay", 3000))
+        except DatabaseUnavailable as error:
+            return error.kind, error.reason, error.error_type, time.monotonic() - started
+        return None
+
+    with caplog.at_level(logging.INFO), ThreadPoolExecutor(40) as pool:
+        endings = list(pool.map(slow_read, range(40)))
+    assert {ending[:3] for ending in endings} == {
+        ("timed out", "canceling statement due to statement timeout", "timeout")}
+    assert all(DEFAULT_TIMEOUT - 0.1 <= ending[3] < DEFAULT_TIMEOUT + DATABASE_BACKSTOP_GRACE_SECONDS
+               for ending in endings), [ending[3] for ending in endings]
+    assert store.get("fair").identifier == "fair"
+    assert connects == []  # not one connection cut or made again: the pool is as it was
+    assert metric("database_connection_pool_available") == 40
+
+
+@ON_SQLITE
+def test_more_requests_than_connections_is_busy_not_an_outage(instrumented, make_store, caplog):
+    """SQLite, healthy: one connection, thirty requests at once, each holding it 100 ms."""
+    store = make_store(pool_size=1, timeout=DEFAULT_TIMEOUT)
+    client = testing.TestClient(build_app(store, FAULTS, DATABASE_FAULTS))
+    timeouts_before = metric("database_connection_pool_timeouts_total")
+    waits_before = metric("database_connection_pool_wait_seconds_count")
+
+    def ask(_):
+        return client.simulate_get("/dice", params={"identifier": "fair"},
+                                   headers={"baggage": "fault.database=delay:100"})
+
+    with caplog.at_level(logging.INFO), ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(ask, range(30)))
+    outcomes = [(answer.status_code, (answer.json or {}).get("error")) for answer in answers]
+    busy = outcomes.count((503, "database_busy"))
+    assert outcomes.count((200, None)) >= 8 and busy >= 5, outcomes
+    # At the edge, a request that got the connection with less than 100 ms of its budget left
+    # times out in its query: the truth, and a database error, not a busy pool.
+    assert set(outcomes) <= {(200, None), (503, "database_busy"), (503, "database_unavailable")}
+    assert busy == metric("database_connection_pool_timeouts_total") - timeouts_before
+    assert metric("database_connection_pool_wait_seconds_count") - waits_before == 30
+    messages = [record.getMessage() for record in caplog.records]
+    assert "Database unavailable" not in messages
+    assert messages.count("No database connection free") == busy
+    assert metric("database_connection_pool_available") == 1
+
+
+@ON_POSTGRESQL
+def test_a_read_that_finds_every_connection_hung_is_an_outage_not_busy(make_store, database_url, postgres_server):
+    """Frozen: the requests waiting for a connection see no read answered meanwhile."""
+    store = make_store(url=database_url, pool_size=1, timeout=0.5)
+    store.get("fair")
+    postgres_server.pause()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(store.get, "fair")
+            time.sleep(0.05)
+            second = pool.submit(store.get, "fair")
+            for read in (first, second):
+                with pytest.raises(DatabaseUnavailable) as failed:
+                    read.result()
+                assert failed.value.kind == "timed out"
+    finally:
+        postgres_server.resume()
+    assert store.get("fair").identifier == "fair"
+
+
+def test_the_backstop_cuts_only_the_query_it_watches_and_stops_with_its_thread():
+    backstop = Backstop()
+    left, right = socket.socketpair(), socket.socketpair()
+    try:
+        with backstop.watch(FakeConnection(left[0]), time.monotonic() - DATABASE_BACKSTOP_GRACE_SECONDS):
+            assert poll(lambda: left[1].recv(1) == b"")  # cut: the other end reads the end of the stream
+        with backstop.watch(FakeConnection(right[0]), time.monotonic() + 60):
+            right[1].sendall(b"x")
+            assert right[0].recv(1) == b"x"  # still open: another query's deadline is not this one's
+    finally:
+        for sock in (*left, *right):
+            sock.close()
+    thread = backstop._thread
+    backstop.stop()
+    assert not thread.is_alive()
+
+
+@ON_POSTGRESQL
+def test_the_store_stops_its_backstop_when_closed(make_store, database_url):
+    before = {thread.name for thread in threading.enumerate()}
+    store = make_store(url=database_url)
+    store.get("fair")
+    assert "database-backstop" in {thread.name for thread in threading.enumerate()} - before
+    store._database.close()
+    assert poll(lambda: "database-backstop" not in {t.name for t in threading.enumerate()} - before)
+
+
+@ON_POSTGRESQL
+def test_an_unknown_database_is_named_as_such_and_not_by_its_user_or_host(make_store, database_url):
+    url = database_url.rsplit("/", 1)[0] + "/no_such_dice"
+    client = testing.TestClient(build_app(make_store(url=url, seeded=False), FAULTS, DATABASE_FAULTS))
+    ready = client.simulate_get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["message"] == "The database cannot be reached: no such database."
+
+
+@pytest.mark.slow
+def test_four_die_services_seeding_at_once_all_start(postgres_server):
+    """Three rounds of four seeders on a fresh database each: every one succeeds, one table."""
+    for _ in range(3):
+        url = postgres_server.create_database(f"seeding_{uuid.uuid4().hex[:12]}")
+        env = {**os.environ, "DATABASE_URL": url}
+        seeders = [subprocess.Popen([sys.executable, "-c", "from diespec.seed import seed_from_settings as s; s()"],
+                                    cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                   for _ in range(4)]
+        outputs = [seeder.communicate(timeout=60)[0].decode() for seeder in seeders]
+        assert [seeder.returncode for seeder in seeders] == [0, 0, 0, 0], outputs
+        assert postgres_server.psql("SELECT count(*) FROM die_specifications", database=url.rsplit("/", 1)[1]) == "5"
+
+
+def test_a_backend_gone_between_pgrep_and_kill_leaves_the_server_frozen_and_resumed(postgres_server, monkeypatch):
+    pids = postgres_server._server_pids()
+    monkeypatch.setattr(postgres_server, "_server_pids", lambda: [*pids, 2 ** 22 + 1])  # a pid no process has
+    postgres_server.pause()
+    try:
+        assert process_state(postgres_server.postmaster_pid()) == "T"
+    finally:
+        postgres_server.resume()
+    assert process_state(postgres_server.postmaster_pid()) != "T"
+
+
+def process_state(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[-1][:1]
+
+
+class FakeConnection:
+    """What Backstop.watch reads of a SQLAlchemy connection: psycopg's pgconn and its socket."""
+
+    def __init__(self, sock):
+        pgconn = type("PGconn", (), {"socket": sock.fileno()})()
+        dbapi = type("DBAPIConnection", (), {"pgconn": pgconn})()
+        self.connection = type("Proxied", (), {"dbapi_connection": dbapi})()
+
+
+def poll(condition, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_pool_exhausted_says_how_long_it_waited():
+    assert str(PoolExhausted(10, 1.5)) == "no connection of 10 came free within 1.50 s"
