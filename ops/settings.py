@@ -212,6 +212,7 @@ def check_deadlines(names, environ=None):
     """Raises DeadlineError for the first rule of DEADLINES that involves one of `names` (the
     settings a service reads) and does not hold with the values of `environ`, defaults for
     the others: each service checks the rules its own settings take part in."""
+    environ = os.environ if environ is None else environ
     for below, extra, caller in DEADLINES:
         involved = [name for name in (*below, caller) if name in names]
         if not involved:
@@ -220,7 +221,8 @@ def check_deadlines(names, environ=None):
         if sum(values[name] for name in below) + extra + ANSWER_ROOM_SECONDS > values[caller]:
             terms = " + ".join([*(f"{name} ({values[name]:g})" for name in below),
                                 *([f"{extra:g} s"] if extra else []), f"{ANSWER_ROOM_SECONDS:g} s"])
-            raise DeadlineError(involved[0], f"the deadlines do not nest: {terms} must be at most {caller} "
+            named = next((name for name in involved if environ.get(name, "").strip()), involved[0])
+            raise DeadlineError(named, f"the deadlines do not nest: {terms} must be at most {caller} "
                                 f"({values[caller]:g}), so that each layer answers before its caller gives up")
 
 

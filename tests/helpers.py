@@ -68,6 +68,10 @@ def scrape(service, openmetrics=False):
 MISSING = object()
 
 
+class MissingSeries(KeyError):
+    """A series that is not in the scrape: fails a test, and is "not yet" to poll_until."""
+
+
 def value(samples, name, default=MISSING, **labels):
     """The value of one series of a scrape. A series that is not there fails the test, unless
     `default` says what its absence means (0 for a counter not yet created): a test tells
@@ -76,7 +80,7 @@ def value(samples, name, default=MISSING, **labels):
     if sample is not None:
         return sample.value
     if default is MISSING:
-        raise AssertionError(f"{name}{labels or ''} is not in the scrape")
+        raise MissingSeries(f"{name}{labels or ''} is not in the scrape")
     return default
 
 

@@ -103,8 +103,10 @@ def test_each_fault_at_each_service(faulty, entry, status, code, service, span_s
     kind = entry.split("=")[1].split(":")[0]
     process = {"die-service": stack.die_service, "dice-roller": stack.roller, "frontend": stack.frontend}[service]
     route = "/dice" if service == "die-service" else "/roll"
-    counted = value(scrape(process), "faults_injected_total", kind=kind)
-    answered = value(scrape(process), "http_requests_total", method="GET", route=route, status=str(span_status))
+    # Baselines: a series not yet created has counted nothing.
+    counted = value(scrape(process), "faults_injected_total", default=0, kind=kind)
+    answered = value(scrape(process), "http_requests_total", default=0, method="GET", route=route,
+                     status=str(span_status))
 
     answer, seconds = roll(stack, baggage(entry))
     assert answer.status_code == status and answer.json().get("error") == code, answer.text

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ops import settings
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS, SettingError
 from runtime.processes import REPO, Stack, free_port, gunicorn_command
@@ -113,6 +114,11 @@ BAD_SETTINGS = [
     (DICE_ROLLER, "LOG_LEVEL", "verbose"),
     (DIE_SERVICE, "OTEL_TRACES_EXPORTER", "jaeger"),  # would silently have been OTLP
     (FRONTEND, "OTEL_TRACES_EXPORTER", "otlp,console"),
+    # Deadlines that do not nest (docs/configuration.md), each against the defaults of the others.
+    (DIE_SERVICE, "DATABASE_TIMEOUT_SECONDS", "1.8"),
+    (DICE_ROLLER, "DIE_SERVICE_TIMEOUT_SECONDS", "5"),
+    (DICE_ROLLER, "ROLL_MAX_DELAY_SECONDS", "3"),
+    (FRONTEND, "DICE_ROLLER_TIMEOUT_SECONDS", "2"),
 ]
 
 
@@ -155,3 +161,14 @@ def test_a_bad_setting_stops_the_service_at_once_with_one_line(tmp_path):
         if (record["level"], record["service"], record["variable"]) != ("CRITICAL", service.name, name):
             problems.append(f"{service} {name}: {naming[0]}")
     assert not problems, "\n\n".join(problems)
+
+
+def test_the_deadline_rule_names_each_term_and_holds_for_the_defaults():
+    settings.check_deadlines(SETTINGS)  # the defaults nest
+    with pytest.raises(settings.DeadlineError) as refused:
+        settings.check_deadlines(("DATABASE_TIMEOUT_SECONDS",), {"DATABASE_TIMEOUT_SECONDS": "1.8"})
+    assert str(refused.value) == (
+        "the deadlines do not nest: DATABASE_TIMEOUT_SECONDS (1.8) + 0.2 s + 0.1 s must be at most "
+        "DIE_SERVICE_TIMEOUT_SECONDS (2), so that each layer answers before its caller gives up")
+    # A service checks only the rules its own settings take part in.
+    settings.check_deadlines(("DICE_ROLLER_TIMEOUT_SECONDS",), {"DATABASE_TIMEOUT_SECONDS": "1.8"})
