@@ -245,7 +245,9 @@ def test_djangos_own_lines_about_failed_answers_carry_their_trace(run):
     stack, _, answers = run
     failed = {answer.json()["trace_id"]: answer.status_code for answer in answers if answer.status_code >= 400}
     assert {404, 500} <= set(failed.values())
+    # About the rolls: /readyz, which makes no span, may have said 503 while the frontend started.
     lines = [json.loads(line) for line in stack.frontend.log_lines() if '"django.request"' in line]
+    lines = [line for line in lines if line["message"].endswith(": /roll")]
     assert sorted(line["trace_id"] for line in lines) == sorted(failed)
     assert all(len(line["span_id"]) == 16 for line in lines)
 
@@ -333,19 +335,23 @@ def test_rolls_while_the_die_list_goes_stale_are_exactly_the_roll(tmp_path, star
         def refreshes(traces):
             return [spans for spans in traces.values() if any(s.name == "fetch die list" for s in spans)]
 
-        traces = receiver.wait_for(  # every refresh whole: the last one's die-service spans come last
+        def reached(spans):  # the start-up fetch may find the die service not listening yet
+            return not any(s.service == "frontend" and s.kind == "CLIENT" and s.status == "ERROR" for s in spans)
+
+        traces = receiver.wait_for(  # every refresh whole: the die service's spans come last
             lambda t: all(len(t.get(i, [])) >= SPANS_PER_ROLL for i in trace_ids) and len(refreshes(t)) >= 3
-            and all(len(spans) >= 4 for spans in refreshes(t))
+            and all(len(spans) >= 4 for spans in refreshes(t) if reached(spans))
         )
         for trace_id in trace_ids:
             kinds = sorted(span.kind for span in traces[trace_id])
             assert kinds == ["CLIENT", "CLIENT", "CLIENT", "INTERNAL", "SERVER", "SERVER", "SERVER"], kinds
-        # The start-up fetch and at least two refreshes, each its own four-span trace.
-        assert len(refreshes(traces)) >= 3
+        # The start-up fetch and at least two refreshes, each its own four-span trace (two spans,
+        # the frontend's, when the start-up fetch found the die service not listening yet).
+        assert len(refreshes(traces)) >= 3 and sum(map(reached, refreshes(traces))) >= 2
         for spans in refreshes(traces):
             assert sorted((s.service, s.kind) for s in spans) == [
                 ("die-service", "CLIENT"), ("die-service", "SERVER"), ("frontend", "CLIENT"), ("frontend", "INTERNAL")
-            ]
+            ] if reached(spans) else [("frontend", "CLIENT"), ("frontend", "INTERNAL")]
         stack.stop()  # while the receiver still takes the last spans: no export retries
     finally:
         receiver.close()
