@@ -106,10 +106,14 @@ class Budget:
 
     def __init__(self, seconds):
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+        self.started = time.monotonic()
+        self.deadline = self.started + seconds
 
     def remaining(self):
         return self.deadline - time.monotonic()
+
+    def spent(self):
+        return time.monotonic() - self.started
 
 
 # The budget of the read under way on this thread: connecting (Connector), SQLite's pg_sleep
@@ -306,8 +310,8 @@ class Database:
                 connection = self.engine.connect()
         except sqlalchemy.exc.TimeoutError as error:  # the pool's own: nothing came free in time
             DATABASE_POOL_TIMEOUTS.inc()
-            waited = budget.seconds - budget.remaining()
-            if self._answered_at < budget.deadline - budget.seconds:
+            waited = budget.spent()
+            if self._answered_at < budget.started:
                 # Every connection held, and not one read answered the whole time: the database
                 # does not answer (frozen, its queries all hung), and that is what to say.
                 raise DatabaseUnavailable(
@@ -315,7 +319,7 @@ class Database:
                     "timeout") from error
             raise PoolExhausted(self.pool_size, waited) from error
         finally:
-            DATABASE_POOL_WAIT.observe(budget.seconds - budget.remaining())
+            DATABASE_POOL_WAIT.observe(budget.spent())
         self._report_pool()
         try:
             with connection, self._backstop.watch(connection, budget.deadline):
@@ -389,7 +393,7 @@ class Backstop:
     worker process, started with the first watch and stopped with `stop`."""
 
     def __init__(self):
-        self._watches = {}  # watch id -> _Watch
+        self._watches = set()
         self._changed = threading.Condition()
         self._thread = None
         self._wakes_at = None  # the thread's next deadline, None when it waits for a watch
@@ -406,25 +410,24 @@ class Backstop:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="database-backstop", daemon=True)
                 self._thread.start()
-            self._watches[id(watch)] = watch
+            self._watches.add(watch)
             if self._wakes_at is None or watch.deadline < self._wakes_at:
                 self._changed.notify()
         try:
             yield
         finally:
             with self._changed:
-                self._watches.pop(id(watch), None)
+                self._watches.discard(watch)
             os.close(watch.fd)  # after it left the watches: the thread cuts only under the lock
 
     def _run(self):
         with self._changed:
             while not self._stopped:
                 now = time.monotonic()
-                for key, watch in list(self._watches.items()):
-                    if watch.deadline <= now:
-                        del self._watches[key]
-                        watch.cut()
-                self._wakes_at = min((watch.deadline for watch in self._watches.values()), default=None)
+                for watch in [watch for watch in self._watches if watch.deadline <= now]:
+                    self._watches.remove(watch)
+                    watch.cut()
+                self._wakes_at = min((watch.deadline for watch in self._watches), default=None)
                 self._changed.wait(None if self._wakes_at is None else self._wakes_at - now)
 
     def stop(self):
