@@ -15,16 +15,26 @@ from ops.metrics import FAULTS_INJECTED
 logger = logging.getLogger(__name__)
 
 BAGGAGE_PREFIX = "fault."
-MAX_DELAY_MS = 10_000
+MAX_DELAY_MS = 10_000  # also the most CPU a `cpu` fault may spend
 ERROR_STATUSES = (500, 502, 503, 504)
-KINDS = ("delay", "error")
-EXPECTED = f"delay:<0-{MAX_DELAY_MS}> or error:<500|502|503|504>"
+KINDS = ("delay", "cpu", "error")
+FORMS = (f"delay:<0-{MAX_DELAY_MS}>", f"cpu:<0-{MAX_DELAY_MS}>", "error:<500|502|503|504>")
 # Not a service: `fault.database=...` is applied by the die service to its own query, inside
 # the database (diespec/store.py). Its error takes any word: the query fails as the database's.
 DATABASE = "database"
-DATABASE_EXPECTED = f"delay:<0-{MAX_DELAY_MS}> or error:<any word>"
+DATABASE_FORMS = (f"delay:<0-{MAX_DELAY_MS}>", "error:<any word>")
 # A malformed entry is logged, shortened: it comes from the caller.
 LOGGED_ENTRY_LENGTH = 64
+
+
+def one_of(forms, prefix=""):
+    """The forms a message expects, each after `prefix`: `a, b or c`."""
+    named = [prefix + form for form in forms]
+    return ", ".join(named[:-1]) + " or " + named[-1]
+
+
+EXPECTED = one_of(FORMS)
+DATABASE_EXPECTED = one_of(DATABASE_FORMS)
 
 
 class MalformedFault(ValueError):
@@ -33,33 +43,46 @@ class MalformedFault(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "delay" or "error"
-    value: int | str  # milliseconds to wait, or the HTTP status to answer (for the database, any word)
+    kind: str  # "delay", "cpu" or "error"
+    value: int | str  # milliseconds to wait or to compute, or the HTTP status to answer (for the database, any word)
 
     def __str__(self):
         return f"{self.kind}:{self.value}"
 
 
 def parse_fault(text):
-    """`delay:<0..10000 ms>` or `error:<500|502|503|504>`, else MalformedFault."""
+    """`delay:<0..10000 ms>`, `cpu:<0..10000 ms>` or `error:<500|502|503|504>`, else MalformedFault."""
     kind, _, value = text.strip().partition(":")
     if kind not in KINDS or not value.isascii() or not value.isdigit() or len(value) > 5:
         raise MalformedFault(text)
     number = int(value)
-    if (kind == "delay" and number > MAX_DELAY_MS) or (kind == "error" and number not in ERROR_STATUSES):
+    if (kind in ("delay", "cpu") and number > MAX_DELAY_MS) or (kind == "error" and number not in ERROR_STATUSES):
         raise MalformedFault(text)
     return Fault(kind, number)
 
 
 def parse_database_fault(text):
-    """`delay:<0..10000 ms>` or `error:<any word>` (up to 32 letters, digits, '_' or '-')."""
+    """`delay:<0..10000 ms>` or `error:<any word>` (up to 32 letters, digits, '_' or '-'). No
+    `cpu`: the database's time is spent in the database, not in a function of ours."""
     kind, _, value = text.strip().partition(":")
+    if kind == "cpu":
+        raise MalformedFault(text)
     if kind == "error" and value and len(value) <= 32 and value.replace("_", "").replace("-", "").isalnum() \
             and value.isascii():
         return Fault(kind, value)
     if kind == "error":
         raise MalformedFault(text)
     return parse_fault(text)
+
+
+def burn_cpu_for_fault(milliseconds):
+    """Computes, doing nothing useful, until this thread has spent `milliseconds` of CPU: a
+    profile shows this function on top of the span's samples (a delay fault shows none)."""
+    until = time.thread_time() + milliseconds / 1000
+    spins = 0
+    while time.thread_time() < until:
+        spins += sum(range(1000))
+    return spins
 
 
 def baggage_key(service_name):
@@ -84,11 +107,13 @@ class FaultInjector:
     """Applies the fault the current request's baggage names for this service (or for the
     database, `service_name` DATABASE with `parse_database_fault`), if any."""
 
-    def __init__(self, service_name, enabled, sleep=time.sleep, parse=parse_fault, expected=EXPECTED):
+    def __init__(self, service_name, enabled, sleep=time.sleep, parse=parse_fault, expected=EXPECTED,
+                 burn=burn_cpu_for_fault):
         self.service_name = service_name
         self._key = baggage_key(service_name)
         self._enabled = enabled
         self._sleep = sleep
+        self._burn = burn
         self._parse = parse
         self._expected = expected
 
@@ -98,12 +123,15 @@ class FaultInjector:
         return kind, {"service": self.service_name, "fault": baggage_entry(self.service_name, fault)}
 
     def apply(self):
-        """Waits out a delay fault; returns an error fault, which the caller answers with its
-        status, or None when the request is to be answered as usual. Never raises: a
-        malformed entry is ignored with one WARNING line."""
+        """Waits out a delay fault, computes through a cpu fault; returns an error fault, which
+        the caller answers with its status, or None when the request is to be answered as usual.
+        Never raises: a malformed entry is ignored with one WARNING line."""
         fault = self.take()
         if fault is not None and fault.kind == "delay":
             self._sleep(fault.value / 1000)
+            return None
+        if fault is not None and fault.kind == "cpu":
+            self._burn(fault.value)
             return None
         return fault
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from ops.faults import Fault, MalformedFault, parse_database_fault, parse_fault
+from ops.faults import Fault, MalformedFault, burn_cpu_for_fault, parse_database_fault, parse_fault
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import ServiceProcess, Stack
 from tests.helpers import scrape, value
@@ -17,7 +17,8 @@ from tests.helpers import scrape, value
 @pytest.mark.parametrize(
     "text, fault",
     [("delay:1500", Fault("delay", 1500)), ("delay:0", Fault("delay", 0)), ("delay:10000", Fault("delay", 10000)),
-     ("error:500", Fault("error", 500)), (" error:504 ", Fault("error", 504))],
+     ("error:500", Fault("error", 500)), (" error:504 ", Fault("error", 504)), ("cpu:300", Fault("cpu", 300)),
+     ("cpu:10000", Fault("cpu", 10000))],
 )
 def test_faults_are_read(text, fault):
     assert parse_fault(text) == fault
@@ -25,7 +26,7 @@ def test_faults_are_read(text, fault):
 
 @pytest.mark.parametrize(
     "text", ["delay:abc", "delay:-5", "delay:999999", "delay:10001", "delay:1.5", "delay:", "error:200",
-             "error:418", "error:5030", "boom:1", "", "delay:١٢", "x" * 5000],
+             "error:418", "error:5030", "boom:1", "", "delay:١٢", "x" * 5000, "cpu:10001", "cpu:", "cpu:-1"],
 )
 def test_malformed_faults_are_refused(text):
     with pytest.raises(MalformedFault):
@@ -41,10 +42,18 @@ def test_database_faults_are_read(text, fault):
     assert parse_database_fault(text) == fault
 
 
-@pytest.mark.parametrize("text", ["error:", "error:a b", "error:<script>", "error:" + "x" * 33, "delay:x", "oops:1"])
+@pytest.mark.parametrize(
+    "text", ["error:", "error:a b", "error:<script>", "error:" + "x" * 33, "delay:x", "oops:1", "cpu:300"])
 def test_malformed_database_faults_are_refused(text):
     with pytest.raises(MalformedFault):
         parse_database_fault(text)
+
+
+def test_a_cpu_fault_spends_cpu_not_time_asleep():
+    thread_started, started = time.thread_time(), time.perf_counter()
+    burn_cpu_for_fault(80)
+    assert time.thread_time() - thread_started >= 0.08
+    assert time.perf_counter() - started >= 0.08
 
 
 def baggage(*entries):
@@ -93,6 +102,9 @@ CASES = [
     ("fault.dice-roller=delay:1500", 504, "dice_roller_timeout", "dice-roller", 200, 1.0, 1.5),
     ("fault.frontend=error:504", 504, "injected_fault", "frontend", 504, 0, 0.5),
     ("fault.frontend=delay:300", 200, None, "frontend", 200, 0.3, 0.6),
+    # Computing instead of waiting: the same answer, the time spent on a CPU (two tests share
+    # this machine's cores, hence the room above 0.2 s).
+    ("fault.dice-roller=cpu:200", 200, None, "dice-roller", 200, 0.2, 0.5),
 ]
 
 

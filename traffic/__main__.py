@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ops.faults import DATABASE, DATABASE_EXPECTED, EXPECTED, MalformedFault, parse_database_fault, parse_fault
+from ops.faults import DATABASE, DATABASE_FORMS, FORMS, MalformedFault, one_of, parse_database_fault, parse_fault
 from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
@@ -81,12 +81,11 @@ def fault_argument(text):
         raise argparse.ArgumentTypeError(
             f"{text!r}: no service is named {service!r}; the services are {', '.join(known)}"
         )
-    parse, expected = (parse_database_fault, DATABASE_EXPECTED) if service == DATABASE else (parse_fault, EXPECTED)
+    parse, forms = (parse_database_fault, DATABASE_FORMS) if service == DATABASE else (parse_fault, FORMS)
     try:
         return service, parse(fault)
     except MalformedFault:
-        expected = expected.replace(" or ", f" or {service}=")
-        raise argparse.ArgumentTypeError(f"{text!r}: expected {service}={expected}") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {one_of(forms, f'{service}=')}") from None
 
 
 def dice_argument(text):
