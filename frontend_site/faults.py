@@ -31,7 +31,9 @@ CHOICES = [
         "dice-roller-slow", "Dice roller slow, the frontend gives up (6 s)", DICE_ROLLER.name, Fault("delay", 6000)
     ),
     # The same slow span as a delay, spent computing: the profile shows the function (docs/telemetry.md, "Profiles").
-    FaultChoice("dice-roller-computes", "Dice roller busy computing (0.3 s of CPU)", DICE_ROLLER.name, Fault("cpu", 300)),
+    FaultChoice(
+        "dice-roller-computes", "Dice roller busy computing (0.3 s of CPU)", DICE_ROLLER.name, Fault("cpu", 300)
+    ),
     FaultChoice("dice-roller-fails", "Dice roller fails (500)", DICE_ROLLER.name, Fault("error", 500)),
 ]
 CHOICE_BY_NAME = {choice.name: choice for choice in CHOICES}

@@ -23,7 +23,8 @@ class Service:
         return otel_service_name(self.name)
 
 
-_COMMON = ("FAULT_INJECTION", "LOG_LEVEL", "OTEL_TRACES_EXPORTER")
+_COMMON = ("FAULT_INJECTION", "LOG_LEVEL", "OTEL_TRACES_EXPORTER", "PYROSCOPE_SERVER_ADDRESS",
+           "PYROSCOPE_UPLOAD_INTERVAL_SECONDS")
 # What gunicorn itself reads (ops/gunicorn.conf.py), whichever service it runs.
 GUNICORN_SETTINGS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "LOG_LEVEL")
 DIE_SERVICE = Service(

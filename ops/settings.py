@@ -84,6 +84,11 @@ def http_url(raw):
     return raw.rstrip("/")
 
 
+def optional(parse):
+    """Empty (or unset) means off, read as None; any other value as `parse` reads it."""
+    return lambda raw: parse(raw) if raw else None
+
+
 def existing_file(raw):
     path = Path(raw)
     if not path.is_file():
@@ -176,6 +181,12 @@ _SETTINGS = [
             "host names separated by commas"),
     # The OpenTelemetry SDK's own variable, read here so that a typo is refused, not taken for otlp.
     Setting("OTEL_TRACES_EXPORTER", "otlp", one_of("otlp", "console", "none"), "otlp, console or none"),
+    # Unset: no profiling. compose sets Grafana Pyroscope, make run its own receiver (docs/telemetry.md).
+    Setting("PYROSCOPE_SERVER_ADDRESS", "", optional(http_url), "http(s)://host[:port], or nothing for no profiling"),
+    # How often each worker's agent sends its samples (the agent's default, 10 s); make run sets 2 so
+    # that a trace printed in the terminal waits little for its profile.
+    Setting("PYROSCOPE_UPLOAD_INTERVAL_SECONDS", "10", whole_number(1, 60),
+            "a whole number of seconds from 1 to 60"),
     Setting("WEB_CONCURRENCY", "1", whole_number(1, 32), "a whole number of worker processes from 1 to 32"),
     # Threads wait out slow rolls: enough that 100 users rolling at once never queue
     # (docs/development.md, "Choices where the contract is silent").

@@ -1,4 +1,4 @@
-"""Tracing set-up shared by the three services. Call once per worker process.
+"""Tracing (and profiling) set-up shared by the three services. Call once per worker process.
 
 Each service calls `setup_telemetry(...)` from its WSGI entry point, so every gunicorn
 worker builds its own tracer provider after the fork (never in the master).
@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import (
 
 from ops import VERSION, settings
 from ops.logs import configure_logging
+from ops.profiling import start_profiling
 from ops.services import otel_service_name
 
 logger = logging.getLogger(__name__)
@@ -46,11 +47,12 @@ def setup_telemetry(service_name, framework_instrumentor, *other_instrumentors, 
     (the die service's database).
     """
     configure_logging(service_name)
+    span_profiles = start_profiling(otel_service_name(service_name))
     if not tracing_enabled():
         logger.info("Tracing is off (OTEL_SDK_DISABLED=true)")
         return
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        trace.set_tracer_provider(create_tracer_provider(service_name))
+        trace.set_tracer_provider(create_tracer_provider(service_name, span_profiles))
     use_stable_semantic_conventions()
     # Falcon's instrumentation reads its exclusions only from the environment.
     os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_URLS)
@@ -75,12 +77,15 @@ def use_stable_semantic_conventions():
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", STABLE_SEMANTIC_CONVENTIONS)
 
 
-def create_tracer_provider(service_name):
-    """A provider exporting as the OTEL_* environment says (OTLP/HTTP by default)."""
+def create_tracer_provider(service_name, span_profiles=None):
+    """A provider exporting as the OTEL_* environment says (OTLP/HTTP by default); with
+    `span_profiles` (ops/profiling.py), each SERVER span's CPU samples carry its id."""
     defaults = Resource({"service.version": VERSION, "deployment.environment.name": "local"})
     # OTEL_RESOURCE_ATTRIBUTES overrides the defaults; OTEL_SERVICE_NAME, when not empty, the name.
     resource = defaults.merge(Resource.create({"service.name": otel_service_name(service_name)}))
     provider = TracerProvider(resource=resource)
+    if span_profiles is not None:  # before any span starts, so that none escapes it
+        provider.add_span_processor(span_profiles)
     exporter = _create_exporter()
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -1,7 +1,9 @@
 """`make run`: the three services on their local ports with gunicorn, exactly as the
 containers run them. With no collector to send traces to, it receives them itself, prints each
 trace in the terminal (runtime/trace_view.py) and serves the last ones as Tempo does on
-127.0.0.1:3200 (runtime/tempo_api.py). The services' log lines go to the terminal and to
+127.0.0.1:3200 (runtime/tempo_api.py); it receives the services' profiles too, prints each SERVER
+span's CPU under its trace and serves them as Pyroscope does on 127.0.0.1:4040
+(runtime/pyroscope_api.py). The services' log lines go to the terminal and to
 var/logs/<service>.log, where the labs read them (labs/telemetry.py).
 
     python -m runtime                          (Ctrl-C stops all three)
@@ -27,6 +29,7 @@ from sqlalchemy.engine import make_url
 from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
 from ops.settings import read_or_default
 from runtime.processes import REPO, RUN_FILE, STATE_DIR, gunicorn_command, signal_gunicorn
+from runtime.pyroscope_api import PYROSCOPE_PORT
 from runtime.tempo_api import TEMPO_PORT
 from runtime.trace_view import DEFAULT_COLLECTOR, TraceView, wanted
 
@@ -49,6 +52,9 @@ def main(argv=None):
                         help="never print the traces here, even with no collector to send them to")
     parser.add_argument("--tempo-port", type=int, default=TEMPO_PORT,
                         help="where the trace view serves Tempo's API (default %(default)s)")
+    parser.add_argument("--pyroscope-port", type=int, default=PYROSCOPE_PORT,
+                        help="where the trace view receives the profiles and serves Pyroscope's API "
+                             "(default %(default)s)")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
                         help="where the log files and run.json go, for the labs (default var/)")
     args = parser.parse_args(argv)
@@ -61,12 +67,16 @@ def main(argv=None):
     view = None
     if not args.no_trace_view and wanted(os.environ):
         try:
-            view = TraceView(tempo_port=args.tempo_port)
-            served = f"kept for Tempo's API on http://127.0.0.1:{args.tempo_port}"
-        except OSError as error:  # the port is taken: the traces are still printed
-            view = TraceView()
-            served = f"not served (port {args.tempo_port}: {error.strerror}; the labs cannot read them)"
+            view = TraceView(tempo_port=args.tempo_port, pyroscope_port=args.pyroscope_port)
+            served = (f"kept for Tempo's API on http://127.0.0.1:{args.tempo_port}, with their profiles for "
+                      f"Pyroscope's on http://127.0.0.1:{args.pyroscope_port}")
+        except OSError as error:  # a port is taken: the traces and their CPU are still printed
+            view = TraceView(pyroscope_port=0)
+            served = f"not served ({error.strerror}: ports {args.tempo_port}, {args.pyroscope_port}; " \
+                     "the labs cannot read them)"
         env.update(view.environment())
+        # A Pyroscope of the user's own gets the profiles (the CPU lines then say none arrived).
+        env.update({name: os.environ[name] for name in ("PYROSCOPE_SERVER_ADDRESS",) if os.environ.get(name)})
         print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here and {served} "
               "(--no-trace-view turns that off).", file=sys.stderr)
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
@@ -94,6 +104,7 @@ def main(argv=None):
         "pids": {service.name: process.pid for service, process in processes.items()},
         "tempo": view.tempo.url if view and view.tempo else None,
         "otlp": view.receiver.endpoint if view else None,
+        "pyroscope": view.profiles.url if view and view.profiles else None,
         "logs": str(logs),
         # Never the password: this file is for anyone on the machine to read.
         "database_url": make_url(read_or_default("DATABASE_URL")).render_as_string(hide_password=True),

@@ -2,7 +2,9 @@
 to our own OTLP receiver, and each trace is printed as a tree once it is complete, one line a
 span (service, kind, name, duration, status, error.type) and one line an event under it, beside
 the services' JSON log lines. The last traces are kept and served as Tempo serves them
-(runtime/tempo_api.py), so that the labs read them as they read Tempo under compose."""
+(runtime/tempo_api.py), so that the labs read them as they read Tempo under compose. With
+profiles (runtime/pyroscope_api.py), each SERVER span also gets a line of the CPU it spent and
+where: the trace is printed once its services' profiles have arrived, or after PROFILE_WAIT_SECONDS."""
 
 import socket
 import sys
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
+from runtime.pyroscope_api import ProfileStore, PyroscopeApi, top_functions
 from runtime.tempo_api import TempoApi, TraceStore
 
 # Where the OpenTelemetry exporters send when nothing says otherwise.
@@ -22,6 +25,10 @@ DEFAULT_COLLECTOR = "http://localhost:4318"
 QUIET_SECONDS = 1.0
 # How often the services' span processors export: traces show up within a second or two.
 EXPORT_DELAY_MS = "500"
+# How often the services' profiling agents send their samples here, and how long a complete
+# trace waits for them before it is printed without.
+PROFILE_UPLOAD_SECONDS = "2"
+PROFILE_WAIT_SECONDS = 4.0
 
 
 def wanted(environ):
@@ -51,15 +58,24 @@ def listening(url):
 class TraceView:
     """Receives the services' spans and prints each trace once it is complete."""
 
-    def __init__(self, out=sys.stdout, clock=time.monotonic, tempo_port=None):
-        """`tempo_port`: serve the kept traces there (TEMPO_PORT for make run), or not at all."""
+    def __init__(self, out=sys.stdout, clock=time.monotonic, tempo_port=None, pyroscope_port=None):
+        """`tempo_port`: serve the kept traces there (TEMPO_PORT for make run), or not at all.
+        `pyroscope_port`: receive the services' profiles there and serve them as Pyroscope does
+        (PYROSCOPE_PORT for make run, 0 for a free port), or take none (no CPU lines)."""
         self._out = out
         self._clock = clock
         self.store = TraceStore()
-        self.tempo = TempoApi(self.store, port=tempo_port) if tempo_port is not None else None
+        self.profiles = PyroscopeApi(ProfileStore(), port=pyroscope_port) if pyroscope_port is not None else None
+        try:
+            self.tempo = TempoApi(self.store, port=tempo_port) if tempo_port is not None else None
+        except OSError:
+            if self.profiles:
+                self.profiles.close()
+            raise
         self._lock = threading.Lock()
         self._pending = {}  # trace id -> [spans]
         self._last_arrival = {}  # trace id -> clock()
+        self._complete = {}  # trace id -> ([spans], clock() when complete): waiting for its profiles
         self._stop = threading.Event()
         self.receiver = OtlpReceiver(on_spans=self.add, keep=False)  # the store keeps what is kept
         self._printer = threading.Thread(target=self._print_finished, name="trace-view", daemon=True)
@@ -67,7 +83,12 @@ class TraceView:
 
     def environment(self):
         """What the services need to export here."""
-        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": EXPORT_DELAY_MS}
+        environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver.endpoint,
+                       "OTEL_BSP_SCHEDULE_DELAY": EXPORT_DELAY_MS}
+        if self.profiles:
+            environment.update(PYROSCOPE_SERVER_ADDRESS=self.profiles.url,
+                               PYROSCOPE_UPLOAD_INTERVAL_SECONDS=PROFILE_UPLOAD_SECONDS)
+        return environment
 
     def add(self, spans):
         with self._lock:
@@ -76,17 +97,39 @@ class TraceView:
                 self._last_arrival[span.trace_id] = self._clock()
 
     def flush(self, everything=False):
-        """Prints the traces that are complete (all, with `everything`)."""
+        """Keeps the traces that are complete, and prints those whose profiles are in (all, with `everything`)."""
         now = self._clock()
         with self._lock:
             done = [trace_id for trace_id, last in self._last_arrival.items()
                     if everything or now - last >= QUIET_SECONDS]
-            finished = [(trace_id, self._pending.pop(trace_id)) for trace_id in done]
             for trace_id in done:
                 del self._last_arrival[trace_id]
+                spans = self._pending.pop(trace_id)
+                self.store.add(trace_id, spans)  # the labs can read it while its profile travels
+                self._complete[trace_id] = (spans, now)
+            ready = [trace_id for trace_id, (spans, since) in self._complete.items()
+                     if everything or now - since >= PROFILE_WAIT_SECONDS or self._profiles_in(spans)]
+            finished = [(trace_id, self._complete.pop(trace_id)[0]) for trace_id in ready]
         for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
-            self.store.add(trace_id, spans)
-            print(render_trace(trace_id, spans), file=self._out, flush=True)
+            print(render_trace(trace_id, spans, self._cpu_of(spans)), file=self._out, flush=True)
+
+    def _profiles_in(self, spans):
+        return all(self.profiles.store.received_until(span.service) >= span.end_ns for span in server_spans(spans)) \
+            if self.profiles else True
+
+    def _cpu_of(self, spans):
+        """{span id: (CPU ns, top functions) or None when its profile has not arrived} of the SERVER spans."""
+        if not self.profiles:
+            return {}
+        store = self.profiles.store
+        cpu = {}
+        for span in server_spans(spans):
+            if store.received_until(span.service) < span.end_ns:
+                cpu[span.span_id] = None
+                continue
+            samples = store.select({"service_name": span.service}, span_ids={span.span_id})
+            cpu[span.span_id] = (sum(sample.nanoseconds for sample in samples), top_functions(samples))
+        return cpu
 
     def close(self):
         self._stop.set()
@@ -95,14 +138,22 @@ class TraceView:
         self.receiver.close()
         if self.tempo:
             self.tempo.close()
+        if self.profiles:
+            self.profiles.close()
 
     def _print_finished(self):
         while not self._stop.wait(0.25):
             self.flush()
 
 
-def render_trace(trace_id, spans):
-    """The trace as an indented tree, parents before children, siblings by start time."""
+def server_spans(spans):
+    return [span for span in spans if span.kind == "SERVER"]
+
+
+def render_trace(trace_id, spans, cpu=None):
+    """The trace as an indented tree, parents before children, siblings by start time; under
+    each SERVER span in `cpu` ({span id: (ns, top functions) or None}), the CPU it spent."""
+    cpu = cpu or {}
     ids = {span.span_id for span in spans}
     children = {}
     for span in spans:
@@ -126,6 +177,8 @@ def render_trace(trace_id, spans):
         error_type = span.attributes.get("error.type")
         outcome += f" error.type={error_type}" if error_type and str(error_type) != str(status) else ""
         lines.append(f"  {span.service:<12} {span.kind:<8} {name:<28} {timing}  {outcome}".rstrip())
+        if span.span_id in cpu:
+            lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · cpu  {cpu_summary(cpu[span.span_id])}")
         for event_name, attributes in span.events:  # fault injected, exception
             fields = " ".join(f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace")
             lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
@@ -136,3 +189,13 @@ def render_trace(trace_id, spans):
         walk(root, 0)
     return "\n".join(lines)
 
+
+def cpu_summary(spent):
+    """`300 ms: burn_cpu_for_fault 290 ms, sum 10 ms`, or why there is no figure."""
+    if spent is None:
+        return "its profile has not arrived"
+    nanoseconds, functions = spent
+    if not nanoseconds:
+        return "no samples (the span waited, or computed for less than 10 ms)"
+    top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in functions)
+    return f"{nanoseconds / 1e6:.0f} ms: {top}"

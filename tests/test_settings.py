@@ -114,6 +114,8 @@ BAD_SETTINGS = [
     (DICE_ROLLER, "LOG_LEVEL", "verbose"),
     (DIE_SERVICE, "OTEL_TRACES_EXPORTER", "jaeger"),  # would silently have been OTLP
     (FRONTEND, "OTEL_TRACES_EXPORTER", "otlp,console"),
+    (DICE_ROLLER, "PYROSCOPE_SERVER_ADDRESS", "pyroscope:4040"),  # no scheme: the agent would push nowhere
+    (FRONTEND, "PYROSCOPE_UPLOAD_INTERVAL_SECONDS", "0"),
     # Deadlines that do not nest (docs/configuration.md), each against the defaults of the others.
     (DIE_SERVICE, "DATABASE_TIMEOUT_SECONDS", "1.8"),
     (DICE_ROLLER, "DIE_SERVICE_TIMEOUT_SECONDS", "5"),

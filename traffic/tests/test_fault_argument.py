@@ -20,7 +20,8 @@ def test_faults_for_a_service_or_the_database(text, parsed):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("die-service=error:418", "die-service=delay:<0-10000>, die-service=cpu:<0-10000> or die-service=error:<500|502|503|504>"),
+    [("die-service=error:418",
+      "die-service=delay:<0-10000>, die-service=cpu:<0-10000> or die-service=error:<500|502|503|504>"),
      ("database=error:", "database=delay:<0-10000> or database=error:<any word>"),
      ("database=cpu:300", "database=delay:<0-10000> or database=error:<any word>"),
      ("dice-roller=cpu:10001", "dice-roller=delay:<0-10000>, dice-roller=cpu:<0-10000> or"),

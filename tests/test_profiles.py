@@ -1,0 +1,122 @@
+"""Profiles, the fourth signal (docs/telemetry.md, "Profiles"): the real Pyroscope agent in real
+gunicorn workers pushes to make run's receiver (runtime/pyroscope_api.py), and what it pushed,
+decoded, says which span computed and in which function, and which span only waited."""
+
+import json
+import subprocess
+import time
+
+import pytest
+import requests
+
+from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import Stack, free_port
+from runtime.pyroscope_api import CPU_PROFILE_TYPE, ProfileStore, PyroscopeApi, top_functions
+from runtime.trace_view import render_trace
+
+pytestmark = pytest.mark.slow
+
+BURNER = "burn_cpu_for_fault"
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    receiver = OtlpReceiver()
+    profiles = PyroscopeApi(ProfileStore(), port=0)
+    stack = Stack(
+        tmp_path_factory.mktemp("profiles"), OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="100", PYROSCOPE_SERVER_ADDRESS=profiles.url, PYROSCOPE_UPLOAD_INTERVAL_SECONDS="1",
+    ).start()
+    yield stack, receiver, profiles
+    stack.stop()
+    receiver.close()
+    profiles.close()
+
+
+def roller_server_span(stack, receiver, fault):
+    """The dice roller's SERVER span of a roll carrying `fault`, once its profile has arrived."""
+    answer = stack.frontend.get("/roll", params={"die": "fair"}, headers={"baggage": f"fault.dice-roller={fault}"})
+    assert answer.status_code == 200, answer.text
+    trace_id = answer.json()["trace_id"]
+    traces = receiver.wait_for(lambda traces: any(
+        span.service == "dice-roller" and span.kind == "SERVER" for span in traces.get(trace_id, [])))
+    [span] = [span for span in traces[trace_id] if span.service == "dice-roller" and span.kind == "SERVER"]
+    return span
+
+
+def wait_for_profile(profiles, span, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while profiles.store.received_until(span.service) < span.end_ns and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert profiles.store.received_until(span.service) >= span.end_ns, "no profile covering the span arrived"
+    return profiles.store.select({"service_name": span.service}, span_ids={span.span_id})
+
+
+def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profiled):
+    stack, receiver, profiles = profiled
+    computing = roller_server_span(stack, receiver, "cpu:300")
+    waiting = roller_server_span(stack, receiver, "delay:300")
+
+    samples = wait_for_profile(profiles, computing)
+    spent = sum(sample.nanoseconds for sample in samples)
+    # At least what it burnt (less one sample's worth); a busy machine's runnable time counts as
+    # CPU to the agent, hence no upper bound here (docs/telemetry.md).
+    assert spent >= 290e6, spent
+    assert top_functions(samples)[0][0] == BURNER
+    assert {sample.labels["trace_id"] for sample in samples} == {computing.trace_id}
+    assert computing.attributes["pyroscope.profile.id"] == computing.span_id
+
+    idle = wait_for_profile(profiles, waiting)
+    assert waiting.seconds >= 0.3
+    # Waiting costs no CPU: at most a sample or two of the request's own work, never the burner.
+    assert sum(sample.nanoseconds for sample in idle) <= 20e6
+    assert BURNER not in {function for sample in idle for function in sample.stack}
+
+    # The terminal says the same under each trace (make run's trace view).
+    tree = render_trace(computing.trace_id, [computing],
+                        {computing.span_id: (spent, top_functions(samples))})
+    assert f"· cpu  {spent / 1e6:.0f} ms: {BURNER}" in tree
+
+
+def test_the_query_api_answers_in_pyroscopes_shapes(profiled):
+    stack, receiver, profiles = profiled
+    computing = roller_server_span(stack, receiver, "cpu:100")
+    wait_for_profile(profiles, computing)
+    now_ms = int(time.time() * 1000)
+    answer = requests.post(f"{profiles.url}/querier.v1.QuerierService/SelectMergeSpanProfile", json={
+        "profileTypeID": CPU_PROFILE_TYPE, "labelSelector": '{service_name="dice-roller"}',
+        "spanSelector": [computing.span_id], "start": now_ms - 60_000, "end": now_ms + 60_000,
+    }, timeout=5)
+    assert answer.status_code == 200
+    graph = answer.json()["flamegraph"]
+    assert graph["names"][0] == "total" and BURNER in graph["names"]
+    assert int(graph["total"]) >= 90e6 and all(isinstance(value, str) for value in graph["levels"][0]["values"])
+    # The burner is where the time was spent: the node with the most self time.
+    nodes = [level["values"][i:i + 4] for level in graph["levels"] for i in range(0, len(level["values"]), 4)]
+    assert graph["names"][int(max(nodes, key=lambda node: int(node[2]))[3])] == BURNER
+
+    refused = requests.post(f"{profiles.url}/querier.v1.QuerierService/SelectMergeStacktraces",
+                            json={"profileTypeID": CPU_PROFILE_TYPE, "labelSelector": "service_name=x"}, timeout=5)
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_argument"
+
+
+def test_the_agent_runs_in_the_workers_never_in_the_master(profiled):
+    stack, _, _ = profiled
+    master = stack.roller.process.pid
+    workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    assert workers
+    assert "pyroscope" not in open(f"/proc/{master}/maps").read()
+    assert all("pyroscope/_native" in open(f"/proc/{worker}/maps").read() for worker in workers)
+
+
+def test_an_unreachable_server_fails_no_roll_and_is_said_once(tmp_path):
+    nobody = f"http://127.0.0.1:{free_port()}"
+    stack = Stack(tmp_path, PYROSCOPE_SERVER_ADDRESS=nobody, PYROSCOPE_UPLOAD_INTERVAL_SECONDS="1").start()
+    try:
+        assert [stack.frontend.get("/roll", params={"die": "fair"}).status_code for _ in range(10)] == [200] * 10
+        time.sleep(2.5)  # two uploads or more, each failing
+        for service in stack.services:
+            warned = [json.loads(line) for line in service.log_lines() if "Profiles cannot be sent" in line]
+            assert [(line["level"], line["pyroscope_server_address"]) for line in warned] == [("WARNING", nobody)]
+    finally:
+        stack.stop()
