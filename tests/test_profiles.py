@@ -5,6 +5,7 @@ decoded, says which span computed and in which function, and which span only wai
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -105,8 +106,8 @@ def test_the_agent_runs_in_the_workers_never_in_the_master(profiled):
     master = stack.roller.process.pid
     workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
     assert workers
-    assert "pyroscope" not in open(f"/proc/{master}/maps").read()
-    assert all("pyroscope/_native" in open(f"/proc/{worker}/maps").read() for worker in workers)
+    assert "pyroscope" not in Path(f"/proc/{master}/maps").read_text()
+    assert all("pyroscope/_native" in Path(f"/proc/{worker}/maps").read_text() for worker in workers)
 
 
 def test_an_unreachable_server_fails_no_roll_and_is_said_once(tmp_path):

@@ -16,7 +16,8 @@ def test_a_flame_graph_in_pyroscopes_levels():
     assert graph["total"] == "45" and graph["maxSelf"] == "30"
     # [offset from the left neighbour's end, total, self, name]: roll spans 0..40, log 40..45.
     assert [level["values"] for level in graph["levels"]] == [
-        ["0", "45", "0", "0"], ["0", "45", "0", "1"], ["0", "40", "10", "2", "0", "5", "5", "3"], ["0", "30", "30", "4"],
+        ["0", "45", "0", "0"], ["0", "45", "0", "1"], ["0", "40", "10", "2", "0", "5", "5", "3"],
+        ["0", "30", "30", "4"],
     ]
 
 
