@@ -104,6 +104,7 @@ def test_app_containers_match_contract_and_local_run(name):
         (s.name, s.local_port, s.entry_point, s.container) for s in SERVICES
     ]
     assert service["environment"]["OTEL_SERVICE_NAME"] == name
+    assert service["environment"]["PYROSCOPE_SERVER_ADDRESS"] == "http://pyroscope:4040"
     assert service["healthcheck"]["test"][0] == "CMD"
 
 
@@ -119,7 +120,7 @@ def test_dockerfile_runs_the_local_command_as_non_root():
 
 def test_every_published_port_listens_on_loopback_unless_opened_on_purpose():
     published = {name: service.get("ports", []) for name, service in SERVICES_IN_COMPOSE.items()}
-    assert sum(len(ports) for ports in published.values()) == 10
+    assert sum(len(ports) for ports in published.values()) == 11  # Pyroscope's 4040 with profiles
     for name, ports in published.items():
         assert all(port.startswith(BIND + ":") and port.count(":") == 3 for port in ports), (name, ports)
     assert "SANDBOX_BIND_ADDRESS=0.0.0.0 docker compose up -d" in (REPO / "docs/compose.md").read_text()
@@ -184,10 +185,15 @@ def test_logs_are_labelled_as_the_dashboards_expect():
 
 def test_datasources_have_fixed_uids_and_link_to_each_other():
     datasources = {ds["uid"]: ds for ds in DATASOURCES["datasources"]}
-    assert set(datasources) == {"prometheus", "tempo", "loki"}
+    assert set(datasources) == {"prometheus", "tempo", "loki", "pyroscope"}
     urls = {uid: ds["url"] for uid, ds in datasources.items()}
-    assert urls == {"prometheus": "http://prometheus:9090", "tempo": "http://tempo:3200", "loki": "http://loki:3100"}
+    assert urls == {"prometheus": "http://prometheus:9090", "tempo": "http://tempo:3200", "loki": "http://loki:3100",
+                    "pyroscope": "http://pyroscope:4040"}
     tempo = datasources["tempo"]["jsonData"]
+    # A span opens its own CPU profile: the agent's service_name label from the span's service.name.
+    assert tempo["tracesToProfiles"]["datasourceUid"] == "pyroscope"
+    assert tempo["tracesToProfiles"]["profileTypeId"] == "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+    assert tempo["tracesToProfiles"]["tags"] == [{"key": "service.name", "value": "service_name"}]
     assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
     assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
     assert datasources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0] == {
@@ -195,7 +201,7 @@ def test_datasources_have_fixed_uids_and_link_to_each_other():
     assert datasources["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "tempo"
     for path in REPO.glob("dashboards/*.json"):
         uids = set(re.findall(r'"uid":\s*"([^"]+)"', path.read_text()))
-        assert not {uid for uid in uids if uid in ("prometheus", "tempo", "loki")} - set(datasources)
+        assert not {uid for uid in uids if uid in ("prometheus", "tempo", "loki", "pyroscope")} - set(datasources)
 
 
 def test_trace_links_open_the_provisioned_tempo_datasource():
@@ -291,7 +297,7 @@ def test_health_checks_where_the_image_has_a_shell_and_dependents_wait_for_them(
     endpoints. Loki's has no shell: compose can only wait for it to start."""
     for name, url in (("tempo", "http://127.0.0.1:3200/ready"), ("prometheus", "http://127.0.0.1:9090/-/ready")):
         assert SERVICES_IN_COMPOSE[name]["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null", url]
-    assert "healthcheck" not in SERVICES_IN_COMPOSE["loki"]
+    assert "healthcheck" not in SERVICES_IN_COMPOSE["loki"] and "healthcheck" not in SERVICES_IN_COMPOSE["pyroscope"]
     for name, service in SERVICES_IN_COMPOSE.items():
         for dependency, condition in service.get("depends_on", {}).items():
             wanted = "service_healthy" if "healthcheck" in SERVICES_IN_COMPOSE[dependency] else "service_started"

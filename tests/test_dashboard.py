@@ -61,7 +61,12 @@ def test_dashboard_structure():
         assert all(target["datasource"]["uid"] in uids for target in panel["targets"])
     assert {panel["title"] for panel in DASHBOARD["panels"] if panel["type"] == "row"} == {
         "Overview", "Saturation", "Die service", "Database", "Service to service", "Rolls", "Many dice at once", "Logs",
-        "Traces"}
+        "Traces", "Profiles"}
+    # One CPU flame graph a service, each of its own service_name (the agent's label).
+    flames = [panel for panel in panels() if panel["type"] == "flamegraph"]
+    assert sorted(t["labelSelector"] for p in flames for t in p["targets"]) == [
+        '{service_name="dice-roller"}', '{service_name="die-service"}', '{service_name="frontend"}']
+    assert {t["profileTypeId"] for p in flames for t in p["targets"]} == {"process_cpu:cpu:nanoseconds:cpu:nanoseconds"}
     # Panels in seconds are latencies: their exemplars open the slow requests' traces.
     latency = [p for p in panels() if p.get("fieldConfig", {}).get("defaults", {}).get("unit") == "s"]
     assert len(latency) >= 6 and all(t.get("exemplar") for p in latency for t in p["targets"])
