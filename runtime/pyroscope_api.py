@@ -167,6 +167,18 @@ def flamegraph(samples):
     return {"names": names, "levels": levels, "total": str(root["total"]), "maxSelf": str(max_self)}
 
 
+def hottest_function(graph):
+    """The function with the most self time in a FlameGraph answer (Pyroscope's or ours), or None."""
+    names, best, most = graph.get("names", []), None, 0
+    for level in graph.get("levels", []):
+        values = level.get("values", [])
+        for position in range(0, len(values), 4):
+            spent, name = int(values[position + 2]), int(values[position + 3])
+            if spent > most:
+                best, most = names[name], spent
+    return best
+
+
 def parse_label_selector(text):
     """`{service_name="dice-roller", span_name="GET /roll"}` as {name: value}; only `=` matchers."""
     inner = text.strip()

@@ -21,6 +21,7 @@ import yaml
 from labs.sandbox import Sandbox, Unreachable
 from ops import services
 from runtime.processes import REPO
+from runtime.pyroscope_api import CPU_PROFILE_TYPE
 from stackcheck import learner, promises
 
 FRONTEND = f"http://localhost:{services.FRONTEND.local_port}"
@@ -29,8 +30,12 @@ LOKI = "http://localhost:3100"
 PROMETHEUS = "http://localhost:9090"
 GRAFANA = "http://localhost:3000"
 ALLOY = "http://localhost:12345"
+PYROSCOPE = "http://localhost:4040"
 # Ready before any traffic: a span or a line sent earlier could be lost, and the check say so.
-READY = {"Tempo": f"{TEMPO}/ready", "Loki": f"{LOKI}/ready", "Alloy": f"{ALLOY}/-/ready"}
+READY = {"Tempo": f"{TEMPO}/ready", "Loki": f"{LOKI}/ready", "Alloy": f"{ALLOY}/-/ready",
+         "Pyroscope": f"{PYROSCOPE}/ready"}
+# A roll that computes in the dice roller: its span's profile has the burner on top.
+CPU_FAULT = {"baggage": "fault.dice-roller=cpu:300"}
 GRAFANA_ADMIN = ("admin", "admin")  # Grafana's default; the datasource health API wants a signed-in user
 DATASOURCES = REPO / "stack/grafana/provisioning/datasources/datasources.yaml"
 ROLLS = 60
@@ -48,6 +53,7 @@ class Traffic:
 
     roll_trace_id: str | None = None
     batch_trace_id: str | None = None
+    cpu_trace_id: str | None = None  # a roll with CPU_FAULT
     marker: str | None = None
     marker_at: float = 0.0  # when the other project's container wrote its marker (Unix time)
 
@@ -126,6 +132,31 @@ def check_span_metric_labels(traffic):
     return promises.span_metric_labels(get(f"{PROMETHEUS}/api/v1/query", query="traces_spanmetrics_calls_total"))
 
 
+def pyroscope_flamegraph(method, **request):
+    """Pyroscope's query API (Connect, JSON) over the last 15 minutes: its flame graph."""
+    now_ms = int(time.time() * 1000)
+    body = {"profileTypeID": CPU_PROFILE_TYPE, "start": now_ms - 900_000, "end": now_ms, **request}
+    response = requests.post(f"{PYROSCOPE}/querier.v1.QuerierService/{method}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json().get("flamegraph") or {}
+
+
+def check_profiles(traffic):
+    return promises.profiles_arrived({
+        name: int(pyroscope_flamegraph("SelectMergeStacktraces", labelSelector=f'{{service_name="{name}"}}')
+                  .get("total", 0))
+        for name in promises.SERVICE_NAMES
+    })
+
+
+def check_span_profile(traffic):
+    """Grafana's "Profiles for this span": the roller's span of a CPU-faulted roll, by its id."""
+    span_id = promises.server_span_id(tempo_trace(traffic.cpu_trace_id), services.DICE_ROLLER.name)
+    graph = pyroscope_flamegraph("SelectMergeSpanProfile", spanSelector=[span_id],
+                                 labelSelector=f'{{service_name="{services.DICE_ROLLER.name}"}}') if span_id else {}
+    return promises.burner_on_top(span_id, graph)
+
+
 def check_datasources(traffic):
     return promises.datasources_healthy(
         {uid: get(f"{GRAFANA}/api/datasources/uid/{uid}/health") for uid in promises.DATASOURCE_UIDS}
@@ -151,6 +182,8 @@ PROMISES = [
     ("Prometheus: the die service's database_queries_total", check_series("database_queries_total")),
     ("Prometheus: PostgreSQL's own metrics, through the exporter", check_series("pg_up")),
     ("Prometheus: Tempo's span metrics, labelled with the stable HTTP attributes", check_span_metric_labels),
+    ("Pyroscope: each service's CPU profiles arrive", check_profiles),
+    ("Pyroscope: a CPU-faulted span's own profile has the burner on top", check_span_profile),
     ("Grafana: the datasources are healthy", check_datasources),
     ("Grafana: the dashboard is provisioned",
      lambda traffic: promises.dashboard_provisioned(get(f"{GRAFANA}/api/search", query="Dice"))),
@@ -223,13 +256,13 @@ def wait_until_ready(deadline):
             time.sleep(2)
 
 
-def roll_dice(count=ROLLS):
+def roll_dice(count=ROLLS, headers=None):
     """Single rolls of three kinds; returns the trace id of a fair one, or None."""
     trace_id = None
     for i in range(count):
         die = ("fair", "risky", "no-such-die")[i % 3]
         with contextlib.suppress(requests.RequestException, ValueError):  # the checks tell what went wrong
-            answer = requests.get(f"{FRONTEND}/roll", params={"die": die}, timeout=10)
+            answer = requests.get(f"{FRONTEND}/roll", params={"die": die}, headers=headers, timeout=10)
             if answer.status_code == 200:
                 trace_id = answer.json().get("trace_id")
     return trace_id
@@ -274,6 +307,7 @@ def main(argv=None):
             traffic.marker = None
         traffic.roll_trace_id = roll_dice()
         traffic.batch_trace_id = roll_batch()
+        traffic.cpu_trace_id = roll_dice(1, headers=CPU_FAULT)
         results = check_all(traffic, time.monotonic() + WAIT_SECONDS)
         results.update(solve_labs())
     except (subprocess.CalledProcessError, RuntimeError, OSError) as error:

@@ -1,16 +1,20 @@
 """What docs/compose.md promises of the compose stack, each a plain function over the answers of
 the components' HTTP APIs (decoded JSON), returning (passed, detail)."""
 
+import base64
 import json
 
 from ops.services import SERVICES, spans_per_batch
+from runtime.pyroscope_api import hottest_function
 
 SERVICE_NAMES = tuple(service.name for service in SERVICES)
 # Prometheus' job names (stack/prometheus/prometheus.yml): the three services', and PostgreSQL's exporter.
 JOBS = (*(service.container for service in SERVICES), "postgres-exporter")
 LOG_LABELS = ("container_name", "compose_service", "level", "service")
 DASHBOARD_TITLE = "Dice Roller — Three Services"
-DATASOURCE_UIDS = ("prometheus", "tempo", "loki")
+DATASOURCE_UIDS = ("prometheus", "tempo", "loki", "pyroscope")
+# Where a CPU fault spends its time (ops/faults.py): on top of its span's profile.
+BURNER = "burn_cpu_for_fault"
 
 
 def trace_services(trace):
@@ -207,3 +211,30 @@ def dashboard_provisioned(search):
     if DASHBOARD_TITLE not in titles:
         return False, f"{DASHBOARD_TITLE!r} not among {titles}"
     return True, f"{DASHBOARD_TITLE!r} provisioned"
+
+
+def server_span_id(trace, service):
+    """The id (hex) of `service`'s SERVER span in a trace as Tempo's /api/traces/<id> gives it
+    (its ids in base64), or None."""
+    for name, span in _spans_by_service(trace or {}):
+        if name == service and span.get("kind") == "SPAN_KIND_SERVER":
+            return base64.b64decode(span["spanId"]).hex()
+    return None
+
+
+def profiles_arrived(totals):
+    """Pyroscope holds CPU samples of each service: {service name: total nanoseconds}."""
+    missing = [name for name in SERVICE_NAMES if not totals.get(name)]
+    if missing:
+        return False, f"no CPU profile of {', '.join(missing)}"
+    return True, ", ".join(f"{name} {totals[name] / 1e6:.0f} ms" for name in SERVICE_NAMES)
+
+
+def burner_on_top(span_id, graph):
+    """A CPU-faulted span's own profile (SelectMergeSpanProfile) has the burner on top."""
+    if not span_id:
+        return False, "no SERVER span of the faulted service in the roll's trace"
+    hottest = hottest_function(graph or {})
+    if hottest != BURNER:
+        return False, f"span {span_id}: {hottest or 'no samples'} on top, expected {BURNER}"
+    return True, f"span {span_id}: {BURNER} on top, {int(graph['total']) / 1e6:.0f} ms of CPU"

@@ -204,3 +204,30 @@ def test_a_stack_that_fails_to_start_is_explained_and_taken_down(tmp_path):
     assert made[0].startswith("compose up -d")
     assert "compose ps --all" in made and any(call.startswith("compose logs") for call in made)
     assert made[-1] == "compose down --volumes"
+
+
+def test_profiles_arrived():
+    assert promises.profiles_arrived({"die-service": 10, "dice-roller": 20, "frontend": 30})[0]
+    passed, detail = promises.profiles_arrived({"die-service": 10, "dice-roller": 0, "frontend": 30})
+    assert not passed and detail == "no CPU profile of dice-roller"
+
+
+def test_a_span_profile_with_the_burner_on_top():
+    from runtime.pyroscope_api import CpuSample, flamegraph
+
+    def graph(*stacks):
+        return flamegraph([CpuSample("dice-roller", {}, stack, spent, 0) for stack, spent in stacks])
+
+    burnt = graph((("handle", promises.BURNER), 290_000_000), (("handle", "json"), 10_000_000))
+    assert promises.burner_on_top("00f067aa0ba902b7", burnt) == (
+        True, f"span 00f067aa0ba902b7: {promises.BURNER} on top, 300 ms of CPU")
+    assert not promises.burner_on_top("00f067aa0ba902b7", graph((("handle", "json"), 10_000_000)))[0]
+    assert not promises.burner_on_top("00f067aa0ba902b7", {"names": ["total"], "levels": [], "total": "0"})[0]
+    assert not promises.burner_on_top(None, burnt)[0]
+
+
+def test_the_faulted_services_server_span_id_from_tempos_base64():
+    span = {"spanId": "APBnqgupArc=", "kind": "SPAN_KIND_SERVER"}
+    trace = {"batches": [{**spans_named("dice-roller"), "scopeSpans": [{"spans": [span]}]}]}
+    assert promises.server_span_id(trace, "dice-roller") == "00f067aa0ba902b7"
+    assert promises.server_span_id(trace, "frontend") is None and promises.server_span_id(None, "x") is None
