@@ -55,7 +55,7 @@ def parse_args(argv):
         options = names.add_parser(lab.name, help=lab.title)
         for option in lab.options:
             options.add_argument(option.flag, type=option.kind, metavar=option.metavar, help=option.help,
-                                 required=True)
+                                 required=option.required, choices=option.choices or None)
     return parser.parse_args(argv)
 
 

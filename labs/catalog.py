@@ -13,6 +13,7 @@ from labs.sandbox import Unreachable
 from labs.traces import own_ms, spans_of
 from ops.faults import DATABASE
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
+from runtime.pyroscope_api import hottest_function
 
 RIGHT, WRONG, CANNOT_CHECK = 0, 1, 2
 # Background traffic ends by itself after this long, should `stop` never come.
@@ -31,6 +32,8 @@ class Option:
     kind: type
     metavar: str
     help: str
+    required: bool = True
+    choices: tuple = ()
 
 
 class Lab:
@@ -337,5 +340,68 @@ class SlowQuery(Lab):
                               f"({slow[0].attributes.get('db.query.text')}).")
 
 
+class CpuOrWait(Lab):
+    name = "cpu-or-wait"
+    title = "Computing or waiting?"
+    goal = ("Some rolls are slow at one hop. A trace shows how long that hop took, not what it did: find one "
+            "such roll, its hop, whether that hop computed or waited, and, if it computed, in which function.")
+    todo = ("Traffic is rolling in the background. Find a slow trace and the span whose own time is long, then "
+            "open that span's profile.")
+    where = ("Grafana → Explore → Tempo: a trace over 400 ms, then the span's \"Profiles for this span\" (its CPU "
+             "flame graph in Pyroscope). Without Docker: make run prints each SERVER span's CPU and top functions "
+             "under its trace (the `· cpu` line); its Pyroscope API is on http://127.0.0.1:4040.")
+    answer = ("--trace-id TRACE_ID --service SERVICE --cause cpu|wait [--function NAME] (the function where the span "
+              "spent its CPU, when it computed)")
+    explanation = ("A span's length is the wall clock. A profile samples only the threads on a CPU: a span that "
+                   "computed has samples, topped by the function that burnt them; a span that waited (for a "
+                   "lock, a socket, a sleep) has none. Slow and computing calls for the code; slow and waiting, "
+                   "for whatever it waited on.")
+    options = (Option("--trace-id", str, "TRACE_ID", "a slow trace"),
+               Option("--service", str, "SERVICE", "frontend, dice-roller or die-service"),
+               Option("--cause", str, "CAUSE", "cpu or wait", choices=("cpu", "wait")),
+               Option("--function", str, "NAME", "where it spent its CPU (with --cause cpu)", required=False))
+    def start(self, sandbox, rng, traffic_log):
+        service = rng.choice([FRONTEND.name, DICE_ROLLER.name, DIE_SERVICE.name])
+        cause, milliseconds = rng.choice(["cpu", "wait"]), rng.randrange(400, 800, 50)
+        fault = f"{service}={'cpu' if cause == 'cpu' else 'delay'}:{milliseconds}"
+        pid = sandbox.start_traffic(traffic_log, "--users", "3", "--think-min", "0.2", "--think-max", "0.8",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", "fair",
+                                    "--fault", fault, "--fault-rate", "0.3")
+        return {"service": service, "cause": cause, "ms": milliseconds, "traffic_pid": pid}
+
+    def check(self, sandbox, situation, answer):
+        spans, refusal = trace_or_verdict(sandbox, answer.trace_id)
+        if refusal:
+            return refusal
+        slow = [s for s in spans if s.kind == "SERVER" and own_ms(s, spans) >= situation["ms"] * 0.8]
+        if not slow:
+            return Verdict(WRONG, "That trace is not one of the slow ones: no span in it spends much time of its "
+                                  "own. Look for traces over 400 ms.")
+        [hop] = slow[:1]
+        if answer.service != hop.service:
+            return Verdict(WRONG, f"That trace is slow, but the {answer.service}'s span does not hold the time: "
+                                  "find the span whose own time its children do not cover.")
+        profile = sandbox.span_profile(hop.service, hop.span_id)
+        cpu_ms = int(profile.get("total", 0)) / 1e6
+        computed = cpu_ms >= own_ms(hop, spans) * 0.5
+        # A computing span's CPU reaches Pyroscope with the agent's next upload: until then it looks idle.
+        recent = time.time() - hop.end_ns / 1e9 < sandbox.profile_lag_seconds
+        if not computed and situation["cause"] == "cpu" and recent:
+            return Verdict(CANNOT_CHECK, "That span's profile has not arrived yet (the agents send theirs every few "
+                                         "seconds): check again in ten seconds.")
+        cause = "cpu" if computed else "wait"
+        if answer.cause != cause:
+            return Verdict(WRONG, "A span's length does not say what it did: open its profile. A span that "
+                                  "computed has CPU samples about as long as its own time; one that waited has "
+                                  "next to none.")
+        hottest = hottest_function(profile)
+        if computed and answer.function != hottest:
+            return Verdict(WRONG, "It computed, but not mostly in that function: in the span's flame graph, the "
+                                  "function with the most self time (the widest bar with nothing above it).")
+        spent = f"{cpu_ms:.0f} ms on a CPU, most in {hottest}" if computed else f"{cpu_ms:.0f} ms on a CPU: it waited"
+        return Verdict(RIGHT, f"Right: in trace {answer.trace_id} the {hop.service}'s span {hop.name} spent "
+                              f"{own_ms(hop, spans):.0f} ms of its own, {spent}.")
+
+
 LABS = {lab.name: lab for lab in (SlowHop(), FailingDie(), SlowestInBatch(), DependencyDown(), LogsForATrace(),
-                                  SlowQuery())}
+                                  SlowQuery(), CpuOrWait())}

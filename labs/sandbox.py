@@ -1,13 +1,14 @@
 """The running sandbox as the labs see it, one way or the other:
 
 - **make run** (var/run.json says where): the services on their local ports, traces from the
-  Tempo API that make run serves, metrics from the services' own /metrics, logs from the
-  files make run writes; a service is frozen with SIGSTOP, the database is the SQLite file.
-- **docker compose**: the same services on 8103..8105, Tempo on 3200, Prometheus on 9090,
-  Loki on 3100; a service is frozen with `docker compose pause`, SQL goes through psql in the
-  postgres container.
+  Tempo API that make run serves, profiles from its Pyroscope API, metrics from the services'
+  own /metrics, logs from the files make run writes; a service is frozen with SIGSTOP, the
+  database is the SQLite file.
+- **docker compose**: the same services on 8103..8105, Tempo on 3200, Pyroscope on 4040,
+  Prometheus on 9090, Loki on 3100; a service is frozen with `docker compose pause`, SQL goes
+  through psql in the postgres container.
 
-Reading is one client for both (Tempo's API); only metrics, logs and the controls differ."""
+Reading is one client for both (Tempo's API, Pyroscope's); only metrics, logs and the controls differ."""
 
 import contextlib
 import json
@@ -25,11 +26,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
+from ops.settings import SETTINGS
 from runtime.processes import REPO, RUN_FILE, signal_gunicorn
+from runtime.pyroscope_api import CPU_PROFILE_TYPE
+from runtime.trace_view import PROFILE_UPLOAD_SECONDS
 
 COMPOSE_TEMPO = "http://localhost:3200"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
 COMPOSE_LOKI = "http://localhost:3100"
+COMPOSE_PYROSCOPE = "http://localhost:4040"
 TIMEOUT = 5
 
 
@@ -43,6 +48,7 @@ class Sandbox:
     urls: dict  # service name -> base URL
     tempo: str
     run: dict  # make run's var/run.json, or {} under compose
+    pyroscope: str = ""  # where the profiles are read ("" when make run keeps none)
 
     @classmethod
     def find(cls, state_dir):
@@ -54,8 +60,9 @@ class Sandbox:
                 if not run.get("tempo"):
                     raise Unreachable("make run keeps no traces here (a collector of yours receives them, or "
                                       "--no-trace-view): restart it with neither, or use docker compose")
-                return cls("make run", run["urls"], run["tempo"], run)
-        sandbox = cls("compose", {s.name: f"http://localhost:{s.local_port}" for s in SERVICES}, COMPOSE_TEMPO, {})
+                return cls("make run", run["urls"], run["tempo"], run, run.get("pyroscope") or "")
+        sandbox = cls("compose", {s.name: f"http://localhost:{s.local_port}" for s in SERVICES}, COMPOSE_TEMPO, {},
+                      COMPOSE_PYROSCOPE)
         try:
             requests.get(f"{COMPOSE_PROMETHEUS}/-/ready", timeout=TIMEOUT).raise_for_status()
         except requests.RequestException:
@@ -84,6 +91,31 @@ class Sandbox:
         except requests.RequestException:
             raise Unreachable(f"Tempo does not answer at {self.tempo}: is the sandbox running?") from None
         return response.json().get("traces", [])
+
+    @property
+    def profile_lag_seconds(self):
+        """How long after a span ends its profile may still be on its way: two of the agents'
+        uploads (make run has them send every 2 s, compose keeps the agent's 10 s) and a second."""
+        default = SETTINGS["PYROSCOPE_UPLOAD_INTERVAL_SECONDS"].default
+        upload = PROFILE_UPLOAD_SECONDS if self.kind == "make run" else default
+        return 2 * int(upload) + 1
+
+    def span_profile(self, service, span_id, since_seconds=3600):
+        """The CPU flame graph of one span of `service` (Pyroscope's SelectMergeSpanProfile, the
+        query behind Grafana's "Profiles for this span"): {names, levels, total, maxSelf}."""
+        if not self.pyroscope:
+            raise Unreachable("make run keeps no profiles here (a Pyroscope of yours receives them): "
+                              "read them there, or restart make run without PYROSCOPE_SERVER_ADDRESS")
+        now_ms = int(time.time() * 1000)
+        request = {"profileTypeID": CPU_PROFILE_TYPE, "labelSelector": f'{{service_name="{service}"}}',
+                   "spanSelector": [span_id], "start": now_ms - since_seconds * 1000, "end": now_ms}
+        try:
+            response = requests.post(f"{self.pyroscope}/querier.v1.QuerierService/SelectMergeSpanProfile",
+                                     json=request, timeout=TIMEOUT)
+            response.raise_for_status()
+        except requests.RequestException:
+            raise Unreachable(f"Pyroscope does not answer at {self.pyroscope}: is the sandbox running?") from None
+        return response.json().get("flamegraph") or {}
 
     def counter_values(self, service, metric, **labels):
         """{labels of the series: value} of a counter of `service` (the sum over its workers)."""

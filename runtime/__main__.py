@@ -69,11 +69,10 @@ def main(argv=None):
         try:
             view = TraceView(tempo_port=args.tempo_port, pyroscope_port=args.pyroscope_port)
             served = (f"kept for Tempo's API on http://127.0.0.1:{args.tempo_port}, with their profiles for "
-                      f"Pyroscope's on http://127.0.0.1:{args.pyroscope_port}")
+                      f"Pyroscope's on {view.profiles.url}")
         except OSError as error:  # a port is taken: the traces and their CPU are still printed
             view = TraceView(pyroscope_port=0)
-            served = f"not served ({error.strerror}: ports {args.tempo_port}, {args.pyroscope_port}; " \
-                     "the labs cannot read them)"
+            served = f"not served (port {args.tempo_port}: {error.strerror}; the labs cannot read them)"
         env.update(view.environment())
         # A Pyroscope of the user's own gets the profiles (the CPU lines then say none arrived).
         env.update({name: os.environ[name] for name in ("PYROSCOPE_SERVER_ADDRESS",) if os.environ.get(name)})

@@ -61,11 +61,17 @@ class TraceView:
     def __init__(self, out=sys.stdout, clock=time.monotonic, tempo_port=None, pyroscope_port=None):
         """`tempo_port`: serve the kept traces there (TEMPO_PORT for make run), or not at all.
         `pyroscope_port`: receive the services' profiles there and serve them as Pyroscope does
-        (PYROSCOPE_PORT for make run, 0 for a free port), or take none (no CPU lines)."""
+        (PYROSCOPE_PORT for make run; a free port when that one is taken, or is 0), or take none
+        (no CPU lines)."""
         self._out = out
         self._clock = clock
         self.store = TraceStore()
-        self.profiles = PyroscopeApi(ProfileStore(), port=pyroscope_port) if pyroscope_port is not None else None
+        self.profiles = None
+        if pyroscope_port is not None:
+            try:
+                self.profiles = PyroscopeApi(ProfileStore(), port=pyroscope_port)
+            except OSError:  # taken: another port, which run.json tells the labs
+                self.profiles = PyroscopeApi(ProfileStore(), port=0)
         try:
             self.tempo = TempoApi(self.store, port=tempo_port) if tempo_port is not None else None
         except OSError:

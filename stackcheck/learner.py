@@ -1,4 +1,4 @@
-"""A learner solving each lab from the telemetry alone: Tempo's API, the metrics, the log lines,
+"""A learner solving each lab from the telemetry alone: Tempo's API, the profiles, the metrics, the log lines,
 read through labs.sandbox (make run's or compose's, the same calls) — never from the lab's own
 state. The tests run it under make run (tests/test_labs.py), the stack check under compose.
 
@@ -8,6 +8,7 @@ options, a text the wrong answer's hint must not contain)."""
 import time
 
 from labs.traces import own_ms, spans_of
+from runtime.pyroscope_api import hottest_function
 
 SERVICES = ("frontend", "dice-roller", "die-service")
 
@@ -110,7 +111,30 @@ def slow_query(sandbox, since, briefing):
             query.name)
 
 
+def cpu_or_wait(sandbox, since, briefing, timeout=30):
+    """The slow hop of a slow trace, and from its own profile whether it computed, and where."""
+    def slow(spans):
+        return max(own_ms(span, spans) for span in spans if span.kind == "SERVER") >= 350
+
+    trace_id, spans = find_trace(sandbox, slow, minDuration="400ms", start=int(since))
+    hop = max((span for span in spans if span.kind == "SERVER"), key=lambda span: own_ms(span, spans))
+    deadline = time.monotonic() + timeout
+    # Its profile arrives with the agent's next upload; until then a span that computed looks idle.
+    while True:
+        profile = sandbox.span_profile(hop.service, hop.span_id)
+        computed = int(profile.get("total", 0)) / 1e6 >= own_ms(hop, spans) * 0.5
+        if computed or time.time() - hop.end_ns / 1e9 > sandbox.profile_lag_seconds or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    right = ["--trace-id", trace_id, "--service", hop.service]
+    if computed:
+        return ([*right, "--cause", "cpu", "--function", hottest_function(profile)], [*right, "--cause", "wait"],
+                hottest_function(profile))
+    return [*right, "--cause", "wait"], [*right, "--cause", "cpu", "--function", "main"], hop.service
+
+
 SOLVERS = {
     "slow-hop": slow_hop, "failing-die": failing_die, "slowest-in-batch": slowest_in_batch,
     "dependency-down": dependency_down, "logs-for-a-trace": logs_for_a_trace, "slow-query": slow_query,
+    "cpu-or-wait": cpu_or_wait,
 }

@@ -38,7 +38,7 @@ class MakeRun:
         self.log = open(folder / "run.log", "wb")  # noqa: SIM115 (open as long as the process)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)), "--tempo-port",
-             self.tempo.rsplit(":", 1)[1], "--state-dir", str(folder)],
+             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), "--state-dir", str(folder)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
 
@@ -105,8 +105,9 @@ def stop(run, lab):
 def test_the_list_and_a_lab_not_started(run):
     listed = run.labs_in_a_process()  # the command line itself, once
     assert listed.returncode == 0
-    assert [line.split()[0] for line in listed.stdout.splitlines()[:6]] == [
-        "slow-hop", "failing-die", "slowest-in-batch", "dependency-down", "logs-for-a-trace", "slow-query"]
+    assert [line.split()[0] for line in listed.stdout.splitlines()[:7]] == [
+        "slow-hop", "failing-die", "slowest-in-batch", "dependency-down", "logs-for-a-trace", "slow-query",
+        "cpu-or-wait"]
     shown = run.labs("show", "slow-query")
     assert "Goal:" in shown.stdout and "Where to look:" in shown.stdout and "--span-name NAME" in shown.stdout
     not_started = run.labs("check", "slow-query", "--trace-id", "0" * 32, "--span-name", "x")

@@ -147,7 +147,8 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'dice.sqlite3'}")  # not the checkout's var/
     with open(tmp_path / "run.log", "wb") as log, open(tmp_path / "traces.txt", "wb") as printed:
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)),
-                                   "--tempo-port", str(tempo_port), "--state-dir", str(tmp_path)], cwd=REPO,
+                                   "--tempo-port", str(tempo_port), "--pyroscope-port", str(free_port()),
+                                   "--state-dir", str(tmp_path)], cwd=REPO,
                                   env=env, stdout=printed, stderr=log)
     try:
         answer = None
@@ -183,10 +184,13 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     printed = (tmp_path / "traces.txt").read_text()
     block = printed.split(f"trace {trace_id}")[1].split("\ntrace ")[0].splitlines()
     assert block[0].split()[:2] == ["7", "spans"]
-    assert [line.split()[:2] for line in block[1:]] == [
+    spans = [line.split()[:2] for line in block[1:] if line.split()[0] != "·"]
+    assert spans == [
         ["frontend", "SERVER"], ["frontend", "CLIENT"], ["dice-roller", "SERVER"],
         ["dice-roller", "CLIENT"], ["die-service", "SERVER"], ["die-service", "CLIENT"], ["dice-roller", "INTERNAL"],
     ]
+    # Each SERVER span with the CPU it spent, from the profiles make run received (docs/telemetry.md).
+    assert [block[i + 1].split()[:2] for i, line in enumerate(block) if " SERVER " in line] == [["·", "cpu"]] * 3
     assert "Nothing receives traces at" in (tmp_path / "run.log").read_text()
     assert not (tmp_path / "run.json").exists()
 
