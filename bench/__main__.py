@@ -20,6 +20,7 @@ from bench.report import render_table, targets
 from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, SIDE_BY_SIDE, run_scenario, run_side_by_side
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.postgres import PostgresServer
+from runtime.pyroscope_api import ProfileStore, PyroscopeApi
 
 
 def parse_args(argv):
@@ -54,6 +55,7 @@ def main(argv=None):
     args = parse_args(argv)
     chosen = [scenario for scenario in SCENARIOS if not args.only or scenario.name in args.only]
     receiver = OtlpReceiver()
+    profiles = PyroscopeApi(ProfileStore(), port=0)
     logs = Path(tempfile.mkdtemp(prefix="dice-bench-"))
     print(f"{len(chosen)} scenarios, {args.seconds:g} s each, {args.clients} clients; "
           f"service logs in {logs}", file=sys.stderr)
@@ -69,13 +71,13 @@ def main(argv=None):
                   + f", side by side in {args.turns} turns ...", file=sys.stderr)
             scenarios.update(run_side_by_side(compared, receiver, logs, args.clients, args.seconds,
                                               args.max_requests, turns=args.turns, short=args.short,
-                                              postgres=postgres))
+                                              postgres=postgres, profiles=profiles))
         for scenario in chosen:
             if scenario not in compared:
                 print(f"  {scenario.title} ...", file=sys.stderr)
                 scenarios[scenario.name] = run_scenario(
                     scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
-                    short=args.short, postgres=postgres,
+                    short=args.short, postgres=postgres, profiles=profiles,
                 )
         scenarios = {scenario.name: scenarios[scenario.name] for scenario in chosen}  # in the table's order
         layers = {}
@@ -84,7 +86,7 @@ def main(argv=None):
             print("  the same again, profiled ...", file=sys.stderr)
             profiled = run_side_by_side(compared, receiver, logs / "profile", args.clients, args.seconds,
                                         args.max_requests, turns=args.turns, profile_dir=logs / "profile",
-                                        postgres=postgres)
+                                        postgres=postgres, profiles=profiles)
             layers = {name: {"title": figures["title"], **figures["cpu_ms_per_roll_by_layer"]}
                       for name, figures in profiled.items()}
         batches = None
@@ -94,6 +96,7 @@ def main(argv=None):
             batches = run_batch_comparison(receiver, logs / BATCHES, args.rounds, delay)
     finally:
         receiver.close()
+        profiles.close()
         if postgres:
             postgres.stop()
 

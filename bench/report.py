@@ -72,6 +72,11 @@ def targets(scenarios, batches=None):
         query = scenarios.get(name, {}).get("query_span_ms", {}).get("p50")
         if query is not None:
             add(f"10. the query's p50 <= {most:g} ms ({scenarios[name]['title']})", query, query <= most)
+    # What the fourth signal costs (issue 32): CPU per roll is the steady measure on a busy machine.
+    profiled = scenarios.get("zero_delay_profiled")
+    if traced and profiled:
+        ratio = sum(profiled["cpu_ms_per_roll"].values()) / sum(traced["cpu_ms_per_roll"].values())
+        add("11. CPU per roll, profiles on / off <= 1.05", round(ratio, 3), ratio <= 1.05)
     if batches:
         add("8. batch of 10 / 10 rolls in a row: speed-up >= 5", batches["speed_up"], batches["speed_up"] >= 5)
         ratio = batches["batch_over_slowest_roll"]

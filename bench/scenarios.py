@@ -31,6 +31,7 @@ class Scenario:
     clients: int | None = None  # this many, whatever --clients says
     chain: type = Stack  # what runs: the services, or the bare chain of the same frameworks
     database: str = "sqlite"  # or "postgresql": a database of its own on the run's PostgreSQL
+    profiles: bool = False  # each worker's Pyroscope agent on, at its default rate, pushing to the run's receiver
 
 
 SCENARIOS = [
@@ -39,6 +40,8 @@ SCENARIOS = [
     Scenario("delay", "1. delay 0..1 s, telemetry on", max_delay_seconds=1.0),
     Scenario("zero_delay", "2. no delay, telemetry on", max_delay_seconds=0),
     Scenario("zero_delay_untraced", "2. no delay, telemetry off", max_delay_seconds=0, telemetry=False),
+    # The fourth signal's price: the same, with every worker profiling itself (docs/telemetry.md, "Profiles").
+    Scenario("zero_delay_profiled", "2. no delay, telemetry and profiles on", max_delay_seconds=0, profiles=True),
     # The same pair on PostgreSQL: the floor's query with psycopg alone, the stack's through its pool.
     Scenario("floor_postgres", "0. bare chain, PostgreSQL", max_delay_seconds=0, telemetry=False, chain=FloorStack,
              database="postgresql"),
@@ -51,29 +54,31 @@ SCENARIOS = [
 ]
 # The cost of observability: the floor, the stack without tracing and the full stack, measured
 # side by side (run_side_by_side) for fair ratios, and what the profile pass samples; on SQLite,
-# and the floor and the full stack on PostgreSQL.
-SIDE_BY_SIDE = ("floor", "zero_delay_untraced", "zero_delay", "floor_postgres", "zero_delay_postgres")
+# with profiles too, and the floor and the full stack on PostgreSQL.
+SIDE_BY_SIDE = ("floor", "zero_delay_untraced", "zero_delay", "zero_delay_profiled", "floor_postgres",
+                "zero_delay_postgres")
 
 
 def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, short=False, profile_dir=None,
-                 postgres=None):
+                 postgres=None, profiles=None):
     """The scenario's figures (one scenario alone: see run_side_by_side)."""
     return run_side_by_side([scenario], receiver, log_dir, clients, seconds, max_requests, short=short,
-                            profile_dir=profile_dir, postgres=postgres)[scenario.name]
+                            profile_dir=profile_dir, postgres=postgres, profiles=profiles)[scenario.name]
 
 
 def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_requests, turns=1, short=False,
-                     profile_dir=None, postgres=None):
+                     profile_dir=None, postgres=None, profiles=None):
     """{name: figures} of scenarios whose stacks run at once, the load going to each in turn,
     `turns` times for seconds/turns: whatever slows the shared machine for a while (another
     tenant, a throttled core) falls on all of them alike, so that their ratios are fair.
     With `profile_dir`, py-spy samples the workers meanwhile and the figures say how each
     service's CPU per roll splits into layers (bench/profile.py). `postgres` (runtime/postgres.py)
-    holds the databases of the scenarios on PostgreSQL."""
+    holds the databases of the scenarios on PostgreSQL; `profiles` (runtime/pyroscope_api.py)
+    receives the profiles of the scenarios with profiles on."""
     stacks = {}
     try:
         for scenario in scenarios:
-            stacks[scenario.name] = _start(scenario, receiver, log_dir / scenario.name, short, postgres)
+            stacks[scenario.name] = _start(scenario, receiver, log_dir / scenario.name, short, postgres, profiles)
         if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
             for scenario in scenarios:
                 run_load(_url(stacks[scenario.name]), _clients(scenario, clients), seconds, WARM_UP_ROLLS)
@@ -97,8 +102,10 @@ def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_request
     }
 
 
-def _start(scenario, receiver, log_dir, short, postgres):
+def _start(scenario, receiver, log_dir, short, postgres, profiles):
     env = {"ROLL_MAX_DELAY_SECONDS": _max_delay(scenario, short)}
+    if scenario.profiles:
+        env["PYROSCOPE_SERVER_ADDRESS"] = profiles.url
     if scenario.database == "postgresql":
         env["DATABASE_URL"] = postgres.create_database(f"bench_{scenario.name}_{uuid.uuid4().hex[:8]}")
     if scenario.telemetry:

@@ -23,8 +23,8 @@ def test_short_benchmark_runs_every_scenario(tmp_path):
     assert "targets:" in run.stdout and "rolls/s" in run.stdout
     report = json.loads(output.read_text())
     assert set(report["scenarios"]) == {
-        "floor", "delay", "zero_delay", "zero_delay_untraced", "floor_postgres", "zero_delay_postgres", "scale_out",
-        "crowd_50", "crowd_100"}
+        "floor", "delay", "zero_delay", "zero_delay_untraced", "zero_delay_profiled", "floor_postgres",
+        "zero_delay_postgres", "scale_out", "crowd_50", "crowd_100"}
     assert (report["scenarios"]["crowd_50"]["clients"], report["scenarios"]["crowd_100"]["clients"]) == (50, 100)
     for name, figures in report["scenarios"].items():
         assert figures["rolls"] > 0 and figures["errors"] == 0, name
@@ -50,6 +50,7 @@ def test_short_benchmark_runs_every_scenario(tmp_path):
         "9. 3. no delay, telemetry on, PostgreSQL / 0. bare chain, PostgreSQL >= 0.5",
         "10. the query's p50 <= 2 ms (2. no delay, telemetry on)",
         "10. the query's p50 <= 3 ms (3. no delay, telemetry on, PostgreSQL)",
+        "11. CPU per roll, profiles on / off <= 1.05",
     } <= targets
     assert report["layers"] == {}  # the short mode skips the profile pass
     # The floor and the two no-delay scenarios ran side by side, in two turns each.
