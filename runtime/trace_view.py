@@ -12,6 +12,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from ops.profiling import SAMPLE_INTERVAL_MS
 from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
@@ -202,6 +203,6 @@ def cpu_summary(spent):
         return "its profile has not arrived"
     nanoseconds, functions = spent
     if not nanoseconds:
-        return "no samples (the span waited, or computed for less than 10 ms)"
+        return f"no samples (the span waited, or computed for less than {SAMPLE_INTERVAL_MS} ms)"
     top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in functions)
     return f"{nanoseconds / 1e6:.0f} ms: {top}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.profiling import SAMPLE_INTERVAL_MS
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import Stack, free_port
 from runtime.pyroscope_api import CPU_PROFILE_TYPE, ProfileStore, PyroscopeApi, top_functions
@@ -18,6 +19,7 @@ from runtime.trace_view import render_trace
 pytestmark = pytest.mark.slow
 
 BURNER = "burn_cpu_for_fault"
+STEP_NS = SAMPLE_INTERVAL_MS * 1_000_000  # one sample's worth of CPU
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +62,9 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
 
     samples = wait_for_profile(profiles, computing)
     spent = sum(sample.nanoseconds for sample in samples)
-    # At least what it burnt (less one sample's worth); a busy machine's runnable time counts as
+    # What it burnt, give or take the sampling's steps; a busy machine's runnable time counts as
     # CPU to the agent, hence no upper bound here (docs/telemetry.md).
-    assert spent >= 290e6, spent
+    assert spent >= 300e6 - 2 * STEP_NS, spent
     assert top_functions(samples)[0][0] == BURNER
     assert {sample.labels["trace_id"] for sample in samples} == {computing.trace_id}
     assert computing.attributes["pyroscope.profile.id"] == computing.span_id
@@ -70,7 +72,7 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
     idle = wait_for_profile(profiles, waiting)
     assert waiting.seconds >= 0.3
     # Waiting costs no CPU: at most a sample or two of the request's own work, never the burner.
-    assert sum(sample.nanoseconds for sample in idle) <= 20e6
+    assert sum(sample.nanoseconds for sample in idle) <= 2 * STEP_NS
     assert BURNER not in {function for sample in idle for function in sample.stack}
 
     # The terminal says the same under each trace (make run's trace view).
@@ -91,7 +93,7 @@ def test_the_query_api_answers_in_pyroscopes_shapes(profiled):
     assert answer.status_code == 200
     graph = answer.json()["flamegraph"]
     assert graph["names"][0] == "total" and BURNER in graph["names"]
-    assert int(graph["total"]) >= 90e6 and all(isinstance(value, str) for value in graph["levels"][0]["values"])
+    assert int(graph["total"]) >= 100e6 - 2 * STEP_NS and all(isinstance(value, str) for value in graph["levels"][0]["values"])
     # The burner is where the time was spent: the node with the most self time.
     nodes = [level["values"][i:i + 4] for level in graph["levels"] for i in range(0, len(level["values"]), 4)]
     assert graph["names"][int(max(nodes, key=lambda node: int(node[2]))[3])] == BURNER
@@ -119,5 +121,23 @@ def test_an_unreachable_server_fails_no_roll_and_is_said_once(tmp_path):
         for service in stack.services:
             warned = [json.loads(line) for line in service.log_lines() if "Profiles cannot be sent" in line]
             assert [(line["level"], line["pyroscope_server_address"]) for line in warned] == [("WARNING", nobody)]
+    finally:
+        stack.stop()
+
+
+def test_a_platform_where_the_agent_cannot_run_serves_on_and_says_so_once(tmp_path):
+    """No wheel for this platform: the agent's import fails (a stand-in package that says so)."""
+    stand_in = tmp_path / "no_agent" / "pyroscope"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text('raise ImportError("no pyroscope-io wheel for this platform")\n')
+    stack = Stack(tmp_path, PYROSCOPE_SERVER_ADDRESS=f"http://127.0.0.1:{free_port()}",
+                  PYTHONPATH=str(stand_in.parent)).start()
+    try:
+        assert [stack.frontend.get("/roll", params={"die": "fair"}).status_code for _ in range(5)] == [200] * 5
+        for service in stack.services:
+            warned = [json.loads(line) for line in service.log_lines() if "Pyroscope agent cannot run" in line]
+            assert [(line["level"], line["reason"]) for line in warned] == [
+                ("WARNING", "no pyroscope-io wheel for this platform")]
+            assert not [line for line in service.log_lines() if "Profiles cannot be sent" in line]
     finally:
         stack.stop()
