@@ -1,1 +1,2 @@
-"""The die service: serves die specifications loaded from a JSON file."""
+"""The die service: serves die specifications from its database (SQLite or PostgreSQL), seeded
+from a JSON file."""

@@ -13,6 +13,7 @@ docker compose, Tempo, Prometheus and Loki on localhost.
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -155,4 +156,9 @@ def check(args, progress):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `python -m labs show NAME | head`: the reader has had enough, nothing failed
+        # Python's own advice: point stdout at nothing, so that its flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

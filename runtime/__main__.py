@@ -45,7 +45,7 @@ def parse_ports(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m runtime", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--ports", type=parse_ports, default={service: service.local_port for service in SERVICES},
                         help="die service, dice roller and frontend ports (default 8103,8104,8105)")
     parser.add_argument("--no-trace-view", action="store_true",

@@ -176,7 +176,7 @@ def watch(run, threads, planned, started):
         if time.monotonic() - last >= 5:
             last = time.monotonic()
             done, errors = run.counts()
-            print(f"{done}/{planned or '∞'} rolls, {errors} errors, "
+            print(f"{done}/{planned or '∞'} rolls, {errors} error{'' if errors == 1 else 's'}, "
                   f"{done / max(last - started, 1e-6):.1f} rolls/s", file=sys.stderr)
 
 
