@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 NODE_TOOLS := tests/node_tools/node_modules/.package-lock.json
 
-.PHONY: run test test-fast lint bench lab stack-check clean
+.PHONY: run test test-fast lint bench lab stack-check clean freeze resume reload
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -13,6 +13,11 @@ $(VENV)/installed: requirements/*.txt
 # The three services on 8103/8104/8105 with gunicorn; Ctrl-C stops them all.
 run: $(VENV)/installed
 	$(PYTHON) -m runtime
+
+# One service of a running `make run`, by the pid it recorded: `make freeze SERVICE=die-service`,
+# then `make resume SERVICE=die-service`; `make reload SERVICE=die-service` re-reads its JSON file.
+freeze resume reload: $(VENV)/installed
+	$(PYTHON) -m runtime.control $@ $(SERVICE)
 
 # Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py), and
 # axe-core, to check the page against WCAG 2.1 AA (tests/test_page.py).

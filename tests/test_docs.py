@@ -137,6 +137,11 @@ def test_every_curl_line_says_what_it_gets_and_none_hides_in_prose():
     assert [page.name for page in PAGES if re.search(r"`curl ", prose(page.read_text()))] == []
 
 
+def test_no_documented_command_signals_processes_by_pattern():
+    """`pkill -f 'diespec.app'` froze another project's die service: make run's own pids only."""
+    assert [page.name for page in PAGES if re.search(r"\bpkill\b|\bkillall\b", page.read_text())] == []
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """The services, their SQLite database changed as the pages' sqlite3 lines change it."""

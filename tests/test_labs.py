@@ -16,6 +16,7 @@ import requests
 
 from labs.__main__ import main as labs_main
 from labs.sandbox import Sandbox, alive
+from runtime.control import main as control_main
 from runtime.processes import REPO, free_port, free_ports, terminate_and_wait
 from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from stackcheck.learner import SOLVERS
@@ -151,3 +152,31 @@ def test_no_sandbox_running_cannot_be_checked(tmp_path):
         [sys.executable, "-m", "labs", "--state-dir", str(tmp_path), "check", "slow-query", "--trace-id", "0" * 32,
          "--span-name", "x"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert checked.returncode == 2 and "make run" in checked.stderr
+
+
+def test_make_freeze_and_resume_touch_make_runs_service_and_no_other_process(run):
+    """`make freeze SERVICE=die-service` signals the pids make run recorded: a process whose command
+    line looks like a die service's (what `pkill -f 'gunicorn.*diespec.app'` matched) is untouched."""
+    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "gunicorn",
+                              "diespec.app:create_app()"])
+    try:
+        master = json.loads((run.folder / "run.json").read_text())["pids"]["die-service"]
+        frozen = control_main(["freeze", "die-service", "--state-dir", str(run.folder)])
+        assert frozen == 0 and poll_until(lambda: process_state(master) == "T", timeout=5)
+        assert process_state(decoy.pid) != "T"
+        assert control_main(["resume", "die-service", "--state-dir", str(run.folder)]) == 0
+        assert poll_until(lambda: process_state(master) != "T", timeout=5)
+        assert requests.get(f"{run.die_service}/healthz", timeout=5).ok
+    finally:
+        decoy.kill()
+        decoy.wait()
+
+
+def test_make_freeze_without_make_run_says_so(tmp_path, capsys):
+    assert control_main(["freeze", "die-service", "--state-dir", str(tmp_path)]) == 2
+    assert "make run is not running" in capsys.readouterr().err
+
+
+def process_state(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[-1][:1]
