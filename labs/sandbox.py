@@ -29,7 +29,7 @@ from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
 from runtime.processes import REPO, RUN_FILE, signal_gunicorn
 from runtime.pyroscope_api import CPU_PROFILE_TYPE
-from runtime.trace_view import PROFILE_UPLOAD_SECONDS
+from runtime.trace_view import EXPORT_DELAY_MS, PROFILE_UPLOAD_SECONDS
 
 COMPOSE_TEMPO = "http://localhost:3200"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
@@ -173,6 +173,7 @@ class Sandbox:
         env = dict(os.environ)
         if self.run.get("otlp"):  # make run's receiver: the generator's spans join their traces
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.run["otlp"]
+            env["OTEL_BSP_SCHEDULE_DELAY"] = EXPORT_DELAY_MS  # as the services: soon enough to be the root
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "traffic", "--url", self.urls[FRONTEND.name],

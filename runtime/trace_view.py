@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from ops.profiling import SAMPLE_INTERVAL_MS
@@ -17,13 +18,17 @@ from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.pyroscope_api import ProfileStore, PyroscopeApi, top_functions
-from runtime.tempo_api import TempoApi, TraceStore
+from runtime.tempo_api import KEPT_TRACES, TempoApi, TraceStore
 
 # Where the OpenTelemetry exporters send when nothing says otherwise.
 DEFAULT_COLLECTOR = "http://localhost:4318"
 # A trace is printed once no span of it has arrived for this long (the services export their
 # spans every half second here, each on its own).
 QUIET_SECONDS = 1.0
+# ... or this long when a span's parent has not arrived: a caller of ours, such as the traffic
+# generator, exports its spans after the services (every 5 s, the SDK's default) and they are the
+# root of the tree.
+MISSING_PARENT_SECONDS = 6.0
 # How often the services' span processors export: traces show up within a second or two.
 EXPORT_DELAY_MS = "500"
 # How often the services' profiling agents send their samples here, and how long a complete
@@ -83,6 +88,7 @@ class TraceView:
         self._pending = {}  # trace id -> [spans]
         self._last_arrival = {}  # trace id -> clock()
         self._complete = {}  # trace id -> ([spans], clock() when complete): waiting for its profiles
+        self._printed = OrderedDict()  # the ids of the last traces printed, as the store keeps them
         self._stop = threading.Event()
         self.receiver = OtlpReceiver(on_spans=self.add, keep=False)  # the store keeps what is kept
         self._printer = threading.Thread(target=self._print_finished, name="trace-view", daemon=True)
@@ -98,17 +104,26 @@ class TraceView:
         return environment
 
     def add(self, spans):
+        late = {}
         with self._lock:
             for span in spans:
+                if span.trace_id in self._printed:  # printed already: it joins the kept trace
+                    late.setdefault(span.trace_id, []).append(span)
+                    continue
                 self._pending.setdefault(span.trace_id, []).append(span)
                 self._last_arrival[span.trace_id] = self._clock()
+        for trace_id, spans_of_trace in late.items():
+            self.store.add(trace_id, spans_of_trace)
+            names = ", ".join(sorted({f"{span.service} {span.name}" for span in spans_of_trace}))
+            print(f"trace {trace_id}  +{len(spans_of_trace)} late span{'s' if len(spans_of_trace) > 1 else ''} "
+                  f"({names}), kept with it", file=self._out, flush=True)
 
     def flush(self, everything=False):
         """Keeps the traces that are complete, and prints those whose profiles are in (all, with `everything`)."""
         now = self._clock()
         with self._lock:
             done = [trace_id for trace_id, last in self._last_arrival.items()
-                    if everything or now - last >= QUIET_SECONDS]
+                    if everything or now - last >= self._quiet_seconds(self._pending[trace_id])]
             for trace_id in done:
                 del self._last_arrival[trace_id]
                 spans = self._pending.pop(trace_id)
@@ -117,8 +132,18 @@ class TraceView:
             ready = [trace_id for trace_id, (spans, since) in self._complete.items()
                      if everything or now - since >= PROFILE_WAIT_SECONDS or self._profiles_in(spans)]
             finished = [(trace_id, self._complete.pop(trace_id)[0]) for trace_id in ready]
+            for trace_id, _ in finished:
+                self._printed[trace_id] = True
+                while len(self._printed) > KEPT_TRACES:
+                    self._printed.popitem(last=False)
         for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
             print(render_trace(trace_id, spans, self._cpu_of(spans)), file=self._out, flush=True)
+
+    @staticmethod
+    def _quiet_seconds(spans):
+        ids = {span.span_id for span in spans}
+        missing_parent = any(span.parent_span_id and span.parent_span_id not in ids for span in spans)
+        return MISSING_PARENT_SECONDS if missing_parent else QUIET_SECONDS
 
     def _profiles_in(self, spans):
         return all(self.profiles.store.received_until(span.service) >= span.end_ns for span in server_spans(spans)) \

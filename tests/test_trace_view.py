@@ -7,7 +7,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from runtime.otlp_receiver import ReceivedSpan
 from runtime.tempo_api import KEPT_TRACES
-from runtime.trace_view import QUIET_SECONDS, TraceView, render_trace, wanted
+from runtime.trace_view import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView, render_trace, wanted
 
 MS = 1_000_000
 
@@ -101,5 +101,59 @@ def test_make_run_holds_no_more_traces_than_it_keeps():
         kept = view.store.all()
         assert len(kept) == KEPT_TRACES and all(len(spans) == 2 for _, spans in kept)
         assert kept[-1][0] == (3 * KEPT_TRACES - 1).to_bytes(16, "big").hex()
+    finally:
+        view.close()
+
+
+def test_a_trace_whose_caller_exports_later_is_printed_once_with_its_root():
+    """The traffic generator's `user rolls die` is the root, exported after the services' spans."""
+    now = [0.0]
+    out = io.StringIO()
+    view = TraceView(out=out, clock=lambda: now[0])
+    caller = span("u1", "", "traffic-generator", "INTERNAL", "user rolls die", 0, 101)
+    served = span("r0", "u1", "frontend", "SERVER", "GET /roll", 1, 100)
+    try:
+        view.add([served])
+        now[0] = QUIET_SECONDS * 2
+        view.flush()
+        assert out.getvalue() == ""  # its parent has not arrived: it waits for it
+        view.add([caller])
+        now[0] += QUIET_SECONDS
+        view.flush()
+        assert out.getvalue().count("trace ") == 1 and out.getvalue().splitlines()[1].split()[:2] == [
+            "traffic-generator", "INTERNAL"]
+    finally:
+        view.close()
+
+
+def test_a_parent_that_never_comes_holds_the_trace_for_a_while_only():
+    now = [0.0]
+    out = io.StringIO()
+    view = TraceView(out=out, clock=lambda: now[0])
+    try:
+        view.add([span("r0", "u1", "frontend", "SERVER", "GET /roll", 1, 100)])
+        now[0] = MISSING_PARENT_SECONDS
+        view.flush()
+        assert out.getvalue().count("trace ") == 1
+    finally:
+        view.close()
+
+
+def test_spans_arriving_after_their_trace_was_printed_join_it_and_are_not_a_second_tree():
+    now = [0.0]
+    out = io.StringIO()
+    view = TraceView(out=out, clock=lambda: now[0])
+    try:
+        view.add(BATCH)
+        now[0] = QUIET_SECONDS
+        view.flush()
+        view.add([span("d3", "r2", "dice-roller", "INTERNAL", "roll die", 11, 95)])
+        now[0] += QUIET_SECONDS * 10
+        view.flush()
+        printed = out.getvalue().splitlines()
+        assert [line for line in printed if line.startswith("trace ")] == [
+            f"trace {'t' * 32}  4 spans  100 ms  3 ERROR",
+            f"trace {'t' * 32}  +1 late span (dice-roller roll die), kept with it"]
+        assert len(view.store.get("t" * 32)) == 5  # Tempo's API has the whole trace
     finally:
         view.close()
