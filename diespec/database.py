@@ -12,6 +12,7 @@ import contextvars
 import functools
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.semconv.attributes.db_attributes import DB_COLLECTION_NAME, DB_OPERATION_NAME
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
@@ -213,10 +215,40 @@ def error_type(error):
 def _prepare(engine):
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _add_sqlite_sleep)
+    # After the instrumentation's own listener, which started the query's span: a name by the
+    # semantic conventions on both engines (it would say `SELECT /path/to/dice.sqlite3`).
+    event.listen(engine, "before_cursor_execute", _name_the_query)
     # On every engine, where SQLAlchemy runs it before any one engine's listeners (`insert`
     # is not kept for this event): before the instrumentation's, which ends the span.
     if not event.contains(Engine, "handle_error", _name_the_error):
         event.listen(Engine, "handle_error", _name_the_error)
+
+
+# The table a statement of ours reads or writes: the first after FROM, JOIN, INTO or TABLE.
+_TABLE = re.compile(r'\b(?:FROM|JOIN|INTO|TABLE(?:\s+IF\s+NOT\s+EXISTS)?)\s+"?([A-Za-z_][\w.]*)"?', re.IGNORECASE)
+
+
+@functools.cache
+def operation_and_table(sql):
+    """("SELECT", "die_specifications") of our own SQL (the table "" when it reads none): what
+    the semantic conventions name a query span by, `{db.operation.name} {db.collection.name}`."""
+    operation = sql.split(maxsplit=1)[0].upper() if sql.strip() else ""
+    table = _TABLE.search(sql)
+    return operation, table[1] if table else ""
+
+
+def _name_the_query(conn, cursor, sql, parameters, context, executemany):
+    """The query's span named and labelled as the conventions say (the instrumentation puts the
+    database's name, or SQLite's path, in both the name and `db.operation.name`). Reads the span
+    where the instrumentation keeps it, as _name_the_error does."""
+    span = getattr(context, "_otel_span", None)
+    if span is None or not span.is_recording():
+        return
+    operation, table = operation_and_table(sql)
+    span.update_name(f"{operation} {table}".strip())
+    span.set_attribute(DB_OPERATION_NAME, operation)
+    if table:
+        span.set_attribute(DB_COLLECTION_NAME, table)
 
 
 def _sqlite_sleep(seconds):

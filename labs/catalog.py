@@ -334,8 +334,7 @@ class SlowQuery(Lab):
         if not slow:
             return Verdict(WRONG, "That trace is not one whose query waited: look for the slower rolls.")
         if answer.span_name != slow[0].name:
-            return Verdict(WRONG, "That span is long only because a span below it is: follow the time down to "
-                                  "the span that has no child to pass it on to.")
+            return Verdict(WRONG, _span_name_hint(spans, answer.span_name, slow[0]))
         return Verdict(RIGHT, f"Right: {slow[0].name} took {slow[0].ms:.0f} ms "
                               f"({slow[0].attributes.get('db.query.text')}).")
 
@@ -401,6 +400,17 @@ class CpuOrWait(Lab):
         spent = f"{cpu_ms:.0f} ms on a CPU, most in {hottest}" if computed else f"{cpu_ms:.0f} ms on a CPU: it waited"
         return Verdict(RIGHT, f"Right: in trace {answer.trace_id} the {hop.service}'s span {hop.name} spent "
                               f"{own_ms(hop, spans):.0f} ms of its own, {spent}.")
+
+
+def _span_name_hint(spans, name, slow):
+    """Why `name` is not the span that held the time, true of this trace."""
+    named = [span for span in spans if span.name == name]
+    if not named:
+        return "No span of that trace has that name: copy it from the trace, as Tempo shows it."
+    if any(span.start_ns <= slow.start_ns and slow.end_ns <= span.end_ns for span in named):
+        return ("That span is long only because a span below it is: follow the time down to the span that "
+                "has no child to pass it on to.")
+    return "That span did not hold this roll's time: look for the long span with no child below it."
 
 
 LABS = {lab.name: lab for lab in (SlowHop(), FailingDie(), SlowestInBatch(), DependencyDown(), LogsForATrace(),

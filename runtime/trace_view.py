@@ -178,6 +178,9 @@ class TraceView:
             self.flush()
 
 
+NAME_COLUMN = 28  # the span names' column, wider when a trace's indented names need it
+
+
 def server_spans(spans):
     return [span for span in spans if span.kind == "SERVER"]
 
@@ -198,8 +201,19 @@ def render_trace(trace_id, spans, cpu=None):
     took = (max(span.end_ns for span in spans) - start) / 1e6
     errors = sum(span.status == "ERROR" for span in spans)
     lines = [f"trace {trace_id}  {len(spans)} spans  {took:.0f} ms" + (f"  {errors} ERROR" if errors else "")]
+    in_order = []  # (span, depth), parents first
 
-    def walk(span, depth):
+    def visit(span, depth):
+        in_order.append((span, depth))
+        for child in children.get(span.span_id, []):
+            visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    # As wide as the longest indented name, so that the times stay in one column.
+    width = max([NAME_COLUMN, *(len("  " * depth + span.name) for span, depth in in_order)])
+
+    for span, depth in in_order:
         # When it started (from the trace's start) and how long it took: spans that run at the
         # same time, as a batch's rolls, start together.
         name = f"{'  ' * depth}{span.name}"
@@ -208,17 +222,12 @@ def render_trace(trace_id, spans, cpu=None):
         timing = f"+{(span.start_ns - start) / 1e6:6.1f} {span.seconds * 1000:7.1f} ms"
         error_type = span.attributes.get("error.type")
         outcome += f" error.type={error_type}" if error_type and str(error_type) != str(status) else ""
-        lines.append(f"  {span.service:<12} {span.kind:<8} {name:<28} {timing}  {outcome}".rstrip())
+        lines.append(f"  {span.service:<12} {span.kind:<8} {name:<{width}} {timing}  {outcome}".rstrip())
         if span.span_id in cpu:
             lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · cpu  {cpu_summary(cpu[span.span_id])}")
         for event_name, attributes in span.events:  # fault injected, exception
             fields = " ".join(f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace")
             lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
-        for child in children.get(span.span_id, []):
-            walk(child, depth + 1)
-
-    for root in roots:
-        walk(root, 0)
     return "\n".join(lines)
 
 

@@ -58,19 +58,15 @@ def test_a_batch_is_one_trace_of_the_chain_and_one_roll_span_per_die(run):
     assert answers["three"].status_code == 200 and len(spans) == spans_per_batch(3)
     [root] = [s for s in spans if not s.parent_span_id]
     by_id = {s.span_id: s for s in spans}
-    # The query's span is named by the database instrumentation: `SELECT <database>`.
-    chain = [
-        (by_id[s.parent_span_id].service if s.parent_span_id else None, s.service, s.kind,
-         "SELECT" if s.name.startswith("SELECT ") else s.name)
-        for s in spans
-    ]
+    chain = [(by_id[s.parent_span_id].service if s.parent_span_id else None, s.service, s.kind, s.name)
+             for s in spans]
     assert sorted(chain, key=str) == sorted([
         (None, "frontend", "SERVER", "GET /roll-async"),
         ("frontend", "frontend", "CLIENT", "GET"),
         ("frontend", "dice-roller", "SERVER", "GET /roll-async"),
         ("dice-roller", "dice-roller", "CLIENT", "GET"),
         ("dice-roller", "die-service", "SERVER", "GET /dice"),
-        ("die-service", "die-service", "CLIENT", "SELECT"),
+        ("die-service", "die-service", "CLIENT", "SELECT die_specifications"),
         *[("dice-roller", "dice-roller", "INTERNAL", "roll die")] * 3,
     ], key=str)
     assert root.attributes["die.type"] == "fair" and root.attributes["die.count"] == 3

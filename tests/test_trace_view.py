@@ -157,3 +157,11 @@ def test_spans_arriving_after_their_trace_was_printed_join_it_and_are_not_a_seco
         assert len(view.store.get("t" * 32)) == 5  # Tempo's API has the whole trace
     finally:
         view.close()
+
+
+def test_the_times_stay_in_one_column_however_long_a_name():
+    query = span("q1", "d2", "die-service", "CLIENT", "SELECT die_specifications", 5, 6)
+    lines = render_trace("t" * 32, [*BATCH, span("d2x", "d2", "die-service", "SERVER", "GET /dice", 4, 8),
+                                    span("q1", "d2x", "die-service", "CLIENT", query.name, 5, 6)]).splitlines()
+    columns = {line.index(" ms") for line in lines[1:] if " ms" in line}
+    assert len(columns) == 1, lines
