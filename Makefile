@@ -10,9 +10,10 @@ $(VENV)/installed: requirements/*.txt
 	$(PYTHON) -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
-# The three services on 8103/8104/8105 with gunicorn; Ctrl-C stops them all.
+# The three services on 8103/8104/8105 with gunicorn; Ctrl-C stops them all. `make run SHOW=traces`
+# (or SHOW=logs) shows only the trace trees (only the log lines) in the terminal.
 run: $(VENV)/installed
-	$(PYTHON) -m runtime
+	$(PYTHON) -m runtime $(if $(SHOW),--show $(SHOW))
 
 # One service of a running `make run`, by the pid it recorded: `make freeze SERVICE=die-service`,
 # then `make resume SERVICE=die-service`; `make reload SERVICE=die-service` re-reads its JSON file.

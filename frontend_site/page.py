@@ -3,7 +3,7 @@
 from django.conf import settings
 
 from ops import errors
-from ops.grafana_links import explore_trace_url
+from ops.grafana_links import trace_url
 
 # The page's plain words for each error of ops.errors the frontend can answer with.
 ERROR_TEXT = {
@@ -57,7 +57,7 @@ def page_config():
     return {
         "errors": {code: {"title": title, "text": text} for code, (title, text) in ERROR_TEXT.items()},
         "unknownError": dict(zip(("title", "text"), UNKNOWN_ERROR_TEXT, strict=True)),
-        "traceUrlTemplate": explore_trace_url(settings.GRAFANA_URL, TRACE_ID_PLACEHOLDER),
+        "traceUrlTemplate": trace_url(TRACE_ID_PLACEHOLDER, settings.GRAFANA_URL, settings.TRACE_VIEW_URL),
         "traceIdPlaceholder": TRACE_ID_PLACEHOLDER,
         "historySize": 10,
     }
@@ -77,7 +77,7 @@ def roll_outcome(status, body, elapsed_seconds, die, times=1):
         "dice": batch_words(times, body),
         "elapsed_ms": round(elapsed_seconds * 1000),
         "trace_id": trace_id,
-        "trace_url": explore_trace_url(settings.GRAFANA_URL, trace_id) if trace_id else None,
+        "trace_url": trace_url(trace_id, settings.GRAFANA_URL, settings.TRACE_VIEW_URL) if trace_id else None,
         "fault": body.get("fault"),
     }
     if status != 200:

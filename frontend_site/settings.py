@@ -65,6 +65,7 @@ DIE_SERVICE_URL = read("DIE_SERVICE_URL")
 DICE_ROLLER_URL = read("DICE_ROLLER_URL")
 DICE_ROLLER_TIMEOUT_SECONDS = read("DICE_ROLLER_TIMEOUT_SECONDS")
 GRAFANA_URL = read("GRAFANA_URL")
+TRACE_VIEW_URL = read("TRACE_VIEW_URL")  # make run's trace pages; None: Grafana
 # Faults carried in the requests' baggage (ops/faults.py): on in this sandbox.
 FAULT_INJECTION = read("FAULT_INJECTION")
 # The page's "Break something" and `?fault=` send a fault downstream in the baggage, which

@@ -24,6 +24,7 @@ from frontend_site.roller_client import (
 )
 from ops import errors
 from ops.errors import identifier_error, times_error
+from ops.grafana_links import trace_viewer
 from ops.metrics import OTHER, render_metrics
 from ops.telemetry import current_trace_id
 from ops.validation import parse_times
@@ -55,7 +56,8 @@ def index(request):
     dice = frontend().die_list.identifiers()
     choice, refusal = chosen_fault(request)
     fault_choices = CHOICES if settings.SEND_FAULTS else []
-    context = {"dice": dice, "page_config": page_config(), "fault_choices": fault_choices, "fault": choice}
+    context = {"dice": dice, "page_config": page_config(), "fault_choices": fault_choices, "fault": choice,
+               "trace_link_text": trace_viewer(settings.TRACE_VIEW_URL)}
     status = 200
     if refusal:
         status = refusal.status

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
-from runtime.processes import REPO, RUN_FILE, signal_gunicorn
+from runtime.processes import REPO, RUN_FILE, alive, signal_gunicorn
 from runtime.pyroscope_api import CPU_PROFILE_TYPE
 from runtime.trace_view import EXPORT_DELAY_MS, PROFILE_UPLOAD_SECONDS
 
@@ -211,20 +211,6 @@ def stop_process(pid):
     if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-
-
-def alive(pid):
-    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    state = Path(f"/proc/{pid}/stat")
-    return not state.exists() or state.read_text().split(") ")[-1][:1] != "Z"  # a zombie is gone
 
 
 def _compose(*arguments):

@@ -1,10 +1,27 @@
-"""Links into Grafana for a trace id, for the people reading our output."""
+"""Links to a trace, for the people reading our output: make run's own trace page when it
+serves one (TRACE_VIEW_URL), else Grafana's Explore."""
 
 import json
 from urllib.parse import urlencode
 
 # The Tempo datasource's UID in stack/grafana/provisioning/datasources/datasources.yaml.
 TEMPO_DATASOURCE_UID = "tempo"
+
+
+# make run serves each trace it keeps as a page here (runtime/trace_page.py).
+TRACE_PAGE_PATH = "/trace/"
+
+
+def trace_url(trace_id, grafana_url, trace_view_url=None):
+    """Where a trace opens: make run's page of it at `trace_view_url`, or Grafana's Explore."""
+    if trace_view_url:
+        return f"{trace_view_url.rstrip('/')}{TRACE_PAGE_PATH}{trace_id}"
+    return explore_trace_url(grafana_url, trace_id)
+
+
+def trace_viewer(trace_view_url):
+    """What a trace link opens, in its words: "View trace in Grafana", or make run's page."""
+    return "View trace" if trace_view_url else "View trace in Grafana"
 
 
 def explore_trace_url(grafana_url, trace_id):

@@ -45,6 +45,7 @@ FRONTEND = Service(
     "frontend", "frontend_site", 8105, "frontend_site.wsgi:application", "frontend-stage3",
     (
         "DIE_SERVICE_URL", "DICE_ROLLER_URL", "DICE_ROLLER_TIMEOUT_SECONDS", "DIE_LIST_MAX_AGE_SECONDS", "GRAFANA_URL",
+        "TRACE_VIEW_URL",
         "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "GUNICORN_THREADS", *_COMMON,
     ),
 )

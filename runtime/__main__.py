@@ -22,11 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from ops.services import DICE_ROLLER, DIE_SERVICE, SERVICES
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import read_or_default
 from runtime.processes import REPO, RUN_FILE, STATE_DIR, gunicorn_command, signal_gunicorn
 from runtime.pyroscope_api import PYROSCOPE_PORT
@@ -55,6 +56,9 @@ def main(argv=None):
     parser.add_argument("--pyroscope-port", type=int, default=PYROSCOPE_PORT,
                         help="where the trace view receives the profiles and serves Pyroscope's API "
                              "(default %(default)s)")
+    parser.add_argument("--show", choices=("all", "traces", "logs"), default="all",
+                        help="what the terminal shows: the trace trees and the services' log lines (all), or one "
+                             "of them; the log files get every line either way (default %(default)s)")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
                         help="where the log files and run.json go, for the labs (default var/)")
     args = parser.parse_args(argv)
@@ -64,24 +68,28 @@ def main(argv=None):
         "DIE_SERVICE_URL": f"http://127.0.0.1:{ports[DIE_SERVICE]}",
         "DICE_ROLLER_URL": f"http://127.0.0.1:{ports[DICE_ROLLER]}",
     }
+    logs = args.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     view = None
     if not args.no_trace_view and wanted(os.environ):
+        trees = sys.stdout if args.show != "logs" else open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
         try:
-            view = TraceView(tempo_port=args.tempo_port, pyroscope_port=args.pyroscope_port)
-            served = (f"kept for Tempo's API on http://127.0.0.1:{args.tempo_port}, with their profiles for "
-                      f"Pyroscope's on {view.profiles.url}")
+            view = TraceView(out=trees, tempo_port=args.tempo_port, pyroscope_port=args.pyroscope_port,
+                             logs_dir=logs)
+            served = (f"kept as pages and for Tempo's API on http://127.0.0.1:{args.tempo_port}, with their "
+                      f"profiles for Pyroscope's on {view.profiles.url}")
         except OSError as error:  # a port is taken: the traces and their CPU are still printed
-            view = TraceView(pyroscope_port=0)
+            view = TraceView(out=trees, pyroscope_port=0)
             served = f"not served (port {args.tempo_port}: {error.strerror}; the labs cannot read them)"
         env.update(view.environment())
         # A Pyroscope of the user's own gets the profiles (the CPU lines then say none arrived).
         env.update({name: os.environ[name] for name in ("PYROSCOPE_SERVER_ADDRESS",) if os.environ.get(name)})
+        if view.tempo and not os.environ.get("TRACE_VIEW_URL"):
+            env["TRACE_VIEW_URL"] = view.tempo.url  # the page's trace links open make run's trace pages
         print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here and {served} "
               "(--no-trace-view turns that off).", file=sys.stderr)
     # A fresh key per run: the frontend refuses to start without one when DEBUG is off.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
-    logs = args.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     processes = {}
     for service in SERVICES:
         if service is not DIE_SERVICE:
@@ -94,14 +102,15 @@ def main(argv=None):
             env={**env, "OTEL_SERVICE_NAME": service.name},
             stderr=subprocess.PIPE,
         )
-        threading.Thread(target=copy_lines, args=(processes[service].stderr, logs / f"{service.name}.log"),
-                         daemon=True).start()
+        threading.Thread(target=copy_lines, args=(processes[service].stderr, logs / f"{service.name}.log",
+                                                  args.show != "traces"), daemon=True).start()
     run_file = args.state_dir / RUN_FILE
     run_file.write_text(json.dumps({
         "pid": os.getpid(),
         "urls": {service.name: f"http://127.0.0.1:{ports[service]}" for service in SERVICES},
         "pids": {service.name: process.pid for service, process in processes.items()},
         "tempo": view.tempo.url if view and view.tempo else None,
+        "trace_view": env.get("TRACE_VIEW_URL") if view and view.tempo else None,
         "otlp": view.receiver.endpoint if view else None,
         "pyroscope": view.profiles.url if view and view.profiles else None,
         "logs": str(logs),
@@ -109,9 +118,10 @@ def main(argv=None):
         "database_url": make_url(read_or_default("DATABASE_URL")).render_as_string(hide_password=True),
     }, indent=2))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    urls = ", ".join(f"{service} http://127.0.0.1:{port}" for service, port in reversed(ports.items()))
-    print(f"Dice sandbox: {urls}. Ctrl-C stops all three.", file=sys.stderr)
     try:
+        # The banner last, once all three answer: what to open, where the traces are, how to stop.
+        ready = wait_until_ready(ports, processes)
+        print(banner(ports, view, ready), file=sys.stderr, flush=True)
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.5)
         print("A service stopped; stopping the others.", file=sys.stderr)
@@ -134,6 +144,35 @@ def main(argv=None):
             view.close()
 
 
+def wait_until_ready(ports, processes, timeout=30.0):
+    """Whether the frontend answers /readyz (its die list in hand) within `timeout`, all three listening."""
+    deadline = time.monotonic() + timeout
+    for service, port in ports.items():
+        wait_until_listening(port, processes[service], timeout=max(deadline - time.monotonic(), 0.1))
+    while time.monotonic() < deadline and all(process.poll() is None for process in processes.values()):
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+                f"http://127.0.0.1:{ports[FRONTEND]}/readyz", timeout=1) as answer:
+            if answer.status == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def banner(ports, view, ready):
+    rule = "─" * 72
+    lines = [rule, "Dice sandbox " + ("ready" if ready else "started, but the frontend is not ready yet: see the "
+                                                            "lines above")]
+    lines.append(f"  the page      http://127.0.0.1:{ports[FRONTEND]}")
+    for service in (DICE_ROLLER, DIE_SERVICE):
+        lines.append(f"  {service.name:<13} http://127.0.0.1:{ports[service]}")
+    if view and view.tempo:
+        lines.append(f"  traces        printed below as they complete; each as a page at {view.tempo.url}/trace/<id>")
+    elif view:
+        lines.append("  traces        printed below as they complete")
+    lines += ["  Ctrl-C stops all three.", rule]
+    return "\n".join(lines)
+
+
 def wait_until_listening(port, process, timeout=15.0):
     """Until something accepts connections on 127.0.0.1:`port` (or `process` exits, or time is up)."""
     deadline = time.monotonic() + timeout
@@ -143,12 +182,13 @@ def wait_until_listening(port, process, timeout=15.0):
         time.sleep(0.1)
 
 
-def copy_lines(stream, path):
-    """Each line a service writes, to the terminal and to its log file (this run's alone)."""
+def copy_lines(stream, path, to_terminal=True):
+    """Each line a service writes, to its log file (this run's alone) and to the terminal."""
     with open(path, "wb") as log:
         for line in stream:
-            sys.stderr.buffer.write(line)
-            sys.stderr.buffer.flush()
+            if to_terminal:
+                sys.stderr.buffer.write(line)
+                sys.stderr.buffer.flush()
             log.write(line)
             log.flush()
 

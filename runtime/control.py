@@ -9,14 +9,13 @@ recorded in var/run.json: never a process of anyone else's, as a pattern (`pkill
 """
 
 import argparse
-import json
 import os
 import signal
 import sys
 from pathlib import Path
 
 from ops.services import SERVICES
-from runtime.processes import RUN_FILE, STATE_DIR, signal_gunicorn
+from runtime.processes import RUN_FILE, STATE_DIR, live_run, signal_gunicorn
 
 # action -> (signal, whether the workers get it too: a HUP is the master's to act on)
 ACTIONS = {"freeze": (signal.SIGSTOP, True), "resume": (signal.SIGCONT, True), "reload": (signal.SIGHUP, False)}
@@ -27,16 +26,13 @@ class NotRunning(Exception):
 
 
 def recorded_pid(state_dir, service):
-    """The gunicorn master make run started for `service`, from its run.json."""
-    run_file = Path(state_dir) / RUN_FILE
-    try:
-        run = json.loads(run_file.read_text())
-        pid = run["pids"][service]
-        Path(f"/proc/{run['pid']}").stat()  # make run itself still runs: its pids are still its own
-    except (OSError, ValueError, KeyError):
-        raise NotRunning(f"make run is not running ({run_file} names no live run): start it with `make run`") \
-            from None
-    return pid
+    """The gunicorn master make run started for `service`, from its run.json: while make run
+    itself runs, its pids are still its own."""
+    run = live_run(state_dir)
+    if not run or service not in run.get("pids", {}):
+        raise NotRunning(f"make run is not running ({Path(state_dir) / RUN_FILE} names no live run): "
+                         "start it with `make run`")
+    return run["pids"][service]
 
 
 def control(state_dir, action, service):

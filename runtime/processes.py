@@ -2,6 +2,7 @@
 and the containers start them: used by `make run`, the benchmark and the tests alike."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -210,3 +211,27 @@ class Stack:
             service.terminate()
         for service in reversed(self.services):
             service.wait_stopped()
+
+
+def alive(pid):
+    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    state = Path(f"/proc/{pid}/stat")
+    return not state.exists() or state.read_text().split(") ")[-1][:1] != "Z"  # a zombie is gone
+
+
+def live_run(state_dir=STATE_DIR):
+    """What a running `make run` recorded in its RUN_FILE (ports, pids, where its traces are), or
+    None when none runs."""
+    try:
+        run = json.loads((Path(state_dir) / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return run if alive(run.get("pid")) else None

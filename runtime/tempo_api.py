@@ -16,6 +16,7 @@ from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from ops.grafana_links import TRACE_PAGE_PATH
 from runtime.loopback import LoopbackHttpServer, reply
 
 # Tempo's own port, which the labs ask under compose too.
@@ -23,6 +24,9 @@ TEMPO_PORT = 3200
 KEPT_TRACES = 1000
 DEFAULT_LIMIT = 20  # Tempo's
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
+NOT_KEPT = ("<!doctype html><title>No such trace</title><p>make run keeps no trace with that id: it keeps the "
+            f"last {KEPT_TRACES:,}, and only those it received. Copy the trace id from the page or the terminal.</p>")
 NANOSECONDS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 
@@ -142,11 +146,19 @@ def _span_json(span):
 class TempoApi(LoopbackHttpServer):
     """The API above, over a TraceStore, on 127.0.0.1:`port`."""
 
-    def __init__(self, store, port=TEMPO_PORT):
+    def __init__(self, store, port=TEMPO_PORT, page=None):
+        """`page(trace_id)`: a trace's HTML page (or None when not kept), served at /trace/<id>."""
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 url = urlsplit(self.path)
                 query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+                if page and url.path.startswith(TRACE_PAGE_PATH):
+                    trace_id = url.path.removeprefix(TRACE_PAGE_PATH).lower()
+                    found = page(trace_id) if TRACE_ID.fullmatch(trace_id) else None
+                    if found is None:
+                        return reply(self, 404, "text/html; charset=utf-8", NOT_KEPT.encode())
+                    return reply(self, 200, "text/html; charset=utf-8", found.encode())
                 if url.path.startswith("/api/traces/"):
                     spans = store.get(url.path.removeprefix("/api/traces/"))
                     if not spans:

@@ -13,12 +13,13 @@ import time
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from ops.profiling import SAMPLE_INTERVAL_MS
 from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.pyroscope_api import ProfileStore, PyroscopeApi, top_functions
 from runtime.tempo_api import KEPT_TRACES, TempoApi, TraceStore
+from runtime.trace_page import render_page, trace_log_lines
+from runtime.trace_tree import render_trace, server_spans
 
 # Where the OpenTelemetry exporters send when nothing says otherwise.
 DEFAULT_COLLECTOR = "http://localhost:4318"
@@ -64,13 +65,14 @@ def listening(url):
 class TraceView:
     """Receives the services' spans and prints each trace once it is complete."""
 
-    def __init__(self, out=sys.stdout, clock=time.monotonic, tempo_port=None, pyroscope_port=None):
+    def __init__(self, out=sys.stdout, clock=time.monotonic, tempo_port=None, pyroscope_port=None, logs_dir=None):
         """`tempo_port`: serve the kept traces there (TEMPO_PORT for make run), or not at all.
         `pyroscope_port`: receive the services' profiles there and serve them as Pyroscope does
         (PYROSCOPE_PORT for make run; a free port when that one is taken, or is 0), or take none
-        (no CPU lines)."""
+        (no CPU lines). `logs_dir`: the services' log files, whose lines each trace's page shows."""
         self._out = out
         self._clock = clock
+        self._logs_dir = logs_dir
         self.store = TraceStore()
         self.profiles = None
         if pyroscope_port is not None:
@@ -79,7 +81,7 @@ class TraceView:
             except OSError:  # taken: another port, which run.json tells the labs
                 self.profiles = PyroscopeApi(ProfileStore(), port=0)
         try:
-            self.tempo = TempoApi(self.store, port=tempo_port) if tempo_port is not None else None
+            self.tempo = TempoApi(self.store, port=tempo_port, page=self.page) if tempo_port is not None else None
         except OSError:
             if self.profiles:
                 self.profiles.close()
@@ -145,6 +147,13 @@ class TraceView:
         missing_parent = any(span.parent_span_id and span.parent_span_id not in ids for span in spans)
         return MISSING_PARENT_SECONDS if missing_parent else QUIET_SECONDS
 
+    def page(self, trace_id):
+        """The page of a kept trace (runtime/trace_page.py), or None when it is not kept."""
+        spans = self.store.get(trace_id)
+        if not spans:
+            return None
+        return render_page(trace_id, spans, self._cpu_of(spans), trace_log_lines(self._logs_dir, trace_id))
+
     def _profiles_in(self, spans):
         return all(self.profiles.store.received_until(span.service) >= span.end_ns for span in server_spans(spans)) \
             if self.profiles else True
@@ -176,67 +185,3 @@ class TraceView:
     def _print_finished(self):
         while not self._stop.wait(0.25):
             self.flush()
-
-
-NAME_COLUMN = 28  # the span names' column, wider when a trace's indented names need it
-
-
-def server_spans(spans):
-    return [span for span in spans if span.kind == "SERVER"]
-
-
-def render_trace(trace_id, spans, cpu=None):
-    """The trace as an indented tree, parents before children, siblings by start time; under
-    each SERVER span in `cpu` ({span id: (ns, top functions) or None}), the CPU it spent."""
-    cpu = cpu or {}
-    ids = {span.span_id for span in spans}
-    children = {}
-    for span in spans:
-        parent = span.parent_span_id if span.parent_span_id in ids else None
-        children.setdefault(parent, []).append(span)
-    for siblings in children.values():
-        siblings.sort(key=lambda span: span.start_ns)
-    roots = children.get(None, [])
-    start = min(span.start_ns for span in spans)
-    took = (max(span.end_ns for span in spans) - start) / 1e6
-    errors = sum(span.status == "ERROR" for span in spans)
-    lines = [f"trace {trace_id}  {len(spans)} spans  {took:.0f} ms" + (f"  {errors} ERROR" if errors else "")]
-    in_order = []  # (span, depth), parents first
-
-    def visit(span, depth):
-        in_order.append((span, depth))
-        for child in children.get(span.span_id, []):
-            visit(child, depth + 1)
-
-    for root in roots:
-        visit(root, 0)
-    # As wide as the longest indented name, so that the times stay in one column.
-    width = max([NAME_COLUMN, *(len("  " * depth + span.name) for span, depth in in_order)])
-
-    for span, depth in in_order:
-        # When it started (from the trace's start) and how long it took: spans that run at the
-        # same time, as a batch's rolls, start together.
-        name = f"{'  ' * depth}{span.name}"
-        status = span.attributes.get("http.response.status_code", "")
-        outcome = f"ERROR {status}".strip() if span.status == "ERROR" else str(status)
-        timing = f"+{(span.start_ns - start) / 1e6:6.1f} {span.seconds * 1000:7.1f} ms"
-        error_type = span.attributes.get("error.type")
-        outcome += f" error.type={error_type}" if error_type and str(error_type) != str(status) else ""
-        lines.append(f"  {span.service:<12} {span.kind:<8} {name:<{width}} {timing}  {outcome}".rstrip())
-        if span.span_id in cpu:
-            lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · cpu  {cpu_summary(cpu[span.span_id])}")
-        for event_name, attributes in span.events:  # fault injected, exception
-            fields = " ".join(f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace")
-            lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
-    return "\n".join(lines)
-
-
-def cpu_summary(spent):
-    """`300 ms: burn_cpu_for_fault 290 ms, sum 10 ms`, or why there is no figure."""
-    if spent is None:
-        return "its profile has not arrived"
-    nanoseconds, functions = spent
-    if not nanoseconds:
-        return f"no samples (the span waited, or computed for less than {SAMPLE_INTERVAL_MS} ms)"
-    top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in functions)
-    return f"{nanoseconds / 1e6:.0f} ms: {top}"

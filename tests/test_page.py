@@ -12,10 +12,10 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 
 from runtime.processes import REPO, Stack
+from tests.browser import launch
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 AXE = REPO / "tests/node_tools/node_modules/axe-core/axe.min.js"
 # Only ever written into links, never visited.
 GRAFANA_URL = "http://grafana.sandbox.test:3000"
@@ -44,15 +44,8 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(stack):
     """Closed before the stack stops: its kept-alive connections would hold gunicorn's stop."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/install-system-packages.sh installs it")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            # The machine's network is closed: no calls home, no component updates.
-            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
+        browser = launch(playwright)
         yield browser
         browser.close()
 

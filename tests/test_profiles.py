@@ -14,7 +14,7 @@ from ops.profiling import SAMPLE_INTERVAL_MS
 from runtime.otlp_receiver import OtlpReceiver
 from runtime.processes import Stack, free_port
 from runtime.pyroscope_api import CPU_PROFILE_TYPE, ProfileStore, PyroscopeApi, top_functions
-from runtime.trace_view import render_trace
+from runtime.trace_tree import render_trace
 
 pytestmark = pytest.mark.slow
 

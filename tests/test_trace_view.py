@@ -7,7 +7,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from runtime.otlp_receiver import ReceivedSpan
 from runtime.tempo_api import KEPT_TRACES
-from runtime.trace_view import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView, render_trace, wanted
+from runtime.trace_tree import render_trace
+from runtime.trace_view import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView, wanted
 
 MS = 1_000_000
 

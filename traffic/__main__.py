@@ -25,6 +25,7 @@ from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
 from ops.validation import MAX_TIMES, is_valid_identifier
+from runtime.processes import live_run
 from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
 from traffic.runner import Run
 from traffic.summary import render_text, summarize
@@ -58,6 +59,9 @@ def parse_args(argv):
     parser.add_argument("--no-trace", action="store_true", help="do not trace the rolls")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"))
+    parser.add_argument("--trace-view-url", default=os.environ.get("TRACE_VIEW_URL") or running_trace_view(),
+                        help="where the summary's trace links open: make run's trace pages when it runs "
+                             "(default), else Grafana (--grafana-url)")
     args = parser.parse_args(argv)
     if args.users < 1 or args.max_rolls < 1 or not 0 <= args.think_min <= args.think_max:
         parser.error("need --users >= 1, --max-rolls >= 1 and 0 <= --think-min <= --think-max")
@@ -68,6 +72,11 @@ def parse_args(argv):
     if not 2 <= args.max_batch <= MAX_TIMES:
         parser.error(f"--max-batch must be from 2 to {MAX_TIMES}")
     return args
+
+
+def running_trace_view():
+    """make run's trace pages, when a make run of this checkout serves them; else None."""
+    return (live_run() or {}).get("trace_view")
 
 
 def fault_argument(text):
@@ -151,7 +160,7 @@ def main(argv=None):
     if not args.no_trace:
         trace.get_tracer_provider().shutdown()  # sends the last spans
 
-    summary = summarize(run.outcomes, planned, elapsed, args.grafana_url, interrupted)
+    summary = summarize(run.outcomes, planned, elapsed, args.grafana_url, interrupted, args.trace_view_url)
     print(json.dumps(summary, indent=2) if args.json else render_text(summary, hyperlinks=sys.stdout.isatty()))
     return 130 if interrupted else 0
 

@@ -4,7 +4,7 @@ of many dice (--batch-share) apart from single rolls, as their latency is anothe
 from collections import Counter
 from dataclasses import dataclass
 
-from ops.grafana_links import explore_trace_url
+from ops.grafana_links import trace_url
 from ops.percentiles import nearest_rank
 
 
@@ -31,7 +31,7 @@ def _slowest(outcomes, count):
     return sorted(outcomes, key=lambda o: o.seconds, reverse=True)[:count]
 
 
-def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False):
+def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False, trace_view_url=None):
     """`rolls` counts every request; the rest is about single rolls, but for `batches` and
     the faults, which count both."""
     batches = [o for o in outcomes if o.times > 1]
@@ -46,7 +46,7 @@ def summarize(outcomes, planned, elapsed_seconds, grafana_url, interrupted=False
             "status": outcome.status,
             "seconds": round(outcome.seconds, 4),
             "trace_id": outcome.trace_id,
-            "trace_url": explore_trace_url(grafana_url, outcome.trace_id) if outcome.trace_id else None,
+            "trace_url": trace_url(outcome.trace_id, grafana_url, trace_view_url) if outcome.trace_id else None,
         }
 
     return {
@@ -93,12 +93,14 @@ def terminal_link(url, text):
 
 def render_text(summary, hyperlinks=False):
     """The summary for people. On a terminal each trace id is a link to its trace;
-    elsewhere (a file, a pipe) the full URL is printed instead."""
+    elsewhere (a file, a pipe) the trace id and then the full URL."""
 
     def trace_cell(row):
         if not row["trace_url"]:
             return "no trace id"
-        return terminal_link(row["trace_url"], f"trace {row['trace_id']}") if hyperlinks else row["trace_url"]
+        if hyperlinks:
+            return terminal_link(row["trace_url"], f"trace {row['trace_id']}")
+        return f"trace {row['trace_id']}  {row['trace_url']}"
 
     def latency_line(latency):
         return "  ".join(f"{name} {value * 1000:.0f} ms" for name, value in latency.items())

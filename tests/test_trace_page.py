@@ -1,0 +1,98 @@
+"""make run's trace pages (runtime/trace_page.py): what the page's and the traffic summary's trace
+links open without Docker. In process, what a page holds; then the page's link followed in
+Chromium under a real `make run`."""
+
+import json
+import re
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+from runtime.otlp_receiver import ReceivedSpan
+from runtime.tempo_api import TempoApi, TraceStore
+from runtime.trace_page import render_page, trace_log_lines
+from tests.browser import launch
+from tests.make_run import MakeRun
+
+TRACE_ID = "5b8efff798038103d269b633813fc60c"
+MS = 1_000_000
+
+
+def span(span_id, parent, service, kind, name, start_ms, end_ms, **attributes):
+    return ReceivedSpan(service, {}, TRACE_ID, span_id, parent, name, kind, attributes, False, "UNSET",
+                        start_ns=start_ms * MS, end_ns=end_ms * MS)
+
+
+SPANS = [span("1" * 16, "", "frontend", "SERVER", "GET /roll", 0, 100, **{"die.type": "<script>alert(1)</script>"}),
+         span("2" * 16, "1" * 16, "dice-roller", "SERVER", "GET /roll", 5, 95)]
+
+
+def test_a_page_shows_each_span_and_the_traces_log_lines_and_escapes_what_callers_sent(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "dice-roller.log").write_text("\n".join([
+        json.dumps({"timestamp": "t2", "level": "INFO", "message": "Roll completed", "trace_id": TRACE_ID, "roll": 4}),
+        json.dumps({"timestamp": "t3", "level": "INFO", "message": "Another trace", "trace_id": "0" * 32}),
+        "not json " + TRACE_ID,
+    ]) + "\n")
+    (logs / "frontend.log").write_text(json.dumps(
+        {"timestamp": "t1", "level": "INFO", "message": "Roll request received", "trace_id": TRACE_ID}) + "\n")
+    lines = trace_log_lines(logs, TRACE_ID)
+    assert [(service, line["message"]) for service, line in lines] == [
+        ("frontend", "Roll request received"), ("dice-roller", "Roll completed")]
+    page = render_page(TRACE_ID, SPANS, {"2" * 16: (120 * MS, [("burn_cpu_for_fault", 120 * MS)])}, lines)
+    assert page.count("<tr class=") == 2 and "Roll completed" in page and "roll=4" in page
+    assert "cpu: 120 ms: burn_cpu_for_fault 120 ms" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_page_is_served_beside_tempos_api_and_a_trace_not_kept_is_404():
+    store = TraceStore()
+    store.add(TRACE_ID, SPANS)
+    api = TempoApi(store, port=0, page=lambda trace_id: render_page(trace_id, store.get(trace_id), {}, [])
+                   if store.get(trace_id) else None)
+    try:
+        found = requests.get(f"{api.url}/trace/{TRACE_ID}", timeout=5)
+        assert found.status_code == 200 and found.headers["Content-Type"].startswith("text/html")
+        for path in ("0" * 32, "<b>", "x" * 5000):
+            missing = requests.get(f"{api.url}/trace/{path}", timeout=5)
+            assert missing.status_code == 404 and "<b>" not in missing.text
+    finally:
+        api.close()
+
+
+@pytest.mark.slow
+def test_the_pages_trace_link_opens_the_trace_under_make_run(tmp_path):
+    run = MakeRun(tmp_path)
+    try:
+        run.wait_until_up()
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            try:
+                page = browser.new_page()
+                page.goto(run.frontend)
+                page.select_option("#die", "fair")
+                page.click("button[type=submit]")
+                link = page.locator("#result-trace-link")
+                link.wait_for(state="visible", timeout=15_000)
+                trace_id = page.locator("#result-trace-id").text_content()
+                assert re.fullmatch(r"[0-9a-f]{32}", trace_id) and link.text_content() == "View trace"
+                with page.context.expect_page() as opened:
+                    link.click()
+                trace_page = opened.value
+                # The trace is kept once complete; until then the page is a 404 that says so.
+                for _ in range(40):
+                    answer = trace_page.reload() if trace_page.url.endswith(trace_id) else None
+                    if answer and answer.status == 200 and trace_page.locator("text=Roll completed").count():
+                        break
+                    trace_page.wait_for_timeout(250)
+                assert answer.status == 200
+                text = trace_page.locator("main").inner_text()
+                assert f"Trace {trace_id}" in text and "7 spans" in text
+                assert all(name in text for name in ("GET /roll", "GET /dice", "SELECT die_specifications", "roll die"))
+                assert "Roll request received" in text and "Roll completed" in text  # two services' lines
+            finally:
+                browser.close()
+    finally:
+        run.stop()
