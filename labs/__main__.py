@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from labs.catalog import CANNOT_CHECK, LABS, RIGHT, WRONG
+from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, WRONG
 from labs.sandbox import Sandbox, Unreachable, stop_process
 from runtime.processes import STATE_DIR
 
@@ -44,7 +44,7 @@ class Progress:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m labs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="make run's state folder (default var/)")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("list", help="the labs and their state")
@@ -74,7 +74,7 @@ def main(argv=None):
 def list_labs(args, progress):
     for lab in LABS.values():
         print(f"{lab.name:<18} {progress.state_of(lab.name):<8} {lab.title}")
-    print("\npython -m labs show NAME tells what to do; python -m labs start NAME begins.")
+    print(f"\n{COMMAND} show NAME tells what to do; {COMMAND} start NAME begins.")
     return 0
 
 
@@ -103,7 +103,7 @@ def start(args, progress):
     print(f"Started {lab.name} ({sandbox.kind}): {lab.goal}\n")
     if lab.briefing(situation):
         print(lab.briefing(situation) + "\n")
-    print(f"Where to look: {lab.where}\n\nAnswer with: {lab.usage()}\nStop with:   python -m labs stop {lab.name}")
+    print(f"Where to look: {lab.where}\n\nAnswer with: {lab.usage()}\nStop with:   {COMMAND} stop {lab.name}")
     return 0
 
 
@@ -139,7 +139,7 @@ def check(args, progress):
     lab = LABS[args.name]
     active = progress.data["active"]
     if not active or active["name"] != lab.name:
-        print(f"{lab.name} is not started: python -m labs start {lab.name}", file=sys.stderr)
+        print(f"{lab.name} is not started: {COMMAND} start {lab.name}", file=sys.stderr)
         return CANNOT_CHECK
     verdict = lab.check(Sandbox.find(args.state_dir), active["situation"], args)
     if verdict.code == RIGHT:
@@ -147,7 +147,7 @@ def check(args, progress):
         if lab.name not in progress.data["solved"]:
             progress.data["solved"].append(lab.name)
             progress.save()
-        print(f"\nStop the lab with: python -m labs stop {lab.name}")
+        print(f"\nStop the lab with: {COMMAND} stop {lab.name}")
     elif verdict.code == WRONG:
         print(f"Not yet. {verdict.text}")
     else:

@@ -81,7 +81,18 @@ def test_a_profile_not_yet_arrived_is_not_yet_never_wrong():
 
 def test_the_wrong_hop_or_a_fast_trace_is_wrong():
     assert check(FakeSandbox(cpu_ms=900), "cpu", service="frontend", cause="cpu").code == WRONG
-    assert check(FakeSandbox(cpu_ms=900), "cpu", trace_id="0" * 32, cause="cpu").code == WRONG
+    assert check(FakeSandbox(cpu_ms=900), "cpu", trace_id="0" * 32, cause="cpu").code == CANNOT_CHECK  # not yet
     fast = CpuOrWait().check(FakeSandbox(cpu_ms=900), {**SITUATION, "ms": 2000, "cause": "cpu"},
                              Namespace(trace_id=TRACE_ID, service="dice-roller", cause="cpu", function=None))
     assert fast.code == WRONG and "not one of the slow ones" in fast.text
+
+
+def test_a_trace_still_arriving_is_not_yet_never_wrong():
+    """The frontend's span is not there yet: the roller's names a parent that has not arrived."""
+    sandbox = FakeSandbox(cpu_ms=900, ended_seconds_ago=1)
+    sandbox.trace["batches"] = sandbox.trace["batches"][1:]
+    verdict = check(sandbox, "cpu", cause="wait")
+    assert verdict.code == CANNOT_CHECK and "not fully arrived yet" in verdict.text
+    sandbox_later = FakeSandbox(cpu_ms=900, ended_seconds_ago=60)
+    sandbox_later.trace["batches"] = sandbox_later.trace["batches"][1:]
+    assert check(sandbox_later, "cpu", cause="wait").code == WRONG  # long since ended: checked as it is
