@@ -113,9 +113,10 @@ class SlowHop(Lab):
                                   "its own. Look for traces that take over a second.")
         [slow] = delayed[:1]
         if answer.service != slow.service:
-            return Verdict(WRONG, f"That trace is slow, but not because of the {answer.service}: its span is long "
-                                  "only because a span below it is. Look for the span whose time its children "
-                                  "do not cover.")
+            own = sum(own_ms(span, spans) for span in spans if span.service == answer.service)
+            return Verdict(WRONG, f"That trace is slow, but not mostly because of the {answer.service}: its spans "
+                                  f"hold {own:.0f} ms of their own, another hop's more. Compare each span's length "
+                                  "with its children's: the time no child covers is the span's own.")
         if slow.service != situation["service"] or own_ms(slow, spans) < situation["delay_ms"] * 0.8:
             return Verdict(WRONG, "That service's span in this trace does not hold the delay this lab set up.")
         return Verdict(RIGHT, f"Right: in trace {answer.trace_id} the {slow.service}'s span spent "

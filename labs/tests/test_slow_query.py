@@ -45,3 +45,23 @@ def test_each_wrong_name_gets_a_hint_true_of_this_trace():
     assert beside.code == WRONG and "did not hold this roll's time" in beside.text
     nowhere = check("SELECT dice")
     assert nowhere.code == WRONG and "No span of that trace has that name" in nowhere.text
+
+
+def test_slow_hops_hint_says_what_the_named_service_spent_itself():
+    """The roller's own `roll die` took 900 ms: its hint must not say it was slow only because of a child."""
+    from labs.catalog import SlowHop
+
+    class Trace(FakeSandbox):
+        trace = {"batches": [
+            span("frontend", "1" * 16, "", "GET /roll", "SERVER", 0, 2500),
+            span("dice-roller", "2" * 16, "1" * 16, "GET /roll", "SERVER", 5, 2495),
+            span("dice-roller", "5" * 16, "2" * 16, "GET", "CLIENT", 10, 1590),
+            span("die-service", "3" * 16, "5" * 16, "GET /dice", "SERVER", 12, 1585),
+            span("dice-roller", "4" * 16, "2" * 16, "roll die", "INTERNAL", 1590, 2490),
+        ]}
+    Trace.trace["batches"][3]["scopeSpans"][0]["spans"][0]["events"] = [
+        {"name": "fault injected", "attributes": [{"key": "fault.kind", "value": {"stringValue": "delay"}}]}]
+    verdict = SlowHop().check(Trace(), {"service": "die-service", "delay_ms": 1500},
+                              Namespace(trace_id=TRACE_ID, service="dice-roller"))
+    assert verdict.code == WRONG and "only because" not in verdict.text
+    assert "hold 917 ms of their own" in verdict.text  # its SERVER span 10, its call 7, roll die 900
