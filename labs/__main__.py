@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, WRONG
+from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, WRONG, SetUpFailed
 from labs.sandbox import Sandbox, Unreachable, stop_process
 from runtime.processes import STATE_DIR
 
@@ -68,6 +68,9 @@ def main(argv=None):
         return command(args, progress)
     except Unreachable as problem:
         print(f"Cannot check now: {problem}.", file=sys.stderr)
+        return CANNOT_CHECK
+    except SetUpFailed as problem:
+        print(f"Cannot start {args.name}: {problem}.", file=sys.stderr)
         return CANNOT_CHECK
 
 
@@ -127,7 +130,7 @@ def stop(args, progress):
         for service in situation.get("frozen", []) if sandbox else ():
             sandbox.resume(service)
         for die in situation.get("inserted", []) if sandbox else ():  # only the rows this lab added
-            sandbox.run_sql("DELETE FROM die_specifications WHERE identifier = ?", (die,))
+            sandbox.run_sql("DELETE FROM die_specifications WHERE identifier = :die", {"die": die})
     progress.data["active"] = None
     progress.save()
     print(f"Stopped {args.name}: its traffic ended" + (", the die service resumed" if situation.get("frozen") else "")

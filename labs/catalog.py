@@ -4,12 +4,13 @@ against the telemetry (the trace, the metrics, the log line), never against what
 A lab's `start` returns its situation (what it chose, and what `stop` must undo: a traffic
 generator's pid, a frozen service, dice it added); `check` returns a Verdict."""
 
+import math
 import time
 from dataclasses import dataclass
 
 import requests
 
-from labs.sandbox import Unreachable
+from labs.sandbox import SqlFailed, Unreachable
 from labs.traces import own_ms, spans_of
 from ops.faults import DATABASE
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
@@ -36,6 +37,10 @@ class Option:
     help: str
     required: bool = True
     choices: tuple = ()
+
+
+class SetUpFailed(Exception):
+    """A lab's situation could not be set up: the message says why; nothing of it is left behind."""
 
 
 class Lab:
@@ -133,7 +138,8 @@ class FailingDie(Lab):
     where = ("Grafana → the dashboard's \"Rolls\" row, \"Error rate by die\"; or Explore → Prometheus: "
              "sum by (die_type, result) (dice_rolls_total). Without Docker: "
              "http://127.0.0.1:8104/metrics, dice_rolls_total.")
-    answer = "--die DIE --error-rate RATE (errors / all rolls of that die, 0 to 1, within ±0.05)"
+    answer = ("--die DIE --error-rate RATE (errors / all rolls of that die, 0 to 1, within ±0.05, or more while "
+              "there are few rolls)")
     explanation = ("A rate is a ratio of two counters: failed rolls over all rolls of the die. The labels make "
                    "it one query per die, and the die with the outlying ratio is the one to look at: no trace "
                    "needed, the metrics find it, then an exemplar or a TraceQL query shows one failure.")
@@ -141,21 +147,38 @@ class FailingDie(Lab):
                Option("--error-rate", float, "RATE", "its share of failed rolls, 0 to 1"))
     NAMES = ("amber", "basalt", "cobalt", "garnet", "jade", "onyx", "quartz", "topaz")
     LEAST_ROLLS = 40
+    TOLERANCE = 0.05
 
     def start(self, sandbox, rng, traffic_log):
-        dice = rng.sample(self.NAMES, 3)
+        dice = self._new_names(sandbox, rng)
         failing, rate = rng.choice(dice), rng.choice([0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5])
         inserted = []
-        for die in dice:
-            try:
-                sandbox.run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) VALUES (?, ?, ?)",
-                                (die, "[1, 2, 3, 4, 5, 6]", rate if die == failing else 0))
-            except Exception:  # noqa: BLE001 (already there, a learner's own: left alone, not rolled)
-                continue
-            inserted.append(die)
+        try:
+            for die in dice:
+                sandbox.run_sql("INSERT INTO die_specifications (identifier, faces, error_rate) "
+                                "VALUES (:die, :faces, :rate)",
+                                {"die": die, "faces": "[1, 2, 3, 4, 5, 6]", "rate": rate if die == failing else 0})
+                inserted.append(die)
+        except SqlFailed as error:
+            for die in inserted:  # nothing left behind
+                sandbox.run_sql("DELETE FROM die_specifications WHERE identifier = :die", {"die": die})
+            raise SetUpFailed(f"the lab's dice could not be added to the die service's database: {error}") from None
         pid = sandbox.start_traffic(traffic_log, "--users", "4", "--think-min", "0.05", "--think-max", "0.2",
                                     "--duration", str(TRAFFIC_SECONDS), "--dice", ",".join(inserted))
         return {"dice": inserted, "failing": failing, "rate": rate, "inserted": inserted, "traffic_pid": pid}
+
+    def _new_names(self, sandbox, rng):
+        """Three names no die has had in this sandbox: no counter of the roller's names them, so an
+        earlier run's rolls cannot stand out."""
+        chosen = []
+        while len(chosen) < 3:
+            name = f"{rng.choice(self.NAMES)}-{rng.randrange(100, 1000)}"
+            if name not in chosen and not self._rolls(sandbox, name):
+                chosen.append(name)
+        return chosen
+
+    def briefing(self, situation):
+        return f"The lab's dice: {', '.join(situation['dice'])}"
 
     def check(self, sandbox, situation, answer):
         rolls = {die: self._rolls(sandbox, die) for die in situation["dice"]}
@@ -169,9 +192,13 @@ class FailingDie(Lab):
         if answer.die != situation["failing"] or measured < 0.1:
             return Verdict(WRONG, f"{answer.die} fails no more than a die should. Compare the three dice's share "
                                   "of failed rolls.")
-        if abs(answer.error_rate - measured) > 0.05:
-            return Verdict(WRONG, "Right die; the rate is off by more than 0.05. Divide its failed rolls by all "
-                                  "its rolls (result=\"error\" over both results).")
+        rolled = sum(counts.values())
+        # The counters have grown since the learner read them: two standard errors of the rate at
+        # this many rolls, and never less than TOLERANCE.
+        tolerance = max(self.TOLERANCE, 2 * math.sqrt(measured * (1 - measured) / rolled))
+        if abs(answer.error_rate - measured) > tolerance:
+            return Verdict(WRONG, f"Right die; the rate is off by more than {tolerance:.2f}. Divide its failed rolls "
+                                  "by all its rolls (result=\"error\" over both results).")
         return Verdict(RIGHT, f"Right: {answer.die} failed {counts.get('error', 0):.0f} of "
                               f"{sum(counts.values()):.0f} rolls, {measured:.2f} (it was set to fail "
                               f"{situation['rate']:.2f} of the time).")

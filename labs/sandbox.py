@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,8 +22,11 @@ from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from diespec.database import create_unpooled_engine
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
 from runtime.processes import REPO, RUN_FILE, alive, signal_gunicorn
@@ -40,6 +42,10 @@ TIMEOUT = 5
 
 class Unreachable(Exception):
     """The sandbox or a telemetry backend does not answer: the message says what to do."""
+
+
+class SqlFailed(Exception):
+    """A statement on the die service's database failed: the message is the database's first line."""
 
 
 @dataclass
@@ -195,15 +201,37 @@ class Sandbox:
         else:
             _compose("unpause", service)
 
-    def run_sql(self, statement, parameters=()):
-        """`statement` on the die service's database, as a learner would with sqlite3 or psql."""
+    def run_sql(self, statement, parameters=None):
+        """`statement` (SQL with :named parameters) on the die service's database: under make run
+        through the die service's own data layer, on SQLite or PostgreSQL alike; under compose
+        through psql in the postgres container, as a learner would. Raises SqlFailed."""
+        parameters = parameters or {}
         if self.kind == "make run":
-            with sqlite3.connect(make_url(self.run["database_url"]).database) as connection:
-                connection.execute(statement, parameters)
+            try:
+                engine = create_unpooled_engine(self._database_url(), TIMEOUT)
+                try:
+                    with engine.begin() as connection:
+                        connection.execute(text(statement), parameters)
+                finally:
+                    engine.dispose()
+            except SQLAlchemyError as error:
+                raise SqlFailed(str(getattr(error, "orig", error)).splitlines()[0]) from None
             return
-        for value in parameters:  # psql takes the values inline: ours only, quoted
-            statement = statement.replace("?", "'" + str(value).replace("'", "''") + "'", 1)
-        _compose("exec", "-T", "postgres", "psql", "-U", "dice", "dice", "-v", "ON_ERROR_STOP=1", "-c", statement)
+        for name, value in parameters.items():  # psql takes the values inline: ours only, quoted
+            statement = statement.replace(f":{name}", "'" + str(value).replace("'", "''") + "'")
+        try:
+            _compose("exec", "-T", "postgres", "psql", "-U", "dice", "dice", "-v", "ON_ERROR_STOP=1", "-c", statement)
+        except subprocess.CalledProcessError as error:
+            raise SqlFailed(f"psql exited with {error.returncode}") from None
+
+    def _database_url(self):
+        """make run's database: its URL as run.json has it, the password masked there, so the
+        environment's own DATABASE_URL when it names the same database (the shell that ran make run)."""
+        recorded = make_url(self.run["database_url"])
+        own = os.environ.get("DATABASE_URL")
+        if own and make_url(own).render_as_string(hide_password=True) == self.run["database_url"]:
+            return own
+        return recorded.render_as_string(hide_password=False)
 
 
 def stop_process(pid):

@@ -2,9 +2,11 @@
 read through labs.sandbox (make run's or compose's, the same calls) — never from the lab's own
 state. The tests run it under make run (tests/test_labs.py), the stack check under compose.
 
-Each function waits for what it needs and returns (the right answer's options, a wrong answer's
+Each function gets what `start` printed (the briefing: the trace or the dice it names), waits for
+what it needs and returns (the right answer's options, a wrong answer's
 options, a text the wrong answer's hint must not contain)."""
 
+import re
 import time
 
 from labs.traces import own_ms, spans_of
@@ -42,13 +44,16 @@ def slow_hop(sandbox, since, briefing):
 
 
 def failing_die(sandbox, since, briefing, least_rolls=40, timeout=60):
-    """The die whose share of failed rolls stands out, from the dice roller's dice_rolls_total."""
+    """Of the dice `start` named, the one whose share of failed rolls stands out, from the dice
+    roller's dice_rolls_total."""
+    lab_dice = re.search(r"The lab's dice: (.+)", briefing)[1].split(", ")
     deadline = time.monotonic() + timeout
     while True:
         rolls = {}
         for labels, value in sandbox.counter_values("dice-roller", "dice_rolls_total").items():
             labels = dict(labels)
-            rolls.setdefault(labels["die_type"], {})[labels["result"]] = value
+            if labels["die_type"] in lab_dice:
+                rolls.setdefault(labels["die_type"], {})[labels["result"]] = value
         shares = {die: counts.get("error", 0) / sum(counts.values()) for die, counts in rolls.items()
                   if sum(counts.values()) >= least_rolls}
         if len(shares) >= 3 and max(shares.values()) >= 0.15:
@@ -89,7 +94,7 @@ def dependency_down(sandbox, since, briefing):
 
 def logs_for_a_trace(sandbox, since, briefing, timeout=30):
     """The `failed` field of the roller's log line of the trace `start` named."""
-    trace_id = briefing.split()[-1]
+    trace_id = re.search(r"trace id: ([0-9a-f]{32})", briefing)[1]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in sandbox.log_lines("dice-roller", trace_id):

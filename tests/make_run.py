@@ -15,16 +15,17 @@ from tests.helpers import poll_until
 
 
 class MakeRun:
-    """`python -m runtime` on free ports, as `make run` runs it, with its state in `folder`."""
+    """`python -m runtime` on free ports, as `make run` runs it, with its state in `folder` (and
+    its SQLite database, unless `env` says another DATABASE_URL)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, **env_of_the_shell):
         self.folder = folder
         ports = free_ports(3)
         self.die_service, self.roller, self.frontend = (f"http://127.0.0.1:{port}" for port in ports)
         self.tempo = f"http://127.0.0.1:{free_port()}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-        env.update(OTEL_SDK_DISABLED="false", ROLL_MAX_DELAY_SECONDS="0.05",
-                   DATABASE_URL=f"sqlite:///{folder / 'dice.sqlite3'}")
+        env.update({"OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0.05",
+                    "DATABASE_URL": f"sqlite:///{folder / 'dice.sqlite3'}", **env_of_the_shell})
         self.log = open(folder / "run.log", "wb")  # noqa: SIM115 (open as long as the process)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)), "--tempo-port",

@@ -4,6 +4,8 @@ the lab's own state), check it (exit 0), check a wrong one (exit 1, a hint that 
 answer away), and stop it (no traffic left, nothing frozen)."""
 
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -75,7 +77,7 @@ def test_each_lab_is_solved_from_the_telemetry_alone(run, lab):
     since = time.time()
     started = run.labs("start", lab)
     assert started.returncode == 0, started.stderr
-    briefing = next((line for line in started.stdout.splitlines() if "trace id:" in line), "")
+    briefing = started.stdout  # what start printed: a lab's trace id or dice
     # The learner: Tempo's API, /metrics and the log files, through the labs' readers; never the lab's state.
     right, wrong, never_in_hint = SOLVERS[lab](Sandbox.find(run.folder), since, briefing)
     checked = run.labs("check", lab, *right)
@@ -135,3 +137,44 @@ def test_make_freeze_without_make_run_says_so(tmp_path, capsys):
 def process_state(pid):
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(") ")[-1][:1]
+
+
+@pytest.mark.slow
+def test_failing_die_under_make_run_on_postgresql(tmp_path, postgres_server):
+    """Through the die service's own data layer: the dice added to PostgreSQL, rolled, read from the
+    metrics, and removed at stop (the shell that runs make run and the labs has the DATABASE_URL)."""
+    url = postgres_server.create_database("labs_failing_die")
+    sandbox = MakeRun(tmp_path, DATABASE_URL=url)
+    try:
+        sandbox.wait_until_up()
+        started = sandbox.labs("start", "failing-die")
+        assert started.returncode == 0, started.stderr
+        dice = re.search(r"The lab's dice: (.+)", started.stdout)[1].split(", ")
+        assert postgres_server.psql("SELECT count(*) FROM die_specifications WHERE identifier IN ('"
+                                    + "','".join(dice) + "')", database="labs_failing_die") == "3"
+        right, _, _ = SOLVERS["failing-die"](Sandbox.find(tmp_path), time.time(), started.stdout)
+        checked = sandbox.labs("check", "failing-die", *right)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert sandbox.labs("stop", "failing-die").returncode == 0
+        assert postgres_server.psql("SELECT count(*) FROM die_specifications WHERE identifier IN ('"
+                                    + "','".join(dice) + "')", database="labs_failing_die") == "0"
+    finally:
+        sandbox.labs("stop", "failing-die")
+        sandbox.stop()
+
+
+def test_a_lab_whose_dice_cannot_be_added_stops_with_one_line_and_leaves_nothing(tmp_path):
+    """The table is not where the lab writes (renamed, in this test's own database): start says why, exit 2."""
+    sandbox = MakeRun(tmp_path)
+    try:
+        sandbox.wait_until_up()
+        with sqlite3.connect(tmp_path / "dice.sqlite3") as database:
+            database.execute("ALTER TABLE die_specifications RENAME TO elsewhere")
+        started = sandbox.labs_in_a_process("start", "failing-die")
+        assert started.returncode == 2, started.stdout + started.stderr
+        assert started.stderr.startswith("Cannot start failing-die: the lab's dice could not be added")
+        assert "Traceback" not in started.stderr and active_lab(sandbox) is None
+        with sqlite3.connect(tmp_path / "dice.sqlite3") as database:
+            assert database.execute("SELECT count(*) FROM elsewhere").fetchone()[0] == 5  # the seed's, nothing more
+    finally:
+        sandbox.stop()
