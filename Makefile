@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 NODE_TOOLS := tests/node_tools/node_modules/.package-lock.json
 
-.PHONY: run test test-fast lint bench lab stack-check clean freeze resume reload
+.PHONY: run runserver test test-fast lint bench lab stack-check clean freeze resume reload
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -14,6 +14,10 @@ $(VENV)/installed: requirements/*.txt
 # (or SHOW=logs) shows only the trace trees (only the log lines) in the terminal.
 run: $(VENV)/installed
 	$(PYTHON) -m runtime $(if $(SHOW),--show $(SHOW))
+
+# The frontend under Django's runserver on 8115 (autoreload), beside `make run`: its backends, its trace view.
+runserver: $(VENV)/installed
+	$(PYTHON) -m runtime.runserver
 
 # One service of a running `make run`, by the pid it recorded: `make freeze SERVICE=die-service`,
 # then `make resume SERVICE=die-service`; `make reload SERVICE=die-service` re-reads its JSON file.

@@ -24,6 +24,13 @@ class JsonLineFormatter(JsonFormatter):
             rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger"},
         )
 
+    def add_fields(self, log_record, record, message_dict):
+        super().add_fields(log_record, record, message_dict)
+        # Django's own loggers pass the request (django.request) or runserver's socket
+        # (django.server) as `request`: an object, not a field; the access line and the span say
+        # what the request was.
+        log_record.pop("request", None)
+
     def formatTime(self, record, datefmt=None):
         # RFC 3339, UTC, milliseconds: 2026-11-27T03:45:00.123Z
         moment = datetime.fromtimestamp(record.created, UTC)

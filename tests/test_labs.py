@@ -3,8 +3,11 @@ telemetry alone (make run's Tempo API, the services' /metrics, the log files it 
 the lab's own state), check it (exit 0), check a wrong one (exit 1, a hint that does not give the
 answer away), and stop it (no traffic left, nothing frozen)."""
 
+import contextlib
 import json
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -14,8 +17,9 @@ import pytest
 import requests
 
 from labs.sandbox import Sandbox
+from labs.traces import spans_of
 from runtime.control import main as control_main
-from runtime.processes import REPO, alive
+from runtime.processes import REPO, alive, free_port
 from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from stackcheck.learner import SOLVERS
 from tests.helpers import poll_until
@@ -178,3 +182,30 @@ def test_a_lab_whose_dice_cannot_be_added_stops_with_one_line_and_leaves_nothing
             assert database.execute("SELECT count(*) FROM elsewhere").fetchone()[0] == 5  # the seed's, nothing more
     finally:
         sandbox.stop()
+
+
+@pytest.mark.slow
+def test_runserver_beside_make_run_sends_its_spans_to_make_runs_trace_view(run):
+    port = free_port()
+    # A learner's shell: none of pytest's Django test settings, tracing on.
+    shell = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "DJANGO_"))}
+    server = subprocess.Popen([sys.executable, "-m", "runtime.runserver", "--port", str(port), "--state-dir",
+                               str(run.folder)], cwd=REPO, env=shell, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        def rolled():
+            with contextlib.suppress(requests.RequestException):
+                answer = requests.get(f"http://127.0.0.1:{port}/roll", params={"die": "fair"}, timeout=5)
+                return answer.json()["trace_id"] if answer.status_code == 200 else None
+            return None
+
+        assert poll_until(rolled, timeout=30), "runserver never answered a roll"
+        trace_id = rolled()
+        kept = poll_until(lambda: requests.get(f"{run.tempo}/api/traces/{trace_id}", timeout=2).ok, timeout=15)
+        assert kept, "the trace never reached make run's trace view"
+        spans = spans_of(requests.get(f"{run.tempo}/api/traces/{trace_id}", timeout=2).json())
+        assert {span.service for span in spans} == {"frontend", "dice-roller", "die-service"}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
+        server.stderr.close()
