@@ -4,7 +4,7 @@ trace in the terminal (runtime/trace_view.py) and serves the last ones as Tempo 
 127.0.0.1:3200 (runtime/tempo_api.py); it receives the services' profiles too, prints each SERVER
 span's CPU under its trace and serves them as Pyroscope does on 127.0.0.1:4040
 (runtime/pyroscope_api.py). The services' log lines go to the terminal and to
-var/logs/<service>.log, where the labs read them (labs/telemetry.py).
+var/logs/<service>.log, where the labs and the trace pages read them (labs/sandbox.py).
 
     python -m runtime                          (Ctrl-C stops all three)
     python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
