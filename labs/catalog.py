@@ -382,6 +382,17 @@ class SlowQuery(Lab):
                               f"({slow[0].attributes.get('db.query.text')}).")
 
 
+# A span computed when its CPU samples add up to this share of its own time at least. A waiting
+# span has a few samples of its request's work (a tenth of its time or less); a computing one,
+# sampled on a busy machine, half or more: the line sits between, with room on both sides.
+COMPUTED_SHARE = 0.25
+
+
+def spent_computing(profile, own_milliseconds):
+    """Whether a span computed, from its own profile (Pyroscope's flame graph) and its own time."""
+    return int(profile.get("total", 0)) / 1e6 >= own_milliseconds * COMPUTED_SHARE
+
+
 class CpuOrWait(Lab):
     name = "cpu-or-wait"
     title = "Computing or waiting?"
@@ -425,7 +436,7 @@ class CpuOrWait(Lab):
                                   "find the span whose own time its children do not cover.")
         profile = sandbox.span_profile(hop.service, hop.span_id)
         cpu_ms = int(profile.get("total", 0)) / 1e6
-        computed = cpu_ms >= own_ms(hop, spans) * 0.5
+        computed = spent_computing(profile, own_ms(hop, spans))
         # A computing span's CPU reaches Pyroscope with the agent's next upload: until then it looks idle.
         recent = time.time() - hop.end_ns / 1e9 < sandbox.profile_lag_seconds
         if not computed and situation["cause"] == "cpu" and recent:
@@ -434,8 +445,8 @@ class CpuOrWait(Lab):
         cause = "cpu" if computed else "wait"
         if answer.cause != cause:
             return Verdict(WRONG, "A span's length does not say what it did: open its profile. A span that "
-                                  "computed has CPU samples about as long as its own time; one that waited has "
-                                  "next to none.")
+                                  "computed has CPU samples adding up to a good part of its own time; one that "
+                                  "waited, a few samples of its request's own work.")
         hottest = hottest_function(profile)
         if computed and answer.function != hottest:
             return Verdict(WRONG, "It computed, but not mostly in that function: in the span's flame graph, the "

@@ -9,6 +9,7 @@ options, a text the wrong answer's hint must not contain)."""
 import re
 import time
 
+from labs.catalog import spent_computing
 from labs.traces import own_ms, spans_of
 from runtime.pyroscope_api import hottest_function
 
@@ -127,7 +128,7 @@ def cpu_or_wait(sandbox, since, briefing, timeout=30):
     # Its profile arrives with the agent's next upload; until then a span that computed looks idle.
     while True:
         profile = sandbox.span_profile(hop.service, hop.span_id)
-        computed = int(profile.get("total", 0)) / 1e6 >= own_ms(hop, spans) * 0.5
+        computed = spent_computing(profile, own_ms(hop, spans))
         if computed or time.time() - hop.end_ns / 1e9 > sandbox.profile_lag_seconds or time.monotonic() > deadline:
             break
         time.sleep(1)
