@@ -121,6 +121,7 @@ def main(argv=None):
     try:
         # The banner last, once all three answer: what to open, where the traces are, how to stop.
         ready = wait_until_ready(ports, processes)
+        time.sleep(0.3)  # the services' last start-up lines (the probe's access line) go before it
         print(banner(ports, view, ready), file=sys.stderr, flush=True)
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.5)

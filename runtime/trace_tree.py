@@ -3,7 +3,9 @@
 
 from ops.profiling import SAMPLE_INTERVAL_MS
 
-NAME_COLUMN = 28  # the span names' column, wider when a trace's indented names need it
+# The services' and span names' columns, wider when a trace's names need it.
+SERVICE_COLUMN = 12
+NAME_COLUMN = 28
 
 
 def server_spans(spans):
@@ -43,6 +45,7 @@ def render_trace(trace_id, spans, cpu=None):
     in_order = depth_first(spans)
     # As wide as the longest indented name, so that the times stay in one column.
     width = max([NAME_COLUMN, *(len("  " * depth + span.name) for span, depth in in_order)])
+    service_width = max([SERVICE_COLUMN, *(len(span.service or "") for span, _ in in_order)])
 
     for span, depth in in_order:
         # When it started (from the trace's start) and how long it took: spans that run at the
@@ -53,12 +56,13 @@ def render_trace(trace_id, spans, cpu=None):
         timing = f"+{(span.start_ns - start) / 1e6:6.1f} {span.seconds * 1000:7.1f} ms"
         error_type = span.attributes.get("error.type")
         outcome += f" error.type={error_type}" if error_type and str(error_type) != str(status) else ""
-        lines.append(f"  {span.service:<12} {span.kind:<8} {name:<{width}} {timing}  {outcome}".rstrip())
+        service = span.service or ""
+        lines.append(f"  {service:<{service_width}} {span.kind:<8} {name:<{width}} {timing}  {outcome}".rstrip())
         if span.span_id in cpu:
-            lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · cpu  {cpu_summary(cpu[span.span_id])}")
+            lines.append(f"  {'':<{service_width}} {'':<8} {'  ' * depth}  · cpu  {cpu_summary(cpu[span.span_id])}")
         for event_name, attributes in span.events:  # fault injected, exception
             fields = " ".join(f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace")
-            lines.append(f"  {'':<12} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
+            lines.append(f"  {'':<{service_width}} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
     return "\n".join(lines)
 
 

@@ -162,7 +162,10 @@ def test_spans_arriving_after_their_trace_was_printed_join_it_and_are_not_a_seco
 
 def test_the_times_stay_in_one_column_however_long_a_name():
     query = span("q1", "d2", "die-service", "CLIENT", "SELECT die_specifications", 5, 6)
-    lines = render_trace("t" * 32, [*BATCH, span("d2x", "d2", "die-service", "SERVER", "GET /dice", 4, 8),
+    caller = span("u0", "", "traffic-generator", "INTERNAL", "user rolls die", 0, 101)
+    BATCH_UNDER_A_CALLER = [*BATCH[:1], span("r1", "u0", "frontend", "SERVER", "GET /roll-async", 0, 100), *BATCH[2:]]
+    lines = render_trace("t" * 32, [caller, *BATCH_UNDER_A_CALLER,
+                                    span("d2x", "d2", "die-service", "SERVER", "GET /dice", 4, 8),
                                     span("q1", "d2x", "die-service", "CLIENT", query.name, 5, 6)]).splitlines()
     columns = {line.index(" ms") for line in lines[1:] if " ms" in line}
     assert len(columns) == 1, lines

@@ -74,6 +74,15 @@ def parse_args(argv):
     return args
 
 
+def send_spans_to_make_run(run):
+    """With no endpoint of the user's, the spans go where a running make run receives them (its
+    run.json): the users' spans are then the roots of the trees it prints, not missing parents."""
+    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if run and run.get("otlp") and not any(os.environ.get(name) for name in endpoints):
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = run["otlp"]
+        os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+
+
 def running_trace_view():
     """make run's trace pages, when a make run of this checkout serves them; else None."""
     return (live_run() or {}).get("trace_view")
@@ -129,6 +138,7 @@ def main(argv=None):
     # Asked before the instrumentation is on: a trace starts at a user's roll, never here.
     dice = args.dice or current_dice(session, args.die_service_url.rstrip("/"))
     if not args.no_trace:
+        send_spans_to_make_run(live_run())
         trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
         use_stable_semantic_conventions()
         RequestsInstrumentor().instrument()
