@@ -293,11 +293,11 @@ def test_the_docs_name_the_image_tags_compose_runs():
 
 
 def test_health_checks_where_the_image_has_a_shell_and_dependents_wait_for_them():
-    """Tempo's image is Alpine's and Prometheus' busybox's: wget asks their readiness
-    endpoints. Loki's has no shell: compose can only wait for it to start."""
-    for name, url in (("tempo", "http://127.0.0.1:3200/ready"), ("prometheus", "http://127.0.0.1:9090/-/ready")):
-        assert SERVICES_IN_COMPOSE[name]["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null", url]
-    assert "healthcheck" not in SERVICES_IN_COMPOSE["loki"] and "healthcheck" not in SERVICES_IN_COMPOSE["pyroscope"]
+    """Prometheus' image is busybox's: wget asks its readiness endpoint. Tempo 3's, Loki's and
+    Pyroscope's are distroless, with no shell: compose can only wait for them to start."""
+    assert SERVICES_IN_COMPOSE["prometheus"]["healthcheck"]["test"] == [
+        "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/-/ready"]
+    assert not {"tempo", "loki", "pyroscope"} & {name for name, s in SERVICES_IN_COMPOSE.items() if "healthcheck" in s}
     for name, service in SERVICES_IN_COMPOSE.items():
         for dependency, condition in service.get("depends_on", {}).items():
             wanted = "service_healthy" if "healthcheck" in SERVICES_IN_COMPOSE[dependency] else "service_started"
@@ -328,3 +328,20 @@ def test_the_github_workflow_is_valid_and_runs_the_tests_and_the_stack_check():
     uses = {step["uses"].split("@")[0]: step["uses"].split("@")[1]
             for job in yaml.safe_load(path.read_text())["jobs"].values() for step in job["steps"] if "uses" in step}
     assert uses == {"actions/checkout": "v6", "actions/setup-python": "v6"}
+
+
+def test_tempo_3_runs_monolithic_with_one_data_folder_and_search_shows_the_newest_traces():
+    """Tempo 3 (docs/compose.md, "Versions"): no ingester or compactor blocks (it refuses them), its
+    live-store and scheduler under the one folder its user may write, retention at 24 h on the
+    backend worker (336 h without), search without the 30 s cutoff meant for Kafka's lag, no
+    local-blocks processor, and a short stop: its image is distroless, with no health check."""
+    assert not {"ingester", "compactor", "ingester_client", "metrics_generator_client"} & set(TEMPO)
+    assert "traces_storage" not in TEMPO["metrics_generator"]
+    paths = [TEMPO["live_store"]["wal"]["path"], TEMPO["live_store"]["shutdown_marker_dir"],
+             TEMPO["backend_scheduler"]["local_work_path"], TEMPO["metrics_generator"]["storage"]["path"],
+             TEMPO["storage"]["trace"]["wal"]["path"], TEMPO["storage"]["trace"]["local"]["path"]]
+    assert all(path.startswith("/tmp/tempo/") for path in paths), paths
+    assert TEMPO["backend_worker"]["compaction"]["block_retention"] == "24h"
+    assert TEMPO["query_frontend"]["query_end_cutoff"] == "0s" and TEMPO["live_store"]["fail_on_high_lag"] is False
+    assert TEMPO["overrides"]["defaults"]["metrics_generator"]["processors"] == ["service-graphs", "span-metrics"]
+    assert SERVICES_IN_COMPOSE["tempo"]["stop_grace_period"] == "10s"
