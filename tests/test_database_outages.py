@@ -78,11 +78,13 @@ def test_a_frozen_database_gives_the_same_answer_to_every_roll(deployment, postg
             answers = list(pool.map(lambda _: roll(stack), range(20)))
     finally:
         postgres_server.resume()
-    for answer, seconds in answers:
+    for answer, _ in answers:
         body = answer.json()
         assert (answer.status_code, body["error"]) == (502, "bad_gateway"), body
+        # The die service answered before the roller's 2 s were out: had the roller given up
+        # first, this would be 503 die_service_unavailable (no wall-clock bound here: the
+        # client's time includes the frontend's, on a machine the other tests share).
         assert body["message"] == "The die service answered 503 database_unavailable."
-        assert seconds < 2.0  # the die service answered before the roller's 2 s were out
     # The roller's CLIENT span carries the die service's 503: it was an answer, never a timeout.
     trace_ids = [answer.json()["trace_id"] for answer, _ in answers]
     traces = receiver.wait_for(lambda t: all(
