@@ -76,7 +76,12 @@ def test_more_requests_than_connections_is_busy_not_an_outage(instrumented, make
     timeouts_before = metric("database_connection_pool_timeouts_total")
     waits_before = metric("database_connection_pool_wait_seconds_count")
 
+    # All thirty at once, however slowly a busy machine starts the threads: else they come one
+    # after another, none waits long, and none finds the pool busy.
+    together = threading.Barrier(30)
+
     def ask(_):
+        together.wait(timeout=30)
         return client.simulate_get("/dice", params={"identifier": "fair"},
                                    headers={"baggage": "fault.database=delay:100"})
 
