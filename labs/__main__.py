@@ -96,7 +96,7 @@ def show(args, progress):
 def start(args, progress):
     lab = LABS[args.name]
     if progress.data["active"]:
-        stop(argparse.Namespace(name=progress.data["active"]["name"]), progress)
+        stop(argparse.Namespace(name=progress.data["active"]["name"], state_dir=args.state_dir), progress)
     sandbox = Sandbox.find(args.state_dir)
     progress.folder.mkdir(parents=True, exist_ok=True)
     situation = lab.start(sandbox, random.Random(), progress.folder / "traffic.log")

@@ -96,10 +96,13 @@ def test_each_lab_is_solved_from_the_telemetry_alone(run, lab):
 
 
 def test_starting_a_second_lab_stops_the_first(run):
-    assert run.labs("start", "slowest-in-batch").returncode == 0
+    """The first froze the die service: starting the second resumes it (and ends its traffic)."""
+    assert run.labs("start", "dependency-down").returncode == 0
     first = traffic_pid(run)
-    assert run.labs("start", "slow-query").returncode == 0
+    started = run.labs("start", "slow-query")
+    assert started.returncode == 0, started.stderr
     assert poll_until(lambda: gone(first), timeout=10) and active_lab(run) == "slow-query"
+    assert requests.get(f"{run.die_service}/healthz", timeout=5).ok  # resumed
     stop(run, "slow-query")
 
 
