@@ -29,9 +29,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from diespec.database import create_unpooled_engine
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
-from runtime.processes import REPO, RUN_FILE, alive, signal_gunicorn
+from runtime.processes import REPO, RUN_FILE, alive, exporting_to, signal_gunicorn
 from runtime.pyroscope_api import CPU_PROFILE_TYPE
-from runtime.trace_view import EXPORT_DELAY_MS, PROFILE_UPLOAD_SECONDS
+from runtime.trace_view import PROFILE_UPLOAD_SECONDS
 
 COMPOSE_TEMPO = "http://localhost:3200"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
@@ -178,8 +178,7 @@ class Sandbox:
         """`python -m traffic` in the background, rolling at this sandbox's frontend; its pid."""
         env = dict(os.environ)
         if self.run.get("otlp"):  # make run's receiver: the generator's spans join their traces
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.run["otlp"]
-            env["OTEL_BSP_SCHEDULE_DELAY"] = EXPORT_DELAY_MS  # as the services: soon enough to be the root
+            env.update(exporting_to(self.run["otlp"]))
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "traffic", "--url", self.urls[FRONTEND.name],

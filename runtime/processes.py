@@ -235,3 +235,13 @@ def live_run(state_dir=STATE_DIR):
     except (OSError, ValueError):
         return None
     return run if alive(run.get("pid")) else None
+
+
+# How often a process sending its spans to make run's receiver exports them: the trees show up
+# within a second or two, and a caller's root span arrives before its trace is printed.
+EXPORT_DELAY_MS = "500"
+
+
+def exporting_to(endpoint):
+    """The environment that sends a process's spans to make run's receiver at `endpoint`."""
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": EXPORT_DELAY_MS}

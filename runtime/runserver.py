@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
-from runtime.processes import REPO, STATE_DIR, live_run
+from runtime.processes import REPO, STATE_DIR, exporting_to, live_run
 
 # Beside make run's frontend on 8105.
 PORT = 8115
@@ -26,9 +26,8 @@ def environment(run, environ):
     if run:
         env.setdefault("DIE_SERVICE_URL", run["urls"][DIE_SERVICE.name])
         env.setdefault("DICE_ROLLER_URL", run["urls"][DICE_ROLLER.name])
-        if run.get("otlp"):
-            env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", run["otlp"])
-            env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+        for name, value in (exporting_to(run["otlp"]) if run.get("otlp") else {}).items():
+            env.setdefault(name, value)
         if run.get("trace_view"):
             env.setdefault("TRACE_VIEW_URL", run["trace_view"])
     return env

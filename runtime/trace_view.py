@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.otlp_receiver import OtlpReceiver
+from runtime.processes import exporting_to
 from runtime.pyroscope_api import ProfileStore, PyroscopeApi, top_functions
 from runtime.tempo_api import KEPT_TRACES, TempoApi, TraceStore
 from runtime.trace_page import render_page, trace_log_lines
@@ -30,8 +31,6 @@ QUIET_SECONDS = 1.0
 # generator, exports its spans after the services (every 5 s, the SDK's default) and they are the
 # root of the tree.
 MISSING_PARENT_SECONDS = 6.0
-# How often the services' span processors export: traces show up within a second or two.
-EXPORT_DELAY_MS = "500"
 # How often the services' profiling agents send their samples here, and how long a complete
 # trace waits for them before it is printed without.
 PROFILE_UPLOAD_SECONDS = "2"
@@ -98,8 +97,7 @@ class TraceView:
 
     def environment(self):
         """What the services need to export here."""
-        environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver.endpoint,
-                       "OTEL_BSP_SCHEDULE_DELAY": EXPORT_DELAY_MS}
+        environment = exporting_to(self.receiver.endpoint)
         if self.profiles:
             environment.update(PYROSCOPE_SERVER_ADDRESS=self.profiles.url,
                                PYROSCOPE_UPLOAD_INTERVAL_SECONDS=PROFILE_UPLOAD_SECONDS)

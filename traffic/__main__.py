@@ -25,7 +25,7 @@ from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
 from ops.validation import MAX_TIMES, is_valid_identifier
-from runtime.processes import live_run
+from runtime.processes import exporting_to, live_run
 from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
 from traffic.runner import Run
 from traffic.summary import render_text, summarize
@@ -79,8 +79,8 @@ def send_spans_to_make_run(run):
     run.json): the users' spans are then the roots of the trees it prints, not missing parents."""
     endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if run and run.get("otlp") and not any(os.environ.get(name) for name in endpoints):
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = run["otlp"]
-        os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+        for name, value in exporting_to(run["otlp"]).items():
+            os.environ.setdefault(name, value)
 
 
 def running_trace_view():
