@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from diespec.database import create_unpooled_engine
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
-from runtime.processes import REPO, RUN_FILE, alive, exporting_to, signal_gunicorn
+from runtime.processes import REPO, alive, exporting_to, live_run, signal_gunicorn
 from runtime.pyroscope_api import CPU_PROFILE_TYPE
 from runtime.trace_view import PROFILE_UPLOAD_SECONDS
 
@@ -59,14 +59,12 @@ class Sandbox:
     @classmethod
     def find(cls, state_dir):
         """The sandbox that runs now: make run's, when its run.json names a live process, else compose's."""
-        run_file = Path(state_dir) / RUN_FILE
-        if run_file.exists():
-            run = json.loads(run_file.read_text())
-            if alive(run.get("pid")):
-                if not run.get("tempo"):
-                    raise Unreachable("make run keeps no traces here (a collector of yours receives them, or "
-                                      "--no-trace-view): restart it with neither, or use docker compose")
-                return cls("make run", run["urls"], run["tempo"], run, run.get("pyroscope") or "")
+        run = live_run(state_dir)
+        if run:
+            if not run.get("tempo"):
+                raise Unreachable("make run keeps no traces here (a collector of yours receives them, or "
+                                  "--no-trace-view): restart it with neither, or use docker compose")
+            return cls("make run", run["urls"], run["tempo"], run, run.get("pyroscope") or "")
         sandbox = cls("compose", {s.name: f"http://localhost:{s.local_port}" for s in SERVICES}, COMPOSE_TEMPO, {},
                       COMPOSE_PYROSCOPE)
         try:

@@ -59,7 +59,7 @@ def parse_args(argv):
     parser.add_argument("--no-trace", action="store_true", help="do not trace the rolls")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"))
-    parser.add_argument("--trace-view-url", default=os.environ.get("TRACE_VIEW_URL") or running_trace_view(),
+    parser.add_argument("--trace-view-url", default=os.environ.get("TRACE_VIEW_URL"),
                         help="where the summary's trace links open: make run's trace pages when it runs "
                              "(default), else Grafana (--grafana-url)")
     args = parser.parse_args(argv)
@@ -78,14 +78,9 @@ def send_spans_to_make_run(run):
     """With no endpoint of the user's, the spans go where a running make run receives them (its
     run.json): the users' spans are then the roots of the trees it prints, not missing parents."""
     endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if run and run.get("otlp") and not any(os.environ.get(name) for name in endpoints):
+    if run.get("otlp") and not any(os.environ.get(name) for name in endpoints):
         for name, value in exporting_to(run["otlp"]).items():
             os.environ.setdefault(name, value)
-
-
-def running_trace_view():
-    """make run's trace pages, when a make run of this checkout serves them; else None."""
-    return (live_run() or {}).get("trace_view")
 
 
 def fault_argument(text):
@@ -137,8 +132,9 @@ def main(argv=None):
         return 2
     # Asked before the instrumentation is on: a trace starts at a user's roll, never here.
     dice = args.dice or current_dice(session, args.die_service_url.rstrip("/"))
+    make_run = live_run() or {}  # a running make run of this checkout: its receiver, its trace pages
     if not args.no_trace:
-        send_spans_to_make_run(live_run())
+        send_spans_to_make_run(make_run)
         trace.set_tracer_provider(create_tracer_provider("traffic-generator"))
         use_stable_semantic_conventions()
         RequestsInstrumentor().instrument()
@@ -170,7 +166,8 @@ def main(argv=None):
     if not args.no_trace:
         trace.get_tracer_provider().shutdown()  # sends the last spans
 
-    summary = summarize(run.outcomes, planned, elapsed, args.grafana_url, interrupted, args.trace_view_url)
+    summary = summarize(run.outcomes, planned, elapsed, args.grafana_url, interrupted,
+                        args.trace_view_url or make_run.get("trace_view"))
     print(json.dumps(summary, indent=2) if args.json else render_text(summary, hyperlinks=sys.stdout.isatty()))
     return 130 if interrupted else 0
 
