@@ -30,7 +30,7 @@ from diespec.database import create_unpooled_engine
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
 from runtime.processes import REPO, alive, exporting_to, live_run, signal_gunicorn
-from runtime.pyroscope_api import CPU_PROFILE_TYPE
+from runtime.pyroscope_api import SPAN_PROFILE_PATH, cpu_query
 from runtime.trace_view import PROFILE_UPLOAD_SECONDS
 
 COMPOSE_TEMPO = "http://localhost:3200"
@@ -110,12 +110,9 @@ class Sandbox:
         if not self.pyroscope:
             raise Unreachable("make run keeps no profiles here (a Pyroscope of yours receives them): "
                               "read them there, or restart make run without PYROSCOPE_SERVER_ADDRESS")
-        now_ms = int(time.time() * 1000)
-        request = {"profileTypeID": CPU_PROFILE_TYPE, "labelSelector": f'{{service_name="{service}"}}',
-                   "spanSelector": [span_id], "start": now_ms - since_seconds * 1000, "end": now_ms}
+        query = cpu_query(service, since_seconds, [span_id])
         try:
-            response = requests.post(f"{self.pyroscope}/querier.v1.QuerierService/SelectMergeSpanProfile",
-                                     json=request, timeout=TIMEOUT)
+            response = requests.post(self.pyroscope + SPAN_PROFILE_PATH, json=query, timeout=TIMEOUT)
             response.raise_for_status()
         except requests.RequestException:
             raise Unreachable(f"Pyroscope does not answer at {self.pyroscope}: is the sandbox running?") from None

@@ -25,8 +25,9 @@ from runtime.loopback import LoopbackHttpServer, reply
 # Grafana Pyroscope's port, which the services push to and the labs ask under compose too.
 PYROSCOPE_PORT = 4040
 PUSH_PATH = "/push.v1.PusherService/Push"
-QUERY_PATHS = ("/querier.v1.QuerierService/SelectMergeStacktraces",
-               "/querier.v1.QuerierService/SelectMergeSpanProfile")
+STACKTRACES_PATH = "/querier.v1.QuerierService/SelectMergeStacktraces"
+SPAN_PROFILE_PATH = "/querier.v1.QuerierService/SelectMergeSpanProfile"
+QUERY_PATHS = (STACKTRACES_PATH, SPAN_PROFILE_PATH)
 CPU_PROFILE_TYPE = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
 WINDOW_SECONDS = 15 * 60
 MAX_SAMPLES = 50_000  # distinct stacks of a push each: about 25 MB at most
@@ -165,6 +166,15 @@ def flamegraph(samples):
         row = below
     max_self = max((int(level["values"][i]) for level in levels for i in range(2, len(level["values"]), 4)), default=0)
     return {"names": names, "levels": levels, "total": str(root["total"]), "maxSelf": str(max_self)}
+
+
+def cpu_query(service, since_seconds, span_ids=None):
+    """The JSON of a query of `service`'s CPU over the last `since_seconds` (SelectMergeStacktraces),
+    or of the spans `span_ids` only (SelectMergeSpanProfile): what a client of Pyroscope sends."""
+    now_ms = int(time.time() * 1000)
+    query = {"profileTypeID": CPU_PROFILE_TYPE, "labelSelector": f'{{service_name="{service}"}}',
+             "start": now_ms - since_seconds * 1000, "end": now_ms}
+    return {**query, "spanSelector": list(span_ids)} if span_ids else query
 
 
 def hottest_function(graph):

@@ -21,7 +21,7 @@ import yaml
 from labs.sandbox import Sandbox, Unreachable
 from ops import services
 from runtime.processes import REPO
-from runtime.pyroscope_api import CPU_PROFILE_TYPE
+from runtime.pyroscope_api import SPAN_PROFILE_PATH, STACKTRACES_PATH, cpu_query
 from stackcheck import learner, promises
 
 FRONTEND = f"http://localhost:{services.FRONTEND.local_port}"
@@ -132,19 +132,17 @@ def check_span_metric_labels(traffic):
     return promises.span_metric_labels(get(f"{PROMETHEUS}/api/v1/query", query="traces_spanmetrics_calls_total"))
 
 
-def pyroscope_flamegraph(method, **request):
-    """Pyroscope's query API (Connect, JSON) over the last 15 minutes: its flame graph."""
-    now_ms = int(time.time() * 1000)
-    body = {"profileTypeID": CPU_PROFILE_TYPE, "start": now_ms - 900_000, "end": now_ms, **request}
-    response = requests.post(f"{PYROSCOPE}/querier.v1.QuerierService/{method}", json=body, timeout=10)
+def pyroscope_flamegraph(service, span_ids=None):
+    """Pyroscope's flame graph of `service`'s CPU over the last 15 minutes (of the spans `span_ids`)."""
+    path = SPAN_PROFILE_PATH if span_ids else STACKTRACES_PATH
+    response = requests.post(PYROSCOPE + path, json=cpu_query(service, 900, span_ids), timeout=10)
     response.raise_for_status()
     return response.json().get("flamegraph") or {}
 
 
 def check_profiles(traffic):
     return promises.profiles_arrived({
-        name: int(pyroscope_flamegraph("SelectMergeStacktraces", labelSelector=f'{{service_name="{name}"}}')
-                  .get("total", 0))
+        name: int(pyroscope_flamegraph(name).get("total", 0))
         for name in promises.SERVICE_NAMES
     })
 
@@ -152,8 +150,7 @@ def check_profiles(traffic):
 def check_span_profile(traffic):
     """Grafana's "Profiles for this span": the roller's span of a CPU-faulted roll, by its id."""
     span_id = promises.server_span_id(tempo_trace(traffic.cpu_trace_id), services.DICE_ROLLER.name)
-    graph = pyroscope_flamegraph("SelectMergeSpanProfile", spanSelector=[span_id],
-                                 labelSelector=f'{{service_name="{services.DICE_ROLLER.name}"}}') if span_id else {}
+    graph = pyroscope_flamegraph(services.DICE_ROLLER.name, [span_id]) if span_id else {}
     return promises.burner_on_top(span_id, graph)
 
 
