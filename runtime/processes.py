@@ -223,8 +223,16 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-    state = Path(f"/proc/{pid}/stat")
-    return not state.exists() or state.read_text().split(") ")[-1][:1] != "Z"  # a zombie is gone
+    try:
+        return process_state(pid) != "Z"  # a zombie is gone
+    except FileNotFoundError:  # no /proc here: kill(pid, 0) said enough
+        return True
+
+
+def process_state(pid):
+    """The kernel's one-letter state of process `pid`: R running, S sleeping, T stopped, Z zombie..."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[-1][:1]
 
 
 def live_run(state_dir=STATE_DIR):

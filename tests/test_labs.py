@@ -19,7 +19,7 @@ import requests
 from labs.sandbox import Sandbox
 from labs.traces import spans_of
 from runtime.control import main as control_main
-from runtime.processes import REPO, alive, free_port
+from runtime.processes import REPO, alive, free_port, process_state
 from runtime.trace_view import DEFAULT_COLLECTOR, listening
 from stackcheck.learner import SOLVERS
 from tests.helpers import poll_until
@@ -139,11 +139,6 @@ def test_make_freeze_and_resume_touch_make_runs_service_and_no_other_process(run
 def test_make_freeze_without_make_run_says_so(tmp_path, capsys):
     assert control_main(["freeze", "die-service", "--state-dir", str(tmp_path)]) == 2
     assert "make run is not running" in capsys.readouterr().err
-
-
-def process_state(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[-1][:1]
 
 
 @pytest.mark.slow

@@ -23,7 +23,8 @@ from diespec.database import Backstop, DatabaseUnavailable, PoolExhausted
 from ops import faults
 from ops.faults import Fault, FaultInjector
 from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS, SETTINGS
-from runtime.processes import REPO
+from runtime.processes import REPO, process_state
+from tests.helpers import poll_until
 
 FAULTS = FaultInjector("die-service", enabled=True)
 DATABASE_FAULTS = FaultInjector(faults.DATABASE, enabled=True, parse=faults.parse_database_fault)
@@ -126,7 +127,8 @@ def test_the_backstop_cuts_only_the_query_it_watches_and_stops_with_its_thread()
     left, right = socket.socketpair(), socket.socketpair()
     try:
         with backstop.watch(FakeConnection(left[0]), time.monotonic() - DATABASE_BACKSTOP_GRACE_SECONDS):
-            assert poll(lambda: left[1].recv(1) == b"")  # cut: the other end reads the end of the stream
+            # Cut: the other end reads the end of the stream.
+            assert poll_until(lambda: left[1].recv(1) == b"", timeout=3.0)
         with backstop.watch(FakeConnection(right[0]), time.monotonic() + 60):
             right[1].sendall(b"x")
             assert right[0].recv(1) == b"x"  # still open: another query's deadline is not this one's
@@ -145,7 +147,8 @@ def test_the_store_stops_its_backstop_when_closed(make_store, database_url):
     store.get("fair")
     assert "database-backstop" in {thread.name for thread in threading.enumerate()} - before
     store._database.close()
-    assert poll(lambda: "database-backstop" not in {t.name for t in threading.enumerate()} - before)
+    assert poll_until(lambda: "database-backstop" not in {t.name for t in threading.enumerate()} - before,
+                      timeout=3.0)
 
 
 @ON_POSTGRESQL
@@ -176,15 +179,10 @@ def test_a_backend_gone_between_pgrep_and_kill_leaves_the_server_frozen_and_resu
     monkeypatch.setattr(postgres_server, "_server_pids", lambda: [*pids, 2 ** 22 + 1])  # a pid no process has
     postgres_server.pause()
     try:  # a signal is delivered when the process is next scheduled, not by kill() itself
-        assert poll(lambda: process_state(postgres_server.postmaster_pid()) == "T")
+        assert poll_until(lambda: process_state(postgres_server.postmaster_pid()) == "T", timeout=3.0)
     finally:
         postgres_server.resume()
-    assert poll(lambda: process_state(postgres_server.postmaster_pid()) != "T")
-
-
-def process_state(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[-1][:1]
+    assert poll_until(lambda: process_state(postgres_server.postmaster_pid()) != "T", timeout=3.0)
 
 
 class FakeConnection:
@@ -194,15 +192,6 @@ class FakeConnection:
         pgconn = type("PGconn", (), {"socket": sock.fileno()})()
         dbapi = type("DBAPIConnection", (), {"pgconn": pgconn})()
         self.connection = type("Proxied", (), {"dbapi_connection": dbapi})()
-
-
-def poll(condition, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_pool_exhausted_says_how_long_it_waited():
