@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -39,23 +40,37 @@ def test_a_trace_is_a_tree_one_line_a_span():
     assert lines[1].endswith("ERROR 500") and "    roll die" in lines[3]
 
 
-def test_a_trace_prints_once_no_span_has_arrived_for_a_while():
-    now = [0.0]
-    out = io.StringIO()
-    view = TraceView(out=out, clock=lambda: now[0])
-    try:
-        view.add(BATCH[:2])
-        now[0] = QUIET_SECONDS / 2
-        view.add(BATCH[2:])
-        view.flush()
-        assert out.getvalue() == ""  # the trace is still arriving
-        now[0] += QUIET_SECONDS
-        view.flush()
-        assert out.getvalue().count("trace ") == 1 and out.getvalue().count("roll die") == 2
-        view.flush()
-        assert out.getvalue().count("trace ") == 1  # printed once
-    finally:
-        view.close()
+class Clock:
+    """The trace view's clock, moved by the test."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clocked():
+    """A trace view on a clock the test moves, printing into a string: (view, clock, out)."""
+    clock, out = Clock(), io.StringIO()
+    view = TraceView(out=out, clock=clock)
+    yield view, clock, out
+    view.close()
+
+
+def test_a_trace_prints_once_no_span_has_arrived_for_a_while(clocked):
+    view, clock, out = clocked
+    view.add(BATCH[:2])
+    clock.now = QUIET_SECONDS / 2
+    view.add(BATCH[2:])
+    view.flush()
+    assert out.getvalue() == ""  # the trace is still arriving
+    clock.now += QUIET_SECONDS
+    view.flush()
+    assert out.getvalue().count("trace ") == 1 and out.getvalue().count("roll die") == 2
+    view.flush()
+    assert out.getvalue().count("trace ") == 1  # printed once
 
 
 def test_the_view_is_for_a_machine_with_no_collector_only():
@@ -106,58 +121,43 @@ def test_make_run_holds_no_more_traces_than_it_keeps():
         view.close()
 
 
-def test_a_trace_whose_caller_exports_later_is_printed_once_with_its_root():
+def test_a_trace_whose_caller_exports_later_is_printed_once_with_its_root(clocked):
     """The traffic generator's `user rolls die` is the root, exported after the services' spans."""
-    now = [0.0]
-    out = io.StringIO()
-    view = TraceView(out=out, clock=lambda: now[0])
+    view, clock, out = clocked
     caller = span("u1", "", "traffic-generator", "INTERNAL", "user rolls die", 0, 101)
     served = span("r0", "u1", "frontend", "SERVER", "GET /roll", 1, 100)
-    try:
-        view.add([served])
-        now[0] = QUIET_SECONDS * 2
-        view.flush()
-        assert out.getvalue() == ""  # its parent has not arrived: it waits for it
-        view.add([caller])
-        now[0] += QUIET_SECONDS
-        view.flush()
-        assert out.getvalue().count("trace ") == 1 and out.getvalue().splitlines()[1].split()[:2] == [
-            "traffic-generator", "INTERNAL"]
-    finally:
-        view.close()
+    view.add([served])
+    clock.now = QUIET_SECONDS * 2
+    view.flush()
+    assert out.getvalue() == ""  # its parent has not arrived: it waits for it
+    view.add([caller])
+    clock.now += QUIET_SECONDS
+    view.flush()
+    assert out.getvalue().count("trace ") == 1 and out.getvalue().splitlines()[1].split()[:2] == [
+        "traffic-generator", "INTERNAL"]
 
 
-def test_a_parent_that_never_comes_holds_the_trace_for_a_while_only():
-    now = [0.0]
-    out = io.StringIO()
-    view = TraceView(out=out, clock=lambda: now[0])
-    try:
-        view.add([span("r0", "u1", "frontend", "SERVER", "GET /roll", 1, 100)])
-        now[0] = MISSING_PARENT_SECONDS
-        view.flush()
-        assert out.getvalue().count("trace ") == 1
-    finally:
-        view.close()
+def test_a_parent_that_never_comes_holds_the_trace_for_a_while_only(clocked):
+    view, clock, out = clocked
+    view.add([span("r0", "u1", "frontend", "SERVER", "GET /roll", 1, 100)])
+    clock.now = MISSING_PARENT_SECONDS
+    view.flush()
+    assert out.getvalue().count("trace ") == 1
 
 
-def test_spans_arriving_after_their_trace_was_printed_join_it_and_are_not_a_second_tree():
-    now = [0.0]
-    out = io.StringIO()
-    view = TraceView(out=out, clock=lambda: now[0])
-    try:
-        view.add(BATCH)
-        now[0] = QUIET_SECONDS
-        view.flush()
-        view.add([span("d3", "r2", "dice-roller", "INTERNAL", "roll die", 11, 95)])
-        now[0] += QUIET_SECONDS * 10
-        view.flush()
-        printed = out.getvalue().splitlines()
-        assert [line for line in printed if line.startswith("trace ")] == [
-            f"trace {'t' * 32}  4 spans  100 ms  3 ERROR",
-            f"trace {'t' * 32}  +1 late span (dice-roller roll die), kept with it"]
-        assert len(view.store.get("t" * 32)) == 5  # Tempo's API has the whole trace
-    finally:
-        view.close()
+def test_spans_arriving_after_their_trace_was_printed_join_it_and_are_not_a_second_tree(clocked):
+    view, clock, out = clocked
+    view.add(BATCH)
+    clock.now = QUIET_SECONDS
+    view.flush()
+    view.add([span("d3", "r2", "dice-roller", "INTERNAL", "roll die", 11, 95)])
+    clock.now += QUIET_SECONDS * 10
+    view.flush()
+    printed = out.getvalue().splitlines()
+    assert [line for line in printed if line.startswith("trace ")] == [
+        f"trace {'t' * 32}  4 spans  100 ms  3 ERROR",
+        f"trace {'t' * 32}  +1 late span (dice-roller roll die), kept with it"]
+    assert len(view.store.get("t" * 32)) == 5  # Tempo's API has the whole trace
 
 
 def test_the_times_stay_in_one_column_however_long_a_name():
