@@ -93,23 +93,37 @@ def _pprof_samples(profile, service):
 
 
 class ProfileStore:
-    """The CPU samples of the last `window_seconds`, at most `max_samples` of them."""
+    """The CPU samples of the last `window_seconds`, at most `max_samples` of them, also by span:
+    make run asks for a few spans' samples with every trace it prints, never for a scan of all."""
 
     def __init__(self, window_seconds=WINDOW_SECONDS, max_samples=MAX_SAMPLES, clock=time.time):
         self._window_ns = window_seconds * 1e9
-        self._samples = deque(maxlen=max_samples)
+        self._max_samples = max_samples
+        self._samples = deque()  # oldest first
+        self._by_span = {}  # span id -> deque of its samples, oldest first
         self._clock = clock
         self._lock = threading.Lock()
         self._received_until = {}  # service -> the end of the newest profile it sent (ns)
 
     def add(self, samples, received_until=None):
         with self._lock:
-            self._samples.extend(samples)
+            for sample in samples:
+                self._samples.append(sample)
+                if "span_id" in sample.labels:
+                    self._by_span.setdefault(sample.labels["span_id"], deque()).append(sample)
             oldest = self._clock() * 1e9 - self._window_ns
-            while self._samples and self._samples[0].end_ns < oldest:
-                self._samples.popleft()
+            while self._samples and (len(self._samples) > self._max_samples or self._samples[0].end_ns < oldest):
+                self._forget(self._samples.popleft())
             for service, until in (received_until or {}).items():
                 self._received_until[service] = max(until, self._received_until.get(service, 0))
+
+    def _forget(self, sample):
+        """Drops the oldest sample from its span's too: both keep the order of arrival."""
+        if "span_id" in sample.labels:
+            of_span = self._by_span[sample.labels["span_id"]]
+            of_span.popleft()
+            if not of_span:
+                del self._by_span[sample.labels["span_id"]]
 
     def received_until(self, service):
         """Up to when (Unix ns) `service`'s samples have arrived: a span that ended before has all of its own."""
@@ -120,11 +134,13 @@ class ProfileStore:
         """The samples whose labels (the service's `service_name` among them) match `labels`,
         of the spans `span_ids` (any, when None), in profiles ending within [start_ns, end_ns]."""
         with self._lock:
-            samples = list(self._samples)
+            if span_ids is None:
+                samples = list(self._samples)
+            else:
+                samples = [sample for span_id in span_ids for sample in self._by_span.get(span_id, ())]
         return [sample for sample in samples
                 if all((sample.service if name == "service_name" else sample.labels.get(name)) == value
                        for name, value in labels.items())
-                and (span_ids is None or sample.labels.get("span_id") in span_ids)
                 and start_ns <= sample.end_ns and (end_ns is None or sample.end_ns <= end_ns)]
 
 

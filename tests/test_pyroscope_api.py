@@ -46,3 +46,15 @@ def test_the_store_keeps_a_recent_window_only():
     store.add([CpuSample("a", {}, (name,), 1, end_ns=int(1100e9)) for name in "xyz"])
     assert len(store.select({})) == 3
     assert store.received_until("a") == int(1100e9) and store.received_until("b") == 0
+
+
+def test_a_spans_samples_leave_with_the_window():
+    now = [1000.0]
+    store = ProfileStore(window_seconds=60, max_samples=2, clock=lambda: now[0])
+    store.add([CpuSample("a", {"span_id": "s1"}, ("f",), 10, end_ns=int(1000e9)),
+               CpuSample("a", {"span_id": "s2"}, ("g",), 10, end_ns=int(1000e9)),
+               CpuSample("a", {"span_id": "s1"}, ("h",), 10, end_ns=int(1000e9))])
+    assert [s.stack for s in store.select({}, span_ids={"s1"})] == [("h",)]  # the oldest went
+    now[0] = 1100.0
+    store.add([])
+    assert store.select({}, span_ids={"s1", "s2"}) == [] and store.select({}) == []
