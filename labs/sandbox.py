@@ -88,7 +88,10 @@ class Sandbox:
         return response.json()
 
     def search(self, **params):
-        """Tempo's /api/search: [trace summaries], newest first."""
+        """Tempo's /api/search: [trace summaries], newest first. A `start` goes with an end (now):
+        Tempo 3 refuses one alone."""
+        if "start" in params:
+            params.setdefault("end", int(time.time()) + 1)
         try:
             response = requests.get(f"{self.tempo}/api/search", params=params, timeout=TIMEOUT)
             response.raise_for_status()

@@ -113,7 +113,8 @@ def test_the_labs_read_back_every_span_as_it_was(tempo):
      ({"tags": "http.route=/roll-async"}, [BATCH]),
      ({"tags": "die.found=true http.response.status_code=200"}, [ROLL]),
      ({"tags": "die.found=true http.route=/roll"}, []),  # every tag on one span
-     ({"start": str(T0 // 10**9 + 60)}, []),
+     ({"start": str(T0 // 10**9 + 60), "end": str(T0 // 10**9 + 120)}, []),
+     ({"start": str(T0 // 10**9 - 60), "end": str(T0 // 10**9 + 60)}, [BATCH, ROLL]),
      ({"end": str(T0 // 10**9 + 60)}, [BATCH, ROLL])],
 )
 def test_search_as_tempo_filters(tempo, params, found):
@@ -130,6 +131,12 @@ def test_a_search_summary_names_the_root_and_its_length(tempo):
 
 def test_a_bad_duration_is_a_400(tempo):
     assert get(f"{tempo}/api/search", minDuration="soon").status_code == 400
+    assert get(f"{tempo}/ready").status_code == 200
+
+
+def test_a_start_without_an_end_is_a_400_as_tempo_3_answers_it(tempo):
+    answer = get(f"{tempo}/api/search", start=str(T0 // 10**9 - 60))
+    assert answer.status_code == 400 and "start must be before end" in answer.json()["error"]
     assert get(f"{tempo}/ready").status_code == 200
 
 
