@@ -292,6 +292,18 @@ def test_the_docs_name_the_image_tags_compose_runs():
             assert f"`{service['image']}`" in readme, service["image"]
 
 
+def test_the_readme_lists_the_versions_compose_runs():
+    """"What you get" names each component at the minor release its image pins."""
+    names = {"postgres": "PostgreSQL", "grafana/grafana": "Grafana", "grafana/tempo": "Tempo", "grafana/loki": "Loki",
+             "prom/prometheus": "Prometheus", "grafana/pyroscope": "Pyroscope", "grafana/alloy": "Alloy"}
+    readme = (REPO / "README.md").read_text()
+    for service in SERVICES_IN_COMPOSE.values():
+        image, _, tag = service["image"].partition(":")
+        if image in names:
+            minor = ".".join(tag.lstrip("v").split(".")[:2])
+            assert re.search(rf"\b{names[image]} {re.escape(minor)}\b", readme), (image, minor)
+
+
 def test_health_checks_where_the_image_has_a_shell_and_dependents_wait_for_them():
     """Prometheus' image is busybox's: wget asks its readiness endpoint. Tempo 3's, Loki's and
     Pyroscope's are distroless, with no shell: compose can only wait for them to start."""
@@ -308,6 +320,8 @@ def test_no_usage_reports_and_no_settings_grafana_removed():
     assert TEMPO["usage_report"]["reporting_enabled"] is False and LOKI["analytics"]["reporting_enabled"] is False
     tempo = next(d for d in DATASOURCES["datasources"] if d["uid"] == "tempo")
     assert "lokiSearch" not in tempo["jsonData"]  # gone since Grafana 11
+    # traceToProfiles and tracesEmbeddedFlameGraph are no longer toggles: Grafana 13 knows neither.
+    assert "GF_FEATURE_TOGGLES_ENABLE" not in SERVICES_IN_COMPOSE["grafana"]["environment"]
 
 
 def test_anonymous_users_may_use_explore_without_the_removed_viewers_can_edit():
