@@ -94,9 +94,11 @@ class Sandbox:
             params.setdefault("end", int(time.time()) + 1)
         try:
             response = requests.get(f"{self.tempo}/api/search", params=params, timeout=TIMEOUT)
-            response.raise_for_status()
         except requests.RequestException:
             raise Unreachable(f"Tempo does not answer at {self.tempo}: is the sandbox running?") from None
+        if not response.ok:  # it answered: say what it refused, not that it is gone
+            raise Unreachable(f"Tempo at {self.tempo} refused the search ({response.status_code}: "
+                              f"{response.text.strip()[:200]})")
         return response.json().get("traces", [])
 
     @property

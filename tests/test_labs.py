@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from labs.sandbox import Sandbox
+from labs.sandbox import Sandbox, Unreachable
 from labs.traces import spans_of
 from runtime.control import main as control_main
 from runtime.processes import REPO, alive, free_port, process_state
@@ -104,6 +104,13 @@ def test_starting_a_second_lab_stops_the_first(run):
     assert poll_until(lambda: gone(first), timeout=10) and active_lab(run) == "slow-query"
     assert requests.get(f"{run.die_service}/healthz", timeout=5).ok  # resumed
     stop(run, "slow-query")
+
+
+def test_a_search_tempo_refuses_says_what_it_refused_not_that_tempo_is_gone(run):
+    sandbox = Sandbox.find(run.folder)
+    with pytest.raises(Unreachable, match=r"refused the search \(400: .*soon"):
+        sandbox.search(minDuration="soon")
+    assert sandbox.search(minDuration="1ms", start=int(time.time()) - 600) is not None  # `end` added
 
 
 def test_no_sandbox_running_cannot_be_checked(tmp_path):
