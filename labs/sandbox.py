@@ -78,28 +78,15 @@ class Sandbox:
 
     def get_trace(self, trace_id):
         """Tempo's /api/traces answer for `trace_id`, or None when Tempo has no such trace."""
-        try:
-            response = requests.get(f"{self.tempo}/api/traces/{trace_id}", timeout=TIMEOUT)
-        except requests.RequestException:
-            raise Unreachable(f"Tempo does not answer at {self.tempo}: is the sandbox running?") from None
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        return response.json()
+        response = ask("Tempo", self.tempo, f"/api/traces/{trace_id}", absent=404)
+        return None if response.status_code == 404 else response.json()
 
     def search(self, **params):
         """Tempo's /api/search: [trace summaries], newest first. A `start` goes with an end (now):
         Tempo 3 refuses one alone."""
         if "start" in params:
             params.setdefault("end", int(time.time()) + 1)
-        try:
-            response = requests.get(f"{self.tempo}/api/search", params=params, timeout=TIMEOUT)
-        except requests.RequestException:
-            raise Unreachable(f"Tempo does not answer at {self.tempo}: is the sandbox running?") from None
-        if not response.ok:  # it answered: say what it refused, not that it is gone
-            raise Unreachable(f"Tempo at {self.tempo} refused the search ({response.status_code}: "
-                              f"{response.text.strip()[:200]})")
-        return response.json().get("traces", [])
+        return ask("Tempo", self.tempo, "/api/search", params=params).json().get("traces", [])
 
     @property
     def profile_lag_seconds(self):
@@ -116,12 +103,8 @@ class Sandbox:
             raise Unreachable("make run keeps no profiles here (a Pyroscope of yours receives them): "
                               "read them there, or restart make run without PYROSCOPE_SERVER_ADDRESS")
         query = cpu_query(service, since_seconds, [span_id])
-        try:
-            response = requests.post(self.pyroscope + SPAN_PROFILE_PATH, json=query, timeout=TIMEOUT)
-            response.raise_for_status()
-        except requests.RequestException:
-            raise Unreachable(f"Pyroscope does not answer at {self.pyroscope}: is the sandbox running?") from None
-        return response.json().get("flamegraph") or {}
+        return ask("Pyroscope", self.pyroscope, SPAN_PROFILE_PATH, method="POST", json=query).json() \
+            .get("flamegraph") or {}
 
     def counter_values(self, service, metric, **labels):
         """{labels of the series: value} of a counter of `service` (the sum over its workers)."""
@@ -139,10 +122,7 @@ class Sandbox:
         selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
         job = next(s.container for s in SERVICES if s.name == service)
         query = f'{metric}{{job="{job}",{selector}}}' if selector else f'{metric}{{job="{job}"}}'
-        try:
-            answer = requests.get(f"{COMPOSE_PROMETHEUS}/api/v1/query", params={"query": query}, timeout=TIMEOUT).json()
-        except requests.RequestException:
-            raise Unreachable(f"Prometheus does not answer at {COMPOSE_PROMETHEUS}") from None
+        answer = ask("Prometheus", COMPOSE_PROMETHEUS, "/api/v1/query", params={"query": query}).json()
         scrape_labels = ("job", "instance", "__name__", "service")
         return {
             tuple(sorted((k, v) for k, v in result["metric"].items() if k not in scrape_labels)):
@@ -159,11 +139,8 @@ class Sandbox:
             container = next(s.container for s in SERVICES if s.name == service)
             query = f'{{container_name="{container}"}} |= "{containing}"'
             start = int((time.time() - 3600) * 1e9)
-            try:
-                answer = requests.get(f"{COMPOSE_LOKI}/loki/api/v1/query_range",
-                                      params={"query": query, "start": start, "limit": 1000}, timeout=TIMEOUT).json()
-            except requests.RequestException:
-                raise Unreachable(f"Loki does not answer at {COMPOSE_LOKI}") from None
+            answer = ask("Loki", COMPOSE_LOKI, "/loki/api/v1/query_range",
+                         params={"query": query, "start": start, "limit": 1000}).json()
             lines = [line for stream in answer.get("data", {}).get("result", []) for _, line in stream["values"]]
         found = []
         for line in lines:
@@ -231,6 +208,19 @@ class Sandbox:
         if own and make_url(own).render_as_string(hide_password=True) == self.run["database_url"]:
             return own
         return recorded.render_as_string(hide_password=False)
+
+
+def ask(backend, base_url, path, method="GET", absent=None, **request):
+    """`backend`'s answer at `base_url` + `path`. Unreachable tells apart a backend that does not
+    answer from one that refused (its status and what it said); the `absent` status is an answer."""
+    try:
+        response = requests.request(method, base_url + path, timeout=TIMEOUT, **request)
+    except requests.RequestException:
+        raise Unreachable(f"{backend} does not answer at {base_url}: is the sandbox running?") from None
+    if not response.ok and response.status_code != absent:
+        raise Unreachable(f"{backend} at {base_url} refused {path} ({response.status_code}: "
+                          f"{response.text.strip()[:200]})")
+    return response
 
 
 def stop_process(pid):

@@ -108,7 +108,7 @@ def test_starting_a_second_lab_stops_the_first(run):
 
 def test_a_search_tempo_refuses_says_what_it_refused_not_that_tempo_is_gone(run):
     sandbox = Sandbox.find(run.folder)
-    with pytest.raises(Unreachable, match=r"refused the search \(400: .*soon"):
+    with pytest.raises(Unreachable, match=r"refused /api/search \(400: .*soon"):
         sandbox.search(minDuration="soon")
     assert sandbox.search(minDuration="1ms", start=int(time.time()) - 600) is not None  # `end` added
 
