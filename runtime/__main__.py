@@ -9,10 +9,12 @@ var/logs/<service>.log, where the labs and the trace pages read them (labs/sandb
     python -m runtime                          (Ctrl-C stops all three)
     python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
     python -m runtime --no-trace-view          (never print traces)
+    kill -USR1 <its pid>                       (prints where each of its threads is, for a report)
 """
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import os
 import secrets
@@ -46,6 +48,10 @@ def parse_ports(text):
 
 
 def main(argv=None):
+    # Ctrl-C stops make run, whoever started it: a shell's background job (a script's `make run &`,
+    # a CI step) inherits SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a stuck run can say where it is
     parser = argparse.ArgumentParser(prog="python -m runtime", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--ports", type=parse_ports, default={service: service.local_port for service in SERVICES},
                         help="die service, dice roller and frontend ports (default 8103,8104,8105)")

@@ -149,7 +149,10 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)),
                                    "--tempo-port", str(tempo_port), "--pyroscope-port", str(free_port()),
                                    "--state-dir", str(tmp_path)], cwd=REPO,
-                                  env=env, stdout=printed, stderr=log)
+                                  env=env, stdout=printed, stderr=log,
+                                  # Started as a script's background job is: SIGINT ignored. Ctrl-C
+                                  # must stop it all the same (and does, of course, when not ignored).
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         answer = None
 
@@ -169,7 +172,13 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         run = json.loads((tmp_path / "run.json").read_text())
         assert run["urls"]["frontend"] == frontend and run["tempo"] == f"http://127.0.0.1:{tempo_port}"
         runner.send_signal(signal.SIGINT)
-        assert runner.wait(timeout=30) == 0
+        try:
+            assert runner.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:  # say where it was
+            runner.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            pytest.fail("make run ignored Ctrl-C for 30 s; its threads:\n"
+                        + (tmp_path / "run.log").read_text()[-6000:])
     finally:
         if runner.poll() is None:  # SIGTERM: the runner stops its three gunicorns on the way out
             runner.terminate()
