@@ -80,7 +80,7 @@ def search(traces, query):
     most = parse_duration(query["maxDuration"]) if query.get("maxDuration") else float("inf")
     start = float(query["start"]) * 1e9 if query.get("start") else 0
     end = float(query["end"]) * 1e9 if query.get("end") else float("inf")
-    if query.get("start") and not query.get("end"):  # Tempo 3 answers 400, so a client learns it here too
+    if query.get("start") and (not query.get("end") or start >= end):  # as Tempo 3: a client learns it here too
         raise ValueError("http parameter start must be before end (a start needs an end)")
     limit = int(query.get("limit") or DEFAULT_LIMIT)
     found = []

@@ -135,8 +135,9 @@ def test_a_bad_duration_is_a_400(tempo):
 
 
 def test_a_start_without_an_end_is_a_400_as_tempo_3_answers_it(tempo):
-    answer = get(f"{tempo}/api/search", start=str(T0 // 10**9 - 60))
-    assert answer.status_code == 400 and "start must be before end" in answer.json()["error"]
+    for params in ({"start": str(T0 // 10**9 - 60)}, {"start": str(T0 // 10**9), "end": str(T0 // 10**9)}):
+        answer = get(f"{tempo}/api/search", **params)
+        assert answer.status_code == 400 and "start must be before end" in answer.json()["error"], params
     assert get(f"{tempo}/ready").status_code == 200
 
 
