@@ -82,10 +82,12 @@ class Sandbox:
         return None if response.status_code == 404 else response.json()
 
     def search(self, **params):
-        """Tempo's /api/search: [trace summaries], newest first. A `start` goes with an end (now):
-        Tempo 3 refuses one alone."""
+        """Tempo's /api/search: [trace summaries], newest first. A `start` goes with an end, now,
+        and a second before it at the latest: Tempo 3 refuses one alone, cuts the end at now in
+        whole seconds, and refuses a start that is not before it."""
         if "start" in params:
-            params.setdefault("end", int(time.time()) + 1)
+            now = int(time.time())
+            params.update(start=min(int(params["start"]), now - 1), end=now)
         return ask("Tempo", self.tempo, "/api/search", params=params).json().get("traces", [])
 
     @property

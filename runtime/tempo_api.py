@@ -12,6 +12,7 @@ import json
 import re
 import shlex
 import threading
+import time
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
@@ -73,15 +74,27 @@ def trace_json(spans):
     return {"batches": list(batches.values())}
 
 
+def time_range(query, now=None):
+    """A search's [start, end] in Unix ns, as Tempo 3 takes `start` and `end` (Unix seconds):
+    both or neither, the end cut at now, whole seconds, the start before the end; so that a
+    client that asks make run as Tempo 3 would not take it learns it here too (ValueError)."""
+    if not query.get("start") and not query.get("end"):
+        return 0, float("inf")
+    if not (query.get("start") and query.get("end")):
+        raise ValueError("only one of start and end provided: must provide both or neither")
+    start = int(float(query["start"]))
+    end = min(int(float(query["end"])), int(time.time() if now is None else now))
+    if end <= start:
+        raise ValueError(f"http parameter start must be before end. received start={start} end={end}")
+    return start * 10**9, end * 10**9
+
+
 def search(traces, query):
     """Tempo's /api/search answer over [(trace id, spans)], newest first."""
     tags = dict(pair.split("=", 1) for pair in shlex.split(query.get("tags", "")) if "=" in pair)
     least = parse_duration(query["minDuration"]) if query.get("minDuration") else 0
     most = parse_duration(query["maxDuration"]) if query.get("maxDuration") else float("inf")
-    start = float(query["start"]) * 1e9 if query.get("start") else 0
-    end = float(query["end"]) * 1e9 if query.get("end") else float("inf")
-    if query.get("start") and (not query.get("end") or start >= end):  # as Tempo 3: a client learns it here too
-        raise ValueError("http parameter start must be before end (a start needs an end)")
+    start, end = time_range(query)
     limit = int(query.get("limit") or DEFAULT_LIMIT)
     found = []
     for trace_id, spans in reversed(traces):
