@@ -186,6 +186,9 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
                 runner.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 runner.kill()
+        if runner.returncode != 0:  # it died (SIGUSR1 unhandled, killed): its gunicorns may be left
+            for pid in _gunicorn_processes(ports):
+                os.kill(pid, signal.SIGTERM)
     for port in ports:
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
