@@ -8,7 +8,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from runtime.trace_tree import cpu_summary, depth_first
+from runtime.trace_tree import cpu_summary, depth_first, event_fields, status_text
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }
@@ -29,13 +29,11 @@ def render_page(trace_id, spans, cpu, log_lines):
     rows = []
     for span, depth in depth_first(spans):
         left, width = (span.start_ns - start) / total * 100, (span.end_ns - span.start_ns) / total * 100
-        status = span.attributes.get("http.response.status_code", "")
-        outcome = f"ERROR {status}".strip() if span.status == "ERROR" else str(status)
+        outcome = status_text(span)
         details = [f"<li><code>{escape(key)}</code> = <code>{escape(str(value))}</code></li>"
                    for key, value in sorted(span.attributes.items())]
         details += [f"<li>event <b>{escape(name)}</b> "
-                    + " ".join(f"<code>{escape(key)}={escape(str(value))}</code>" for key, value in attributes.items()
-                               if key != "exception.stacktrace") + "</li>"
+                    + " ".join(f"<code>{escape(field)}</code>" for field in event_fields(attributes)) + "</li>"
                     for name, attributes in span.events]
         if span.span_id in cpu:
             details.append(f"<li>cpu: {escape(cpu_summary(cpu[span.span_id]))}</li>")

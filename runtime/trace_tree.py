@@ -52,7 +52,7 @@ def render_trace(trace_id, spans, cpu=None):
         # same time, as a batch's rolls, start together.
         name = f"{'  ' * depth}{span.name}"
         status = span.attributes.get("http.response.status_code", "")
-        outcome = f"ERROR {status}".strip() if span.status == "ERROR" else str(status)
+        outcome = status_text(span)
         timing = f"+{(span.start_ns - start) / 1e6:6.1f} {span.seconds * 1000:7.1f} ms"
         error_type = span.attributes.get("error.type")
         outcome += f" error.type={error_type}" if error_type and str(error_type) != str(status) else ""
@@ -61,9 +61,20 @@ def render_trace(trace_id, spans, cpu=None):
         if span.span_id in cpu:
             lines.append(f"  {'':<{service_width}} {'':<8} {'  ' * depth}  · cpu  {cpu_summary(cpu[span.span_id])}")
         for event_name, attributes in span.events:  # fault injected, exception
-            fields = " ".join(f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace")
+            fields = " ".join(event_fields(attributes))
             lines.append(f"  {'':<{service_width}} {'':<8} {'  ' * depth}  · {event_name}  {fields}".rstrip())
     return "\n".join(lines)
+
+
+def status_text(span):
+    """What a span says of its outcome: its HTTP status, `ERROR` before it when the span failed."""
+    status = span.attributes.get("http.response.status_code", "")
+    return f"ERROR {status}".strip() if span.status == "ERROR" else str(status)
+
+
+def event_fields(attributes):
+    """An event's attributes as `key=value`, the stack trace left out (it is many lines)."""
+    return [f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace"]
 
 
 def cpu_summary(spent):
