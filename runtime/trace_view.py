@@ -153,20 +153,22 @@ class TraceView:
         return render_page(trace_id, spans, self._cpu_of(spans), trace_log_lines(self._logs_dir, trace_id))
 
     def _profiles_in(self, spans):
-        return all(self.profiles.store.received_until(span.service) >= span.end_ns for span in server_spans(spans)) \
-            if self.profiles else True
+        return all(self._profile_arrived(span) for span in server_spans(spans)) if self.profiles else True
+
+    def _profile_arrived(self, span):
+        """Whether `span`'s service has sent its samples up to the span's end: it has all of them."""
+        return self.profiles.store.received_until(span.service) >= span.end_ns
 
     def _cpu_of(self, spans):
         """{span id: (CPU ns, top functions) or None when its profile has not arrived} of the SERVER spans."""
         if not self.profiles:
             return {}
-        store = self.profiles.store
         cpu = {}
         for span in server_spans(spans):
-            if store.received_until(span.service) < span.end_ns:
+            if not self._profile_arrived(span):
                 cpu[span.span_id] = None
                 continue
-            samples = store.select({"service_name": span.service}, span_ids={span.span_id})
+            samples = self.profiles.store.select({"service_name": span.service}, span_ids={span.span_id})
             cpu[span.span_id] = (sum(sample.nanoseconds for sample in samples), top_functions(samples))
         return cpu
 
