@@ -89,7 +89,8 @@ def main(argv=None):
             served = f"not served (port {args.tempo_port}: {error.strerror}; the labs cannot read them)"
         env.update(view.environment())
         # A Pyroscope of the user's own gets the profiles (the CPU lines then say none arrived).
-        env.update({name: os.environ[name] for name in ("PYROSCOPE_SERVER_ADDRESS",) if os.environ.get(name)})
+        if os.environ.get("PYROSCOPE_SERVER_ADDRESS"):
+            env["PYROSCOPE_SERVER_ADDRESS"] = os.environ["PYROSCOPE_SERVER_ADDRESS"]
         if view.tempo and not os.environ.get("TRACE_VIEW_URL"):
             env["TRACE_VIEW_URL"] = view.tempo.url  # the page's trace links open make run's trace pages
         print(f"Nothing receives traces at {DEFAULT_COLLECTOR}: each trace is printed here and {served} "
