@@ -414,6 +414,7 @@ class CpuOrWait(Lab):
                Option("--service", str, "SERVICE", "frontend, dice-roller or die-service"),
                Option("--cause", str, "CAUSE", "cpu or wait", choices=("cpu", "wait")),
                Option("--function", str, "NAME", "where it spent its CPU (with --cause cpu)", required=False))
+
     def start(self, sandbox, rng, traffic_log):
         service = rng.choice([FRONTEND.name, DICE_ROLLER.name, DIE_SERVICE.name])
         cause, milliseconds = rng.choice(["cpu", "wait"]), rng.randrange(400, 800, 50)
@@ -438,9 +439,7 @@ class CpuOrWait(Lab):
         profile = sandbox.span_profile(hop.service, hop.span_id)
         cpu_ms = int(profile.get("total", 0)) / 1e6
         computed = spent_computing(profile, own_ms(hop, spans))
-        # A computing span's CPU reaches Pyroscope with the agent's next upload: until then it looks idle.
-        recent = time.time() - hop.end_ns / 1e9 < sandbox.profile_lag_seconds
-        if not computed and situation["cause"] == "cpu" and recent:
+        if not computed and situation["cause"] == "cpu" and sandbox.profile_on_its_way(hop):
             return Verdict(CANNOT_CHECK, "That span's profile has not arrived yet (the agents send theirs every few "
                                          "seconds): check again in ten seconds.")
         cause = "cpu" if computed else "wait"

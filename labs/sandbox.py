@@ -98,6 +98,11 @@ class Sandbox:
         upload = PROFILE_UPLOAD_SECONDS if self.kind == "make run" else default
         return 2 * int(upload) + 1
 
+    def profile_on_its_way(self, span):
+        """Whether `span` ended too recently for its profile to be in yet: until it is, a span
+        that computed looks as idle as one that waited."""
+        return time.time() - span.end_ns / 1e9 < self.profile_lag_seconds
+
     def span_profile(self, service, span_id, since_seconds=3600):
         """The CPU flame graph of one span of `service` (Pyroscope's SelectMergeSpanProfile, the
         query behind Grafana's "Profiles for this span"): {names, levels, total, maxSelf}."""

@@ -125,11 +125,10 @@ def cpu_or_wait(sandbox, since, briefing, timeout=30):
     trace_id, spans = find_trace(sandbox, slow, minDuration="400ms", start=int(since))
     hop = max((span for span in spans if span.kind == "SERVER"), key=lambda span: own_ms(span, spans))
     deadline = time.monotonic() + timeout
-    # Its profile arrives with the agent's next upload; until then a span that computed looks idle.
     while True:
         profile = sandbox.span_profile(hop.service, hop.span_id)
         computed = spent_computing(profile, own_ms(hop, spans))
-        if computed or time.time() - hop.end_ns / 1e9 > sandbox.profile_lag_seconds or time.monotonic() > deadline:
+        if computed or not sandbox.profile_on_its_way(hop) or time.monotonic() > deadline:
             break
         time.sleep(1)
     right = ["--trace-id", trace_id, "--service", hop.service]

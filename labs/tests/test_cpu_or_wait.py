@@ -7,6 +7,7 @@ from argparse import Namespace
 import pytest
 
 from labs.catalog import CANNOT_CHECK, RIGHT, WRONG, CpuOrWait
+from labs.sandbox import Sandbox
 from runtime.pyroscope_api import CpuSample, flamegraph
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
@@ -27,6 +28,7 @@ class FakeSandbox:
 
     tempo = "http://127.0.0.1:3200"
     profile_lag_seconds = 5
+    profile_on_its_way = Sandbox.profile_on_its_way  # the real rule, over this lag
 
     def __init__(self, cpu_ms, ended_seconds_ago=60):
         start_ns = int((time.time() - ended_seconds_ago - 1) * 1e9)
