@@ -48,7 +48,11 @@ def roller_server_span(stack, receiver, fault):
     return span
 
 
-def wait_for_profile(profiles, span, timeout=30.0):  # a cap, not a wait: CI load delays pushes
+def wait_for_profile(stack, profiles, span, timeout=30.0):  # a cap, not a wait: CI load delays pushes
+    """The span's samples, once its service has sent its profile up to the span's end. The agent
+    sends nothing for a window without a sample: a waiting span's end, on a worker idle after it,
+    is covered only by the next work, which a short computing roll gives it (its own span)."""
+    stack.frontend.get("/roll", params={"die": "fair"}, headers={"baggage": f"fault.{span.service}=cpu:60"})
     deadline = time.monotonic() + timeout
     while profiles.store.received_until(span.service) < span.end_ns and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -61,7 +65,7 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
     computing = roller_server_span(stack, receiver, "cpu:300")
     waiting = roller_server_span(stack, receiver, "delay:300")
 
-    samples = wait_for_profile(profiles, computing)
+    samples = wait_for_profile(stack, profiles, computing)
     spent = sum(sample.nanoseconds for sample in samples)
     # Sampled, not measured: on this shared machine the sampler's own turns come late or early
     # (and runnable time counts as CPU), so a 300 ms burn reads 220 to 340 ms: at least half.
@@ -75,7 +79,7 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
     assert [sample for sample in everything if "span_name" in sample.labels and "span_id" not in sample.labels] == []
     assert {sample.labels.get("span_name") for sample in samples} <= {"GET", "GET /roll"}
 
-    idle = wait_for_profile(profiles, waiting)
+    idle = wait_for_profile(stack, profiles, waiting)
     assert waiting.seconds >= 0.3
     # Waiting costs no CPU: a few samples of the request's own work at most (parsing, the call to
     # the die service), far fewer than computing's, and never the burner.
@@ -91,7 +95,7 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
 def test_the_query_api_answers_in_pyroscopes_shapes(profiled):
     stack, receiver, profiles = profiled
     computing = roller_server_span(stack, receiver, "cpu:300")
-    wait_for_profile(profiles, computing)
+    wait_for_profile(stack, profiles, computing)
     now_ms = int(time.time() * 1000)
     answer = requests.post(f"{profiles.url}/querier.v1.QuerierService/SelectMergeSpanProfile", json={
         "profileTypeID": CPU_PROFILE_TYPE, "labelSelector": '{service_name="dice-roller"}',
