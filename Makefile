@@ -17,12 +17,12 @@ run: $(VENV)/installed
 
 # The frontend under Django's runserver on 8115 (autoreload), beside `make run`: its backends, its trace view.
 runserver: $(VENV)/installed
-	$(PYTHON) -m runtime.runserver
+	$(PYTHON) -m runtime.launcher.runserver
 
 # One service of a running `make run`, by the pid it recorded: `make freeze SERVICE=die-service`,
 # then `make resume SERVICE=die-service`; `make reload SERVICE=die-service` re-reads its JSON file.
 freeze resume reload: $(VENV)/installed
-	$(PYTHON) -m runtime.control $@ $(SERVICE)
+	$(PYTHON) -m runtime.launcher.control $@ $(SERVICE)
 
 # Grafana's TraceQL and LogQL grammars, to check the queries we ship (tests/test_dashboard.py), and
 # axe-core, to check the page against WCAG 2.1 AA (tests/test_page.py).

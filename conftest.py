@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness.postgres import PostgresServer
 from ops.telemetry import use_stable_semantic_conventions
-from runtime.postgres import PostgresServer
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 # As the services do: the instrumentations read it once per process.
@@ -40,7 +40,7 @@ def span_exporter(_in_memory_exporter):
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One throw-away PostgreSQL for the whole run (runtime/postgres.py), removed at the end.
+    """One throw-away PostgreSQL for the whole run (harness/postgres.py), removed at the end.
     A test that stops or freezes it starts or resumes it again before it ends."""
     server = PostgresServer().start()
     yield server

@@ -18,9 +18,9 @@ from bench import profile
 from bench.batches import run_batch_comparison
 from bench.report import render_table, targets
 from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, SIDE_BY_SIDE, run_scenario, run_side_by_side
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.postgres import PostgresServer
-from runtime.pyroscope_api import ProfileStore, PyroscopeApi
+from harness.postgres import PostgresServer
+from runtime.backends.otlp import OtlpReceiver
+from runtime.backends.pyroscope import ProfileStore, PyroscopeApi
 
 
 def parse_args(argv):

@@ -7,8 +7,8 @@ import http.client
 import json
 import time
 
+from harness.stack import Stack
 from ops.percentiles import percentiles_ms
-from runtime.processes import Stack
 
 DICE = 10
 ROLL_SPAN = "roll die"

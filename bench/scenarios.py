@@ -11,9 +11,9 @@ from bench import profile
 from bench.floor import FloorStack
 from bench.load import LoadResult, run_load
 from bench.procfs import cpu_seconds, peak_rss_mb
+from harness.stack import Stack
 from ops.percentiles import percentiles_ms
 from ops.services import SPANS_PER_ROLL
-from runtime.processes import Stack
 
 ROLL_PATH = "/roll?die=fair"  # the fair die never fails, so every error is ours
 WARM_UP_ROLLS = 20
@@ -72,8 +72,8 @@ def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_request
     `turns` times for seconds/turns: whatever slows the shared machine for a while (another
     tenant, a throttled core) falls on all of them alike, so that their ratios are fair.
     With `profile_dir`, py-spy samples the workers meanwhile and the figures say how each
-    service's CPU per roll splits into layers (bench/profile.py). `postgres` (runtime/postgres.py)
-    holds the databases of the scenarios on PostgreSQL; `profiles` (runtime/pyroscope_api.py)
+    service's CPU per roll splits into layers (bench/profile.py). `postgres` (harness/postgres.py)
+    holds the databases of the scenarios on PostgreSQL; `profiles` (runtime/backends/pyroscope.py)
     receives the profiles of the scenarios with profiles on."""
     stacks = {}
     try:

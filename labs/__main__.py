@@ -21,7 +21,7 @@ from pathlib import Path
 
 from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, WRONG, SetUpFailed
 from labs.sandbox import Sandbox, Unreachable, stop_process
-from runtime.processes import STATE_DIR
+from runtime.launcher.run_file import STATE_DIR
 
 
 class Progress:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import requests
 
+from backend_apis.pyroscope import hottest_function
+from backend_apis.tempo import spans_of
 from labs.sandbox import SqlFailed, Unreachable
-from labs.traces import own_ms, spans_of
+from labs.traces import own_ms
 from ops.faults import DATABASE
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
-from runtime.pyroscope_api import hottest_function
 
 RIGHT, WRONG, CANNOT_CHECK = 0, 1, 2
 # How the README runs the labs: every message names the same command.
@@ -76,7 +77,7 @@ def trace_or_verdict(sandbox, trace_id):
                                          "trace arrives a few seconds after its roll. Check again shortly, and "
                                          "copy the id from Grafana's Explore, the page's result or the terminal.")
     ids = {span.span_id for span in spans}
-    orphans = [span for span in spans if span.parent_id and span.parent_id not in ids]
+    orphans = [span for span in spans if span.parent_span_id and span.parent_span_id not in ids]
     if orphans and time.time() - max(span.end_ns for span in spans) / 1e9 < ARRIVING_SECONDS:
         return [], Verdict(CANNOT_CHECK, "That trace has not fully arrived yet (a span's parent is missing): "
                                          "check again in a few seconds.")

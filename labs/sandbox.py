@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,12 +25,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend_apis.logs import json_lines, log_file
+from backend_apis.pyroscope import SPAN_PROFILE_PATH, cpu_query
 from diespec.database import create_unpooled_engine
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
-from runtime.processes import REPO, alive, exporting_to, live_run, signal_gunicorn
-from runtime.pyroscope_api import SPAN_PROFILE_PATH, cpu_query
-from runtime.trace_view import PROFILE_UPLOAD_SECONDS
+from runtime import REPO
+from runtime.launcher.gunicorn import freeze, resume
+from runtime.launcher.run_file import NotRunning, exporting_to, identity, is_still, live_run, service_pid
 
 COMPOSE_TEMPO = "http://localhost:3200"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
@@ -93,9 +94,8 @@ class Sandbox:
     @property
     def profile_lag_seconds(self):
         """How long after a span ends its profile may still be on its way: two of the agents'
-        uploads (make run has them send every 2 s, compose keeps the agent's 10 s) and a second."""
-        default = SETTINGS["PYROSCOPE_UPLOAD_INTERVAL_SECONDS"].default
-        upload = PROFILE_UPLOAD_SECONDS if self.kind == "make run" else default
+        uploads (make run says how often its services send, compose keeps the agent's 10 s) and a second."""
+        upload = self.run.get("profile_upload_seconds") or SETTINGS["PYROSCOPE_UPLOAD_INTERVAL_SECONDS"].default
         return 2 * int(upload) + 1
 
     def profile_on_its_way(self, span):
@@ -140,8 +140,7 @@ class Sandbox:
     def log_lines(self, service, containing):
         """The JSON log lines of `service` that contain `containing` (a trace id), decoded."""
         if self.kind == "make run":
-            path = Path(self.run["logs"]) / f"{service}.log"
-            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            return json_lines(log_file(self.run["logs"], service), containing)
         else:
             container = next(s.container for s in SERVICES if s.name == service)
             query = f'{{container_name="{container}"}} |= "{containing}"'
@@ -159,7 +158,8 @@ class Sandbox:
     # ---- acting: traffic, freezing a service, SQL
 
     def start_traffic(self, log_path, *arguments):
-        """`python -m traffic` in the background, rolling at this sandbox's frontend; its pid."""
+        """`python -m traffic` in the background, rolling at this sandbox's frontend; who it is
+        (an identity, for stop_process)."""
         env = dict(os.environ)
         if self.run.get("otlp"):  # make run's receiver: the generator's spans join their traces
             env.update(exporting_to(self.run["otlp"]))
@@ -170,19 +170,25 @@ class Sandbox:
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        return process.pid
+        return identity(process.pid)
 
     def freeze(self, service):
         if self.kind == "make run":
-            signal_gunicorn(self.run["pids"][service], signal.SIGSTOP)
+            freeze(self._pid_of(service))
         else:
             _compose("pause", service)  # compose's services are named as ours
 
     def resume(self, service):
         if self.kind == "make run":
-            signal_gunicorn(self.run["pids"][service], signal.SIGCONT)
+            resume(self._pid_of(service))
         else:
             _compose("unpause", service)
+
+    def _pid_of(self, service):
+        try:
+            return service_pid(self.run, service)
+        except NotRunning as problem:
+            raise Unreachable(str(problem)) from None
 
     def run_sql(self, statement, parameters=None):
         """`statement` (SQL with :named parameters) on the die service's database: under make run
@@ -230,11 +236,12 @@ def ask(backend, base_url, path, method="GET", absent=None, **request):
     return response
 
 
-def stop_process(pid):
-    """Ends a background process of ours (its whole session), if it still runs."""
-    if alive(pid):
+def stop_process(started):
+    """Ends a background process of ours (its whole session, `started` its identity), if it is
+    still the one we started: never a stranger that took its pid since."""
+    if is_still(started):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(started["pid"], signal.SIGTERM)
 
 
 def _compose(*arguments):

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 TEMPO_DATASOURCE_UID = "tempo"
 
 
-# make run serves each trace it keeps as a page here (runtime/trace_page.py).
+# make run serves each trace it keeps as a page here (runtime/views/page.py).
 TRACE_PAGE_PATH = "/trace/"
 
 

@@ -8,6 +8,7 @@ tracer provider (a provider made in the master would be shared, and its export t
 
 import os
 import sys
+import time
 from pathlib import Path
 
 # The `gunicorn` script does not put the project on sys.path before it reads this file.
@@ -50,6 +51,35 @@ def on_starting(server):
     check_settings_of(server.app.app_uri)
     server.own_metrics_folder = metrics_folder.prepare(server.cfg.workers)
     prepare_service(server.app.app_uri)
+
+
+# The master looks at its workers about once a second (gunicorn's arbiter sleeps at most 1 s
+# between rounds); a round this much later than the one before means the master itself was
+# stopped (make freeze, docker compose pause, a SIGSTOP), and its workers with it.
+MASTER_AWAY_SECONDS = 5.0
+
+
+def when_ready(server):
+    """Freezing heals: a master frozen with its workers (SIGSTOP, or a paused container's
+    cgroup) wakes to heartbeats as old as the freeze, and would kill every worker it finds
+    older than `timeout` (WORKER TIMEOUT), their counters and connections with them. So a
+    master that was away gives each worker a fresh heartbeat before it judges them: a worker
+    that is really stuck is still killed, `timeout` seconds later. Wraps the arbiter's own
+    round (gunicorn has no hook there); tests/test_make_run.py holds it to that."""
+    judge = server.murder_workers
+    away = min(MASTER_AWAY_SECONDS, server.timeout / 2)  # a shorter timeout (a test's) is judged as fairly
+    last_round = time.monotonic()
+
+    def murder_workers():
+        nonlocal last_round
+        now = time.monotonic()
+        if now - last_round > away:
+            for worker in list(server.WORKERS.values()):
+                worker.tmp.notify()
+        last_round = now
+        judge()
+
+    server.murder_workers = murder_workers
 
 
 def on_reload(server):

@@ -149,7 +149,7 @@ _SETTINGS = [
     Setting("DIE_SERVICE_URL", f"http://127.0.0.1:{DIE_SERVICE.local_port}", http_url, "http(s)://host[:port]"),
     Setting("DICE_ROLLER_URL", f"http://127.0.0.1:{DICE_ROLLER.local_port}", http_url, "http(s)://host[:port]"),
     Setting("GRAFANA_URL", "http://localhost:3000", http_url, "http(s)://host[:port]"),
-    # Unset: trace links open Grafana's Explore. make run sets its own trace pages (runtime/trace_page.py).
+    # Unset: trace links open Grafana's Explore. make run sets its own trace pages (runtime/views/page.py).
     Setting("TRACE_VIEW_URL", "", optional(http_url), "http(s)://host[:port], or nothing for Grafana's Explore"),
     Setting(
         "DIE_SPECIFICATIONS_FILE", str(PROJECT / "diespec/die_specifications.json"), existing_file,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import requests
 import yaml
 
+from backend_apis.pyroscope import SPAN_PROFILE_PATH, STACKTRACES_PATH, cpu_query
 from labs.sandbox import Sandbox, Unreachable
 from ops import services
-from runtime.processes import REPO
-from runtime.pyroscope_api import SPAN_PROFILE_PATH, STACKTRACES_PATH, cpu_query
+from runtime import REPO
 from stackcheck import learner, promises
 
 FRONTEND = f"http://localhost:{services.FRONTEND.local_port}"

@@ -9,9 +9,10 @@ options, a text the wrong answer's hint must not contain)."""
 import re
 import time
 
+from backend_apis.pyroscope import hottest_function
+from backend_apis.tempo import spans_of
 from labs.catalog import spent_computing
-from labs.traces import own_ms, spans_of
-from runtime.pyroscope_api import hottest_function
+from labs.traces import own_ms
 
 SERVICES = ("frontend", "dice-roller", "die-service")
 

@@ -4,8 +4,8 @@ the components' HTTP APIs (decoded JSON), returning (passed, detail)."""
 import base64
 import json
 
+from backend_apis.pyroscope import hottest_function
 from ops.services import SERVICES, spans_per_batch
-from runtime.pyroscope_api import hottest_function
 
 SERVICE_NAMES = tuple(service.name for service in SERVICES)
 # Prometheus' job names (stack/prometheus/prometheus.yml): the three services', and PostgreSQL's exporter.

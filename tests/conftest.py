@@ -1,6 +1,6 @@
 import pytest
 
-from runtime.processes import Stack
+from harness.stack import Stack
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from runtime.loopback import LoopbackHttpServer, reply
+from runtime.backends.http import LoopbackServer, reply
 
 
 class BrokenOff:
@@ -15,7 +15,7 @@ class BrokenOff:
     few, then the connection closes (a dependency that dies mid-answer)."""
 
 
-class FakeService(LoopbackHttpServer):
+class FakeService(LoopbackServer):
     """A real HTTP server on loopback whose answers a test sets per path:
     `fake.routes["/dice"] = lambda query: (200, {"identifiers": ["fair"]})`.
     A handler may sleep to play a slow dependency; `headers` go with every answer."""

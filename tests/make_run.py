@@ -3,14 +3,18 @@ pages): `python -m runtime` on free ports, its state in a folder of the test's."
 
 import contextlib
 import io
+import json
 import os
+import socket
 import subprocess
 import sys
 
 import requests
 
+from harness.ports import free_port, free_ports
+from harness.stack import terminate_and_wait
 from labs.__main__ import main as labs_main
-from runtime.processes import REPO, free_port, free_ports, terminate_and_wait
+from runtime import REPO
 from tests.helpers import poll_until
 
 
@@ -18,19 +22,24 @@ class MakeRun:
     """`python -m runtime` on free ports, as `make run` runs it, with its state in `folder` (and
     its SQLite database, unless `env` says another DATABASE_URL)."""
 
-    def __init__(self, folder, **env_of_the_shell):
+    def __init__(self, folder, otlp_port=None, **env_of_the_shell):
+        """`otlp_port`: where its OTLP receiver is asked to listen (a free port unless given;
+        make run's own default, 4318, with "default")."""
         self.folder = folder
         ports = free_ports(3)
+        self.ports = ports
         self.die_service, self.roller, self.frontend = (f"http://127.0.0.1:{port}" for port in ports)
         self.tempo = f"http://127.0.0.1:{free_port()}"
+        otlp = [] if otlp_port == "default" else ["--otlp-port", str(otlp_port or free_port())]
         env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
         env.update({"OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0.05",
                     "DATABASE_URL": f"sqlite:///{folder / 'dice.sqlite3'}", **env_of_the_shell})
         self.log = open(folder / "run.log", "wb")  # noqa: SIM115 (open as long as the process)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)), "--tempo-port",
-             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), "--state-dir", str(folder)],
+             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), *otlp, "--state-dir", str(folder)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log,
+            start_new_session=True,  # as a terminal's job: its signals reach make run alone, never its gunicorns
         )
 
     def wait_until_up(self):
@@ -52,6 +61,14 @@ class MakeRun:
         return subprocess.run([sys.executable, "-m", "labs", "--state-dir", str(self.folder), *arguments],
                               cwd=REPO, capture_output=True, text=True, timeout=60)
 
+    def run_file(self):
+        return json.loads((self.folder / "run.json").read_text())
+
     def stop(self):
+        """SIGTERM, as a service manager stops it: everything it started stops with it."""
         terminate_and_wait(self.process, timeout=30)
         self.log.close()
+        for port in self.ports:  # nothing left listening
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                raise AssertionError(f"make run left port {port} open:\n{(self.folder / 'run.log').read_text()}")
+        assert not (self.folder / "run.json").exists(), "make run left its run file behind"

@@ -1,12 +1,13 @@
 """Debian's prometheus-postgres-exporter, started by the dashboard test beside the run's
-PostgreSQL (runtime/postgres.py): what compose's postgres-exporter does."""
+PostgreSQL (harness/postgres.py): what compose's postgres-exporter does."""
 
 import subprocess
 import time
 
 import requests
 
-from runtime.processes import free_port, terminate_and_wait
+from harness.ports import free_port
+from harness.stack import terminate_and_wait
 
 
 class PostgresExporter:

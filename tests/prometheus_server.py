@@ -7,7 +7,9 @@ from pathlib import Path
 
 import requests
 
-from runtime.processes import REPO, free_port, terminate_and_wait
+from harness.ports import free_port
+from harness.stack import terminate_and_wait
+from runtime import REPO
 
 COMPOSE_CONFIG = REPO / "stack" / "prometheus" / "prometheus.yml"
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ops.services import SPANS_PER_ROLL
-from runtime.processes import REPO
+from runtime import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from ops.grafana_links import explore_trace_url
 from ops.logs import JsonLineFormatter, ServiceContextFilter
 from ops.services import SERVICES
-from runtime.processes import REPO, gunicorn_command
+from runtime import REPO
+from runtime.launcher.gunicorn import gunicorn_command
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES_IN_COMPOSE = COMPOSE["services"]

@@ -10,7 +10,8 @@ import time
 import pytest
 import yaml
 
-from runtime.processes import REPO, Stack
+from harness.stack import Stack
+from runtime import REPO
 from tests.helpers import poll_until
 from tests.postgres_exporter import PostgresExporter
 from tests.prometheus_server import PrometheusServer, check_config, local_config

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from harness.stack import Stack
 from ops.services import SPANS_PER_ROLL
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import poll_until, scrape, value
 from tests.test_telemetry import telemetry_env
 
@@ -142,8 +142,9 @@ def test_postgresql_down_is_a_quick_503_and_rolls_return_by_themselves(start_sta
 
 
 def test_a_database_that_cannot_be_reached_at_start_stops_the_die_service_with_one_line(tmp_path):
+    from harness.ports import free_port
+    from harness.stack import ServiceProcess
     from ops.services import DIE_SERVICE
-    from runtime.processes import ServiceProcess, free_port
 
     env = {"DATABASE_URL": f"postgresql://dice:secret-pw@127.0.0.1:{free_port()}/dice", "OTEL_SDK_DISABLED": "true"}
     service = ServiceProcess(DIE_SERVICE.entry_point, env, tmp_path, DIE_SERVICE.name)
@@ -156,8 +157,8 @@ def test_a_database_that_cannot_be_reached_at_start_stops_the_die_service_with_o
 
 def test_a_fresh_die_service_reports_its_dice_and_no_query_yet(tmp_path):
     """die_specifications_loaded from the start; the count that set it is no request's query."""
+    from harness.stack import ServiceProcess, Stack
     from ops.services import DIE_SERVICE
-    from runtime.processes import ServiceProcess, Stack
 
     env = {**Stack.BASE_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'dice.sqlite3'}"}
     service = ServiceProcess(DIE_SERVICE.entry_point, env, tmp_path, DIE_SERVICE.name).start()

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack
+from harness.stack import Stack
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import poll_until, scrape, value
 from tests.test_telemetry import telemetry_env
 

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.stack import Stack
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
-from runtime.processes import REPO, Stack
+from runtime import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "dashboards/README.md"]
 # The documented timeouts (1.5 s, 2 s, 5 s) and fault delays, shorter here; no more than this,

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.stack import Stack
 from ops.services import SPANS_PER_ROLL
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import poll_until, scrape, value
 
 pytestmark = pytest.mark.slow

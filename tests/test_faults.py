@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from harness.stack import ServiceProcess, Stack
 from ops.faults import Fault, MalformedFault, burn_cpu_for_fault, parse_database_fault, parse_fault
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import ServiceProcess, Stack
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import scrape, value
 
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
+from harness.ports import free_port
 from ops.http_session import create_session
-from runtime.processes import free_port
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 

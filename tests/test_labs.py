@@ -16,11 +16,12 @@ import time
 import pytest
 import requests
 
+from backend_apis.tempo import spans_of
+from harness.ports import free_port
+from harness.processes import is_running, is_stopped
 from labs.sandbox import Sandbox, Unreachable
-from labs.traces import spans_of
-from runtime.control import main as control_main
-from runtime.processes import REPO, alive, free_port, process_state
-from runtime.trace_view import DEFAULT_COLLECTOR, listening
+from runtime import REPO
+from runtime.launcher.control import main as control_main
 from stackcheck.learner import SOLVERS
 from tests.helpers import poll_until
 from tests.make_run import MakeRun
@@ -30,8 +31,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    if listening(DEFAULT_COLLECTOR):
-        pytest.skip(f"something listens at {DEFAULT_COLLECTOR}: make run would send it the traces")
     sandbox = MakeRun(tmp_path_factory.mktemp("labs"))
     try:
         sandbox.wait_until_up()
@@ -49,11 +48,12 @@ def active_lab(run):
 
 def traffic_pid(run):
     """The lab's background traffic, read back only to prove that `stop` ended it."""
-    return json.loads((run.folder / "labs" / "state.json").read_text())["active"]["situation"].get("traffic_pid")
+    started = json.loads((run.folder / "labs" / "state.json").read_text())["active"]["situation"].get("traffic_pid")
+    return started and started["pid"]
 
 
 def gone(pid):
-    return not alive(pid)
+    return not pid or not is_running(pid)
 
 
 def stop(run, lab):
@@ -115,7 +115,7 @@ def test_a_search_tempo_refuses_says_what_it_refused_not_that_tempo_is_gone(run)
 
 
 def test_no_sandbox_running_cannot_be_checked(tmp_path):
-    if listening("http://localhost:9090"):
+    if requests_ok("http://localhost:9090/-/ready"):
         pytest.skip("a compose stack (or another Prometheus) runs here")
     (tmp_path / "labs").mkdir()
     (tmp_path / "labs" / "state.json").write_text(json.dumps(
@@ -132,12 +132,12 @@ def test_make_freeze_and_resume_touch_make_runs_service_and_no_other_process(run
     decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "gunicorn",
                               "diespec.app:create_app()"])
     try:
-        master = json.loads((run.folder / "run.json").read_text())["pids"]["die-service"]
+        master = json.loads((run.folder / "run.json").read_text())["services"]["die-service"]["pid"]
         frozen = control_main(["freeze", "die-service", "--state-dir", str(run.folder)])
-        assert frozen == 0 and poll_until(lambda: process_state(master) == "T", timeout=5)
-        assert process_state(decoy.pid) != "T"
+        assert frozen == 0 and poll_until(lambda: is_stopped(master), timeout=5)
+        assert not is_stopped(decoy.pid)
         assert control_main(["resume", "die-service", "--state-dir", str(run.folder)]) == 0
-        assert poll_until(lambda: process_state(master) != "T", timeout=5)
+        assert poll_until(lambda: not is_stopped(master), timeout=5)
         assert requests.get(f"{run.die_service}/healthz", timeout=5).ok
     finally:
         decoy.kill()
@@ -195,7 +195,7 @@ def test_runserver_beside_make_run_sends_its_spans_to_make_runs_trace_view(run):
     port = free_port()
     # A learner's shell: none of pytest's Django test settings, tracing on.
     shell = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "DJANGO_"))}
-    server = subprocess.Popen([sys.executable, "-m", "runtime.runserver", "--port", str(port), "--state-dir",
+    server = subprocess.Popen([sys.executable, "-m", "runtime.launcher.runserver", "--port", str(port), "--state-dir",
                                str(run.folder)], cwd=REPO, env=shell, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -215,3 +215,10 @@ def test_runserver_beside_make_run_sends_its_spans_to_make_runs_trace_view(run):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
         server.stderr.close()
+
+
+def requests_ok(url):
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False

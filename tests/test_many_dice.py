@@ -5,9 +5,9 @@ import json
 
 import pytest
 
+from harness.stack import Stack
 from ops.services import spans_per_batch
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack
+from runtime.backends.otlp import OtlpReceiver
 from tests.test_telemetry import telemetry_env
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from runtime.processes import REPO
+from runtime import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from runtime.processes import REPO, Stack
+from harness.stack import Stack
+from runtime import REPO
 from tests.browser import launch
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
 """Profiles, the fourth signal (docs/telemetry.md, "Profiles"): the real Pyroscope agent in real
-gunicorn workers pushes to make run's receiver (runtime/pyroscope_api.py), and what it pushed,
+gunicorn workers pushes to make run's receiver (runtime/backends/pyroscope.py), and what it pushed,
 decoded, says which span computed and in which function, and which span only waited."""
 
 import json
@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack, free_port
-from runtime.pyroscope_api import CPU_PROFILE_TYPE, ProfileStore, PyroscopeApi, top_functions
-from runtime.trace_tree import render_trace
+from backend_apis.pyroscope import CPU_PROFILE_TYPE
+from harness.ports import free_port
+from harness.stack import Stack
+from runtime.backends.otlp import OtlpReceiver
+from runtime.backends.pyroscope import ProfileStore, PyroscopeApi, top_functions
+from runtime.views.tree import render_trace
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,9 @@
-"""make run's Pyroscope (runtime/pyroscope_api.py), in process: the flame graph in Pyroscope's
+"""make run's Pyroscope (runtime/backends/pyroscope.py), in process: the flame graph in Pyroscope's
 shape, label selectors, the recent window. The real agent's pushes are in tests/test_profiles.py."""
 
 import pytest
 
-from runtime.pyroscope_api import CpuSample, ProfileStore, flamegraph, parse_label_selector
+from runtime.backends.pyroscope import CpuSample, ProfileStore, flamegraph, parse_label_selector
 
 
 def sample(stack, nanoseconds, **labels):

@@ -7,7 +7,8 @@ import sys
 import pytest
 import requests
 
-from runtime.processes import REPO, ServiceProcess, Stack
+from harness.stack import ServiceProcess, Stack
+from runtime import REPO
 
 pytestmark = pytest.mark.slow
 

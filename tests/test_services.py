@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.ports import free_port, free_ports
+from harness.stack import ServiceProcess, Stack
 from ops.services import DIE_SERVICE
-from runtime.processes import REPO, ServiceProcess, Stack, free_port, free_ports
-from runtime.trace_view import DEFAULT_COLLECTOR, listening
+from runtime import REPO
 from tests.helpers import poll_until
 
 pytestmark = pytest.mark.slow
@@ -138,8 +139,6 @@ def test_bad_specifications_file_stops_the_die_service(tmp_path):
 def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tmp_path):
     """`make run` as a newcomer runs it: no OTEL_* variable and, on this machine, no collector,
     so the traces are printed in the terminal, one tree each."""
-    if listening(DEFAULT_COLLECTOR):
-        pytest.skip(f"something listens at {DEFAULT_COLLECTOR}: make run would send it the traces")
     ports = free_ports(3)  # die service, dice roller, frontend
     frontend, tempo_port = f"http://127.0.0.1:{ports[2]}", free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
@@ -148,6 +147,7 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     with open(tmp_path / "run.log", "wb") as log, open(tmp_path / "traces.txt", "wb") as printed:
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)),
                                    "--tempo-port", str(tempo_port), "--pyroscope-port", str(free_port()),
+                                   "--otlp-port", str(free_port()),
                                    "--state-dir", str(tmp_path)], cwd=REPO,
                                   env=env, stdout=printed, stderr=log,
                                   # Started as a script's background job is: SIGINT ignored. Ctrl-C
@@ -203,7 +203,7 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     ]
     # Each SERVER span with the CPU it spent, from the profiles make run received (docs/telemetry.md).
     assert [block[i + 1].split()[:2] for i, line in enumerate(block) if " SERVER " in line] == [["·", "cpu"]] * 3
-    assert "Nothing receives traces at" in (tmp_path / "run.log").read_text()
+    assert "Dice sandbox ready" in (tmp_path / "run.log").read_text()
     assert not (tmp_path / "run.json").exists()
 
 

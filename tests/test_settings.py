@@ -9,10 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.ports import free_port
+from harness.stack import Stack
 from ops import settings
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS, SettingError
-from runtime.processes import REPO, Stack, free_port, gunicorn_command
+from runtime import REPO
+from runtime.launcher.gunicorn import gunicorn_command
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from runtime.processes import REPO
+from runtime import REPO
 from stackcheck import promises
 
 
@@ -213,7 +213,7 @@ def test_profiles_arrived():
 
 
 def test_a_span_profile_with_the_burner_on_top():
-    from runtime.pyroscope_api import CpuSample, flamegraph
+    from runtime.backends.pyroscope import CpuSample, flamegraph
 
     def graph(*stacks):
         return flamegraph([CpuSample("dice-roller", {}, stack, spent, 0) for stack, spent in stacks])

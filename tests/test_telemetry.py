@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.stack import Stack
 from ops.services import SPANS_PER_ROLL
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import Stack
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import scrape, value
 
 pytestmark = pytest.mark.slow
@@ -120,12 +120,12 @@ def test_each_roll_is_one_trace_across_three_services(run):
         assert roll_span.parent_span_id == roller_server.span_id
         if answer.status_code == 200:
             assert roller_server.attributes["die.result"] == body["roll"]
-            assert roller_server.attributes["die.error"] is False and not roller_server.status_error
+            assert roller_server.attributes["die.error"] is False and not roller_server.failed
         else:
             assert answer.status_code == 500 and body["error"] == "die_failed"
-            assert roller_server.attributes["die.error"] is True and roller_server.status_error
+            assert roller_server.attributes["die.error"] is True and roller_server.failed
             assert any(name == "exception" for name, _ in roller_server.events)
-            assert roll_span.status_error and any(name == "exception" for name, _ in roll_span.events)
+            assert roll_span.failed and any(name == "exception" for name, _ in roll_span.events)
 
 
 ROUTE_OF = {"frontend": "/roll", "dice-roller": "/roll", "die-service": "/dice"}

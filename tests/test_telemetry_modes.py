@@ -6,8 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import REPO, Stack, free_port
+from harness.ports import free_port
+from harness.stack import Stack
+from runtime import REPO
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import poll_until, scrape, value
 
 pytestmark = pytest.mark.slow

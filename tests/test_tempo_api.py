@@ -1,4 +1,4 @@
-"""make run's Tempo API (runtime/tempo_api.py) answers in the shapes that Tempo does: what the
+"""make run's Tempo API (runtime/backends/tempo.py) answers in the shapes that Tempo does: what the
 stack check, Grafana's Tempo datasource and the labs read."""
 
 import base64
@@ -7,11 +7,11 @@ import time
 import pytest
 import requests
 
-from labs.traces import spans_of
-from runtime.otlp_receiver import ReceivedSpan
-from runtime.processes import free_port
-from runtime.tempo_api import TempoApi, TraceStore, parse_duration, time_range
+from backend_apis.tempo import spans_of
+from harness.ports import free_port
+from runtime.backends.tempo import TempoApi, TraceStore, parse_duration, time_range
 from stackcheck import promises
+from tests.otlp import make_span
 
 MS = 1_000_000
 T0 = 1_790_000_000 * 1_000_000_000  # a moment in 2026, in Unix nanoseconds
@@ -21,9 +21,8 @@ BATCH = "b" * 32
 
 def span(trace_id, span_id, parent, service, kind, name, start_ms, end_ms, attributes=None, status="UNSET",
          events=()):
-    return ReceivedSpan(service, {"service.name": service}, trace_id, span_id, parent, name, kind,
-                        attributes or {}, status == "ERROR", status, list(events), T0 + start_ms * MS,
-                        T0 + end_ms * MS)
+    return make_span(trace_id, span_id, parent, service, kind, name, T0 + start_ms * MS, T0 + end_ms * MS,
+                     attributes, status, events)
 
 
 def roll_spans():
@@ -97,7 +96,7 @@ def test_the_labs_read_back_every_span_as_it_was(tempo):
     spans = spans_of(get(f"{tempo}/api/traces/{ROLL}").json())
     assert len(spans) == 7 and {s.span_id for s in spans} == {str(n) * 16 for n in range(1, 8)}
     query = next(s for s in spans if s.name == "SELECT dice")
-    assert (query.parent_id, query.kind, query.ms, query.attributes["db.system.name"]) == (
+    assert (query.parent_span_id, query.kind, query.ms, query.attributes["db.system.name"]) == (
         "5" * 16, "CLIENT", 3.0, "postgresql")
     assert next(s for s in spans if s.name == "GET /dice").events == [
         ("fault injected", {"fault.kind": "delay", "fault.value": 3})]
@@ -154,8 +153,27 @@ def test_durations_as_go_writes_them():
         parse_duration("10")
 
 
-def test_the_store_keeps_the_last_traces_only():
-    store = TraceStore(size=2)
+def one_span_trace(trace_id):
+    return [span(trace_id, "1" * 16, "", "frontend", "SERVER", "GET /", 0, 1)]
+
+
+def test_the_store_keeps_the_last_traces_within_its_bytes():
+    measuring = TraceStore()
+    measuring.add("1" * 32, one_span_trace("1" * 32))
+    size = measuring.size  # each of these traces is as long
+    store = TraceStore(max_bytes=2 * size)
     for trace_id in ("1" * 32, "2" * 32, "3" * 32):
-        store.add(trace_id, [span(trace_id, "1" * 16, "", "frontend", "SERVER", "GET /", 0, 1)])
-    assert [trace_id for trace_id, _ in store.all()] == ["2" * 32, "3" * 32]
+        store.add(trace_id, one_span_trace(trace_id))
+    assert [trace_id for trace_id, _ in store.newest_first()] == ["3" * 32, "2" * 32] and store.size == 2 * size
+
+
+def test_the_store_keeps_the_traces_of_its_window_only():
+    now = [1000.0]
+    store = TraceStore(keep_seconds=60, clock=lambda: now[0])
+    store.add("1" * 32, one_span_trace("1" * 32))
+    now[0] += 30
+    store.add("2" * 32, one_span_trace("2" * 32))
+    now[0] += 31  # the first is 61 s old: gone with the next trace kept
+    store.add("3" * 32, one_span_trace("3" * 32))
+    assert [trace_id for trace_id, _ in store.newest_first()] == ["3" * 32, "2" * 32]
+    assert store.get("1" * 32) == [] and len(store.get("2" * 32)) == 1

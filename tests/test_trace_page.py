@@ -1,7 +1,8 @@
-"""make run's trace pages (runtime/trace_page.py): what the page's and the traffic summary's trace
+"""make run's trace pages (runtime/views/page.py): what the page's and the traffic summary's trace
 links open without Docker. In process, what a page holds; then the page's link followed in
 Chromium under a real `make run`."""
 
+import io
 import json
 import re
 
@@ -9,19 +10,20 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from runtime.otlp_receiver import ReceivedSpan
-from runtime.tempo_api import TempoApi, TraceStore
-from runtime.trace_page import render_page, trace_log_lines
+from backend_apis.logs import trace_log_lines
+from runtime.backends.tempo import TempoApi, TraceStore
+from runtime.views.page import render_page
+from runtime.views.terminal import TraceView
 from tests.browser import launch
 from tests.make_run import MakeRun
+from tests.otlp import make_span
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 MS = 1_000_000
 
 
 def span(span_id, parent, service, kind, name, start_ms, end_ms, **attributes):
-    return ReceivedSpan(service, {}, TRACE_ID, span_id, parent, name, kind, attributes, False, "UNSET",
-                        start_ns=start_ms * MS, end_ns=end_ms * MS)
+    return make_span(TRACE_ID, span_id, parent, service, kind, name, start_ms * MS, end_ms * MS, attributes)
 
 
 SPANS = [span("1" * 16, "", "frontend", "SERVER", "GET /roll", 0, 100, **{"die.type": "<script>alert(1)</script>"}),
@@ -50,8 +52,8 @@ def test_a_page_shows_each_span_and_the_traces_log_lines_and_escapes_what_caller
 def test_the_page_is_served_beside_tempos_api_and_a_trace_not_kept_is_404():
     store = TraceStore()
     store.add(TRACE_ID, SPANS)
-    api = TempoApi(store, port=0, page=lambda trace_id: render_page(trace_id, store.get(trace_id), {}, [])
-                   if store.get(trace_id) else None)
+    view = TraceView(store, out=io.StringIO())
+    api = TempoApi(store, port=0, page=view.page)
     try:
         found = requests.get(f"{api.url}/trace/{TRACE_ID}", timeout=5)
         assert found.status_code == 200 and found.headers["Content-Type"].startswith("text/html")
@@ -60,6 +62,7 @@ def test_the_page_is_served_beside_tempos_api_and_a_trace_not_kept_is_404():
             assert missing.status_code == 404 and "<b>" not in missing.text
     finally:
         api.close()
+        view.close()
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""`make run` without a collector prints each trace in the terminal (runtime/trace_view.py)."""
+"""`make run` prints each trace in the terminal (runtime/views/terminal.py) and keeps it."""
 
 import io
 
@@ -6,18 +6,26 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from runtime.otlp_receiver import ReceivedSpan
-from runtime.tempo_api import KEPT_TRACES
-from runtime.trace_tree import render_trace
-from runtime.trace_view import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView, wanted
+from runtime.backends.otlp import OtlpReceiver
+from runtime.backends.tempo import TraceStore
+from runtime.launcher.telemetry import wanted
+from runtime.views.terminal import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView
+from runtime.views.tree import render_trace
+from tests.otlp import make_span
 
 MS = 1_000_000
+TRACE = "7e" * 16
+
+
+def hex_id(name):
+    """A span id in hex for a short name of the test's ("r1")."""
+    return name.encode().hex().ljust(16, "0") if name else ""
 
 
 def span(span_id, parent, service, kind, name, start_ms, end_ms, status="UNSET", code=None):
     attributes = {"http.response.status_code": code} if code else {}
-    return ReceivedSpan(service, {}, "t" * 32, span_id, parent, name, kind, attributes, status == "ERROR", status,
-                        start_ns=start_ms * MS, end_ns=end_ms * MS)
+    return make_span(TRACE, hex_id(span_id), hex_id(parent), service, kind, name, start_ms * MS, end_ms * MS,
+                     attributes, status)
 
 
 BATCH = [
@@ -29,8 +37,8 @@ BATCH = [
 
 
 def test_a_trace_is_a_tree_one_line_a_span():
-    lines = render_trace("t" * 32, BATCH).splitlines()
-    assert lines[0] == f"trace {'t' * 32}  4 spans  100 ms  3 ERROR"
+    lines = render_trace(TRACE, BATCH).splitlines()
+    assert lines[0] == f"trace {TRACE}  4 spans  100 ms  3 ERROR"
     assert [line.split()[:3] for line in lines[1:]] == [
         ["frontend", "SERVER", "GET"], ["dice-roller", "SERVER", "GET"],
         ["dice-roller", "INTERNAL", "roll"], ["dice-roller", "INTERNAL", "roll"],
@@ -54,7 +62,7 @@ class Clock:
 def clocked():
     """A trace view on a clock the test moves, printing into a string: (view, clock, out)."""
     clock, out = Clock(), io.StringIO()
-    view = TraceView(out=out, clock=clock)
+    view = TraceView(TraceStore(), out=out, clock=clock)
     yield view, clock, out
     view.close()
 
@@ -87,7 +95,7 @@ def test_events_and_error_type_are_shown_under_their_span():
     server.attributes["error.type"] = "503"
     server.events = [("fault injected", {"fault.kind": "error", "fault.value": "broken"}),
                      ("exception", {"exception.type": "OperationalError", "exception.stacktrace": "long"})]
-    lines = render_trace("t" * 32, [server, query]).splitlines()
+    lines = render_trace(TRACE, [server, query]).splitlines()
     assert lines[1].endswith("ERROR 503")  # error.type repeats the status: not shown twice
     assert lines[2].split("·")[1].split() == ["fault", "injected", "fault.kind=error", "fault.value=broken"]
     assert lines[3].split("·")[1].split() == ["exception", "exception.type=OperationalError"]
@@ -95,9 +103,12 @@ def test_events_and_error_type_are_shown_under_their_span():
 
 
 def test_make_run_holds_no_more_traces_than_it_keeps():
-    """Three times the traces it keeps, exported as the services export them: the receiver holds
-    none itself, the store the last 1,000: make run's memory does not grow with its traffic."""
-    view = TraceView(out=io.StringIO())
+    """Far more traces than the store may keep, exported as the services export them: the
+    receiver holds none itself, the store the newest within its bytes: make run's memory does
+    not grow with its traffic."""
+    store = TraceStore(max_bytes=50_000)
+    view = TraceView(store, out=io.StringIO())
+    receiver = OtlpReceiver(on_spans=view.add, keep=False)
     try:
         for batch in range(30):
             request = ExportTraceServiceRequest()
@@ -109,15 +120,17 @@ def test_make_run_holds_no_more_traces_than_it_keeps():
                     exported = spans.add(name="GET /roll", start_time_unix_nano=MS, end_time_unix_nano=2 * MS)
                     exported.trace_id = number.to_bytes(16, "big")
                     exported.span_id = (number * 4 + span_number).to_bytes(8, "big")
-            answer = requests.post(f"{view.receiver.endpoint}/v1/traces", data=request.SerializeToString(),
+            answer = requests.post(f"{receiver.endpoint}/v1/traces", data=request.SerializeToString(),
                                    headers={"Content-Type": "application/x-protobuf"}, timeout=10)
             assert answer.status_code == 200
         view.flush(everything=True)
-        assert view.receiver.traces() == {}
-        kept = view.store.all()
-        assert len(kept) == KEPT_TRACES and all(len(spans) == 2 for _, spans in kept)
-        assert kept[-1][0] == (3 * KEPT_TRACES - 1).to_bytes(16, "big").hex()
+        assert receiver.traces() == {}
+        kept = store.newest_first()
+        assert 0 < store.size <= 50_000 and len(kept) < 3000
+        assert all(len(store.get(trace_id)) == 2 for trace_id, _ in kept)
+        assert kept[0][0] == (2999).to_bytes(16, "big").hex() and store.size == sum(t.size for _, t in kept)
     finally:
+        receiver.close()
         view.close()
 
 
@@ -155,16 +168,16 @@ def test_spans_arriving_after_their_trace_was_printed_join_it_and_are_not_a_seco
     view.flush()
     printed = out.getvalue().splitlines()
     assert [line for line in printed if line.startswith("trace ")] == [
-        f"trace {'t' * 32}  4 spans  100 ms  3 ERROR",
-        f"trace {'t' * 32}  +1 late span (dice-roller roll die), kept with it"]
-    assert len(view.store.get("t" * 32)) == 5  # Tempo's API has the whole trace
+        f"trace {TRACE}  4 spans  100 ms  3 ERROR",
+        f"trace {TRACE}  +1 late span (dice-roller roll die), kept with it"]
+    assert len(view.store.get(TRACE)) == 5  # Tempo's API has the whole trace
 
 
 def test_the_times_stay_in_one_column_however_long_a_name():
     query = span("q1", "d2", "die-service", "CLIENT", "SELECT die_specifications", 5, 6)
     caller = span("u0", "", "traffic-generator", "INTERNAL", "user rolls die", 0, 101)
     BATCH_UNDER_A_CALLER = [*BATCH[:1], span("r1", "u0", "frontend", "SERVER", "GET /roll-async", 0, 100), *BATCH[2:]]
-    lines = render_trace("t" * 32, [caller, *BATCH_UNDER_A_CALLER,
+    lines = render_trace(TRACE, [caller, *BATCH_UNDER_A_CALLER,
                                     span("d2x", "d2", "die-service", "SERVER", "GET /dice", 4, 8),
                                     span("q1", "d2x", "die-service", "CLIENT", query.name, 5, 6)]).splitlines()
     columns = {line.index(" ms") for line in lines[1:] if " ms" in line}

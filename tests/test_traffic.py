@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+from harness.ports import free_port
 from ops.services import SPANS_PER_ROLL, spans_per_batch
-from runtime.otlp_receiver import OtlpReceiver
-from runtime.processes import REPO, free_port
+from runtime import REPO
+from runtime.backends.otlp import OtlpReceiver
 from tests.helpers import scrape, value
 from traffic.plan import Mix, make_plan
 

@@ -25,7 +25,7 @@ from ops.http_session import create_session
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.telemetry import create_tracer_provider, use_stable_semantic_conventions
 from ops.validation import MAX_TIMES, is_valid_identifier
-from runtime.processes import exporting_to, live_run
+from runtime.launcher.run_file import exporting_to, live_run
 from traffic.plan import FALLBACK_DICE, Mix, endless_rolls, make_plan
 from traffic.runner import Run
 from traffic.summary import render_text, summarize

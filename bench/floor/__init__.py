@@ -2,8 +2,8 @@
 session, with nothing else: no metrics, no logs, no tracing, no middleware of ours. What the
 full stack costs is measured against it (docs/performance.md, "What observability costs")."""
 
+from harness.stack import Stack
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
-from runtime.processes import Stack
 
 
 class FloorStack(Stack):

@@ -20,10 +20,11 @@ from sqlalchemy import event
 
 from diespec.app import build_app
 from diespec.database import Backstop, DatabaseUnavailable, PoolExhausted
+from harness.processes import is_stopped
 from ops import faults
 from ops.faults import Fault, FaultInjector
 from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS, SETTINGS
-from runtime.processes import REPO, process_state
+from runtime import REPO
 from tests.helpers import poll_until
 
 FAULTS = FaultInjector("die-service", enabled=True)
@@ -179,10 +180,10 @@ def test_a_backend_gone_between_pgrep_and_kill_leaves_the_server_frozen_and_resu
     monkeypatch.setattr(postgres_server, "_server_pids", lambda: [*pids, 2 ** 22 + 1])  # a pid no process has
     postgres_server.pause()
     try:  # a signal is delivered when the process is next scheduled, not by kill() itself
-        assert poll_until(lambda: process_state(postgres_server.postmaster_pid()) == "T", timeout=3.0)
+        assert poll_until(lambda: is_stopped(postgres_server.postmaster_pid()), timeout=3.0)
     finally:
         postgres_server.resume()
-    assert poll_until(lambda: process_state(postgres_server.postmaster_pid()) != "T", timeout=3.0)
+    assert poll_until(lambda: not is_stopped(postgres_server.postmaster_pid()), timeout=3.0)
 
 
 class FakeConnection:

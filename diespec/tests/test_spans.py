@@ -6,9 +6,9 @@ from falcon import testing
 from opentelemetry.trace import SpanKind, StatusCode
 
 from diespec.app import build_app
+from harness.ports import free_port
 from ops import faults
 from ops.faults import FaultInjector
-from runtime.processes import free_port
 from tests.spans import assert_server_span, exception_events, only_span
 
 FAULTS = FaultInjector("die-service", enabled=True)

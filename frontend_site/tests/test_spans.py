@@ -9,7 +9,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from frontend_site.routes import name_span_by_route
-from runtime.processes import free_port
+from harness.ports import free_port
 from tests.spans import assert_server_span, only_span
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.apps import apps
 
 from frontend_site.die_list import DieList
-from runtime.processes import free_port
+from harness.ports import free_port
 from tests.helpers import BrokenOff, FakeService
 
 

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from runtime.processes import REPO
+from runtime import REPO
 
 
 def test_a_reader_that_stops_early_gets_no_traceback():

@@ -8,7 +8,7 @@ import pytest
 
 from labs.catalog import CANNOT_CHECK, RIGHT, WRONG, CpuOrWait
 from labs.sandbox import Sandbox
-from runtime.pyroscope_api import CpuSample, flamegraph
+from runtime.backends.pyroscope import CpuSample, flamegraph
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 FRONTEND, ROLLER, DIE_SERVICE = "1" * 16, "2" * 16, "3" * 16

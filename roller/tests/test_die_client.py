@@ -3,9 +3,9 @@ import time
 
 import pytest
 
+from harness.ports import free_port
 from ops.http_session import create_session
 from roller.die_client import DieServiceBadResponse, DieServiceClient, DieServiceUnavailable, UnknownDie
-from runtime.processes import free_port
 from tests.helpers import BrokenOff, FakeService
 
 

@@ -1,42 +1,18 @@
-"""The three services as real gunicorn processes on loopback, started exactly as `make run`
-and the containers start them: used by `make run`, the benchmark and the tests alike."""
+"""The three services as real gunicorn processes on free loopback ports, for the tests and the
+benchmark: started exactly as make run starts them (runtime/launcher/gunicorn.py), each logging
+to a file of the test's."""
 
-import contextlib
-import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
+from harness.ports import free_ports
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
-
-REPO = Path(__file__).resolve().parent.parent
-# What a running `make run` leaves for the labs: RUN_FILE (its ports, pids, where its traces and
-# logs are) and its log files, in STATE_DIR (`--state-dir` for another folder).
-STATE_DIR = REPO / "var"
-RUN_FILE = "run.json"
-GUNICORN_CONFIG = "ops/gunicorn.conf.py"
-
-
-def gunicorn_command(entry_point, bind, config=GUNICORN_CONFIG):
-    return [sys.executable, "-m", "gunicorn", "-c", config, "-b", bind, entry_point]
-
-
-def signal_gunicorn(pid, sig):
-    """`sig` to a gunicorn master and its workers: SIGSTOP freezes it (connections are accepted,
-    never answered), SIGCONT resumes it."""
-    try:
-        workers = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        workers = []
-    for each in (pid, *workers):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(each, sig)
+from runtime.launcher.gunicorn import GUNICORN_CONFIG, freeze, resume, says_it_listens, start_gunicorn
 
 
 def terminate_and_wait(process, timeout=15.0):
@@ -50,23 +26,6 @@ def terminate_and_wait(process, timeout=15.0):
         process.wait()
 
 
-def free_ports(count):
-    """`count` different loopback ports that were free a moment ago. Held open together
-    while they are chosen: one after the other, the system may hand out the same port twice."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def free_port():
-    return free_ports(1)[0]
-
-
 class ServiceProcess:
     """One service under gunicorn, started the way `make run` starts it."""
 
@@ -74,7 +33,7 @@ class ServiceProcess:
         self.entry_point = entry_point
         self.config = config
         self.name = name
-        self.port = port or free_port()
+        self.port = port or free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
         self.log_path = Path(log_dir) / f"{name}-{self.port}.log"
@@ -82,15 +41,8 @@ class ServiceProcess:
 
     def start(self, wait=True):
         with open(self.log_path, "ab") as log:  # the process keeps its own copy of the file
-            self.process = subprocess.Popen(
-                gunicorn_command(self.entry_point, f"127.0.0.1:{self.port}", self.config),
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own process group: pause() and resume() reach the workers too.
-                start_new_session=True,
-            )
+            self.process = start_gunicorn(self.entry_point, self.port, self.env, stdout=log,
+                                          stderr=subprocess.STDOUT, config=self.config)
         if wait:
             self.wait_until_healthy()
         return self
@@ -101,7 +53,7 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_text()}")
             # Ours, not another process that took the port: gunicorn says it listens there.
-            listening = f"Listening at: {self.url} ({self.process.pid})" in self.log_text()
+            listening = says_it_listens(self.log_text(), self.port, self.process.pid)
             try:
                 if listening and requests.get(f"{self.url}{path}", timeout=1).status_code == 200:
                     return
@@ -130,11 +82,11 @@ class ServiceProcess:
                 self.process.wait()
 
     def pause(self):
-        """Freezes gunicorn and its workers (SIGSTOP): connections are accepted, never answered."""
-        os.killpg(self.process.pid, signal.SIGSTOP)
+        """Freezes gunicorn and its workers, as make freeze does: connections are accepted, never answered."""
+        freeze(self.process.pid)
 
     def resume(self):
-        os.killpg(self.process.pid, signal.SIGCONT)
+        resume(self.process.pid)
 
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -211,45 +163,3 @@ class Stack:
             service.terminate()
         for service in reversed(self.services):
             service.wait_stopped()
-
-
-def alive(pid):
-    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return process_state(pid) != "Z"  # a zombie is gone
-    except FileNotFoundError:  # no /proc here: kill(pid, 0) said enough
-        return True
-
-
-def process_state(pid):
-    """The kernel's one-letter state of process `pid`: R running, S sleeping, T stopped, Z zombie..."""
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[-1][:1]
-
-
-def live_run(state_dir=STATE_DIR):
-    """What a running `make run` recorded in its RUN_FILE (ports, pids, where its traces are), or
-    None when none runs."""
-    try:
-        run = json.loads((Path(state_dir) / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return run if alive(run.get("pid")) else None
-
-
-# How often a process sending its spans to make run's receiver exports them: the trees show up
-# within a second or two, and a caller's root span arrives before its trace is printed.
-EXPORT_DELAY_MS = "500"
-
-
-def exporting_to(endpoint):
-    """The environment that sends a process's spans to make run's receiver at `endpoint`."""
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": EXPORT_DELAY_MS}

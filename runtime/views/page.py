@@ -4,11 +4,10 @@ each SERVER span when profiles arrive, and that trace's log lines from every ser
 file. What the page's and the traffic summary's trace links open without Docker. Every value
 shown is escaped: attributes carry what callers sent (a die's name)."""
 
-import json
 from html import escape
-from pathlib import Path
 
-from runtime.trace_tree import cpu_summary, depth_first, event_fields, status_text
+from runtime.backends.tempo import KEEP_SECONDS
+from runtime.views.tree import cpu_summary, depth_first, event_fields, status_text
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }
@@ -76,17 +75,7 @@ def _fields(line):
     return " ".join(f"{key}={value}" for key, value in shown.items())
 
 
-def trace_log_lines(logs_dir, trace_id):
-    """[(service, line)] of every JSON line in `logs_dir`'s <service>.log files that carries `trace_id`."""
-    found = []
-    for path in sorted(Path(logs_dir).glob("*.log")) if logs_dir else []:
-        with open(path, encoding="utf-8", errors="replace") as log:
-            for text in log:
-                if trace_id in text and text.startswith("{"):
-                    try:
-                        line = json.loads(text)
-                    except ValueError:
-                        continue
-                    if line.get("trace_id") == trace_id:
-                        found.append((path.stem, line))
-    return sorted(found, key=lambda item: str(item[1].get("timestamp", "")))
+def not_kept_page():
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such trace</title></head>"
+            f"<body><main><p>make run keeps no trace with that id: it keeps the traces it received in the last "
+            f"{KEEP_SECONDS // 60} minutes. Copy the trace id from the page or the terminal.</p></main></body></html>")

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from runtime.processes import free_port
+from harness.ports import free_port
 
 DATABASE = "dice"
 

@@ -1,6 +1,6 @@
 """A small Pyroscope for `make run`: receives the services' profiles on the agent's own push API
 and serves the part of Pyroscope's query API that the labs and a learner's curl use, in
-Pyroscope's shapes (Connect, JSON), on loopback:
+Pyroscope's shapes (Connect, JSON; backend_apis/pyroscope.py), on loopback:
 
     POST /push.v1.PusherService/Push                          what the agents send (protobuf)
     POST /querier.v1.QuerierService/SelectMergeStacktraces    {profileTypeID, labelSelector, start, end}
@@ -10,25 +10,18 @@ Pyroscope's shapes (Connect, JSON), on loopback:
 Both queries answer {"flamegraph": {names, levels, total, maxSelf}}. Only CPU is kept, for
 the last WINDOW_SECONDS (at most MAX_SAMPLES stacks): a recent window, as a learner reads it."""
 
-import gzip
 import json
 import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 
-from runtime import protobuf_wire as wire
-from runtime.loopback import LoopbackHttpServer, reply
+from backend_apis.pyroscope import CPU_PROFILE_TYPE, PUSH_PATH, PYROSCOPE_PORT, SPAN_PROFILE_PATH, STACKTRACES_PATH
+from runtime.backends import protobuf_wire as wire
+from runtime.backends.http import LoopbackHandler, LoopbackServer, Refused, inflate
 
-# Grafana Pyroscope's port, which the services push to and the labs ask under compose too.
-PYROSCOPE_PORT = 4040
-PUSH_PATH = "/push.v1.PusherService/Push"
-STACKTRACES_PATH = "/querier.v1.QuerierService/SelectMergeStacktraces"
-SPAN_PROFILE_PATH = "/querier.v1.QuerierService/SelectMergeSpanProfile"
 QUERY_PATHS = (STACKTRACES_PATH, SPAN_PROFILE_PATH)
-CPU_PROFILE_TYPE = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
 WINDOW_SECONDS = 15 * 60
 MAX_SAMPLES = 50_000  # distinct stacks of a push each: about 25 MB at most
 MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*')
@@ -67,7 +60,7 @@ def _pair(label):
 
 def _pprof_samples(profile, service):
     if profile[:2] == b"\x1f\x8b":
-        profile = gzip.decompress(profile)
+        profile = inflate(profile)  # within the body limit: a push may carry a gzip bomb
     strings = [text.decode() for text in wire.messages(profile, 6)]
     functions = {}
     for function in wire.messages(profile, 5):
@@ -184,27 +177,6 @@ def flamegraph(samples):
     return {"names": names, "levels": levels, "total": str(root["total"]), "maxSelf": str(max_self)}
 
 
-def cpu_query(service, since_seconds, span_ids=None):
-    """The JSON of a query of `service`'s CPU over the last `since_seconds` (SelectMergeStacktraces),
-    or of the spans `span_ids` only (SelectMergeSpanProfile): what a client of Pyroscope sends."""
-    now_ms = int(time.time() * 1000)
-    query = {"profileTypeID": CPU_PROFILE_TYPE, "labelSelector": f'{{service_name="{service}"}}',
-             "start": now_ms - since_seconds * 1000, "end": now_ms}
-    return {**query, "spanSelector": list(span_ids)} if span_ids else query
-
-
-def hottest_function(graph):
-    """The function with the most self time in a FlameGraph answer (Pyroscope's or ours), or None."""
-    names, best, most = graph.get("names", []), None, 0
-    for level in graph.get("levels", []):
-        values = level.get("values", [])
-        for position in range(0, len(values), 4):
-            spent, name = int(values[position + 2]), int(values[position + 3])
-            if spent > most:
-                best, most = names[name], spent
-    return best
-
-
 def parse_label_selector(text):
     """`{service_name="dice-roller", span_name="GET /roll"}` as {name: value}; only `=` matchers."""
     inner = text.strip()
@@ -237,41 +209,38 @@ def _split_matchers(text):
     return [*parts, current]
 
 
-class PyroscopeApi(LoopbackHttpServer):
-    """The store's samples behind Pyroscope's push and query paths, on `port` (0: a free one)."""
+class PyroscopeApi(LoopbackServer):
+    """The store's samples behind Pyroscope's push and query paths, on `port`; on a free port
+    when that is taken (0: a free one at once)."""
 
-    def __init__(self, store, port=PYROSCOPE_PORT, on_push=None):
+    def __init__(self, store, port=PYROSCOPE_PORT):
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path == "/ready":
-                    reply(self, 200, "text/plain", b"ready\n")
-                else:
-                    reply(self, 404, "text/plain", b"404 page not found\n")
+        class Handler(LoopbackHandler):
+            def get(self, url):
+                if url.path == "/ready":
+                    return 200, "text/plain", b"ready\n"
+                if url.path == "/":
+                    return 200, "text/html; charset=utf-8", INDEX.encode()
+                raise Refused(404, "404 page not found: see / for what is served here")
 
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                if self.path == PUSH_PATH:
+            def post(self, url, body):
+                if url.path == PUSH_PATH:
                     api.receive(body)
-                    reply(self, 200, "application/proto", b"")
-                elif self.path in QUERY_PATHS:
+                    return 200, "application/proto", b""
+                if url.path in QUERY_PATHS:
                     status, answer = api.query(body)
-                    reply(self, status, "application/json", json.dumps(answer).encode())
-                else:
-                    reply(self, 404, "text/plain", b"404 page not found\n")
-
-            def log_message(self, *args):
-                pass
+                    return status, "application/json", json.dumps(answer).encode()
+                raise Refused(404, "404 page not found: see / for what is served here")
 
         self.store = store
-        self._on_push = on_push
-        super().__init__(Handler, port)
+        super().__init__(Handler, port, fallback=True)
 
     def receive(self, body):
-        samples = decode_push(body)
+        try:
+            samples = decode_push(body)
+        except (ValueError, IndexError, UnicodeDecodeError, OSError, EOFError):
+            raise Refused(400, "not a Pyroscope PushRequest of pprof profiles") from None
         until = {}
         for sample in samples:
             until[sample.service] = max(until.get(sample.service, 0), sample.end_ns)
@@ -292,3 +261,20 @@ class PyroscopeApi(LoopbackHttpServer):
         samples = self.store.select(labels, span_ids=set(span_ids) if span_ids else None,
                                     start_ns=start_ns, end_ns=end_ns)
         return 200, {"flamegraph": flamegraph(samples)}
+
+
+INDEX = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>make run's Pyroscope</title></head><body><main>
+<h1>make run's Pyroscope</h1>
+<p>The CPU profiles the services' Pyroscope agents pushed to <code>make run</code>, for the last
+{WINDOW_SECONDS // 60} minutes, answered as Grafana Pyroscope answers, so that the labs and your <code>curl</code>
+read them as they would under compose. Each trace make run prints (and its page) shows every SERVER span's CPU.</p>
+<ul>
+<li><code>POST {PUSH_PATH}</code>: what the agents send</li>
+<li><code>POST {STACKTRACES_PATH}</code>: a service's CPU flame graph, for
+<code>{{"profileTypeID": "{CPU_PROFILE_TYPE}",
+"labelSelector": "{{service_name=\\"dice-roller\\"}}", "start": ms, "end": ms}}</code></li>
+<li><code>POST {SPAN_PROFILE_PATH}</code>: the same for some spans only, with
+<code>"spanSelector": ["span id"]</code></li>
+</ul></main></body></html>
+"""

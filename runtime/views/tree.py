@@ -1,5 +1,5 @@
-"""A trace drawn as text: the tree `make run` prints (runtime/trace_view.py) and its trace page
-(runtime/trace_page.py) lay out the same way."""
+"""A trace drawn as text: the tree `make run` prints (terminal.py) and its trace page (page.py)
+lay out the same way."""
 
 from ops.profiling import SAMPLE_INTERVAL_MS
 

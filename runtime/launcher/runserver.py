@@ -3,8 +3,8 @@ calls make run's dice roller and die service, and sends its spans to make run's 
 roll through it is one trace printed with the others. Without a make run, the same on the
 default ports, the backends started some other way.
 
-    python -m runtime.runserver              (make runserver; Ctrl-C stops it)
-    python -m runtime.runserver --port 8125  (another port)
+    python -m runtime.launcher.runserver              (make runserver; Ctrl-C stops it)
+    python -m runtime.launcher.runserver --port 8125  (another port)
 """
 
 import argparse
@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
-from runtime.processes import REPO, STATE_DIR, exporting_to, live_run
+from runtime import REPO
+from runtime.launcher.run_file import STATE_DIR, exporting_to, live_run
 
 # Beside make run's frontend on 8105.
 PORT = 8115
@@ -34,7 +35,7 @@ def environment(run, environ):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m runtime.runserver", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m runtime.launcher.runserver", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=PORT, help="default %(default)s")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="make run's state folder (default var/)")
     args = parser.parse_args(argv)

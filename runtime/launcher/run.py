@@ -1,0 +1,245 @@
+"""`make run`: the three services on their local ports with gunicorn, exactly as the containers
+run them, and a local backend for their telemetry (telemetry.py): each trace printed in the
+terminal as it completes and kept for the labs, the trace pages, Tempo's and Pyroscope's APIs.
+The services' log lines go to the terminal and to var/logs/<service>.log.
+
+Like a framework's dev server, it owns what it starts: SIGHUP (the terminal closed), SIGTERM and
+Ctrl-C all stop every process it started and remove its run file; a port that another process
+holds stops it before anything starts, naming the holder; the banner comes once each of its
+own gunicorns has said it listens and the page answers."""
+
+import contextlib
+import errno
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import psutil
+from sqlalchemy.engine import make_url
+
+from backend_apis.logs import log_file
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
+from ops.settings import read_or_default
+from runtime.launcher.gunicorn import resume, says_it_listens, start_gunicorn
+from runtime.launcher.run_file import RunFile
+from runtime.launcher.telemetry import PROFILE_UPLOAD_SECONDS, LocalTelemetry, wanted
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+READY_SECONDS = 30.0
+STOP_SECONDS = 15.0
+
+
+class Stop(Exception):
+    """A stop signal arrived (Ctrl-C, SIGTERM, or SIGHUP: the terminal closed)."""
+
+
+def _stop(signum, frame):
+    if signum == signal.SIGHUP:
+        silence_terminal()
+    raise Stop(signal.Signals(signum).name)
+
+
+def silence_terminal():
+    """The terminal is gone: what is still written to it (the last traces, the last log lines)
+    goes nowhere instead of failing the clean-up."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+class RunningService:
+    """One service's gunicorn under make run: its lines copied to its log file (and the terminal,
+    unless `quiet`), and whether it has said it listens."""
+
+    def __init__(self, service, port, env, logs_dir, quiet):
+        self.service, self.port = service, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.listening = threading.Event()
+        self.process = start_gunicorn(service.entry_point, port, {**env, "OTEL_SERVICE_NAME": service.name},
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._copier = threading.Thread(target=self._copy_lines, args=(log_file(logs_dir, service.name), quiet),
+                                        name=f"lines of {service.name}", daemon=True)
+        self._copier.start()
+
+    def _copy_lines(self, path, quiet):
+        """Each line the service writes, to its log file (this run's alone) and to the terminal;
+        drained to the end whatever the terminal does, so that gunicorn never blocks on a write."""
+        to_terminal = not quiet
+        with open(path, "wb") as log:
+            for line in self.process.stdout:
+                if not self.listening.is_set() and says_it_listens(line.decode(errors="replace"), self.port,
+                                                                   self.process.pid):
+                    self.listening.set()
+                if to_terminal:
+                    try:
+                        sys.stderr.buffer.write(line)
+                        sys.stderr.buffer.flush()
+                    except (OSError, ValueError):
+                        to_terminal = False
+                log.write(line)
+                log.flush()
+
+    def wait_until_listening(self, deadline):
+        """Whether this gunicorn said it listens before `deadline` (monotonic), alive."""
+        while not self.listening.is_set() and self.process.poll() is None and time.monotonic() < deadline:
+            self.listening.wait(0.1)
+        return self.listening.is_set() and self.process.poll() is None
+
+    def terminate(self):
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                resume(self.process.pid)  # a frozen one (make freeze, a lab's) would never see the SIGTERM
+            self.process.terminate()
+
+    def wait_stopped(self):
+        try:
+            self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._copier.join(timeout=2)
+
+
+def port_taken_by(port):
+    """None when 127.0.0.1:`port` is free; else who holds it, in words ("gunicorn (pid 1234:
+    python -m gunicorn ...)"), or "another process" when the system does not say."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return None
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+    with contextlib.suppress(psutil.Error, OSError):
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN \
+                    and connection.pid:
+                process = psutil.Process(connection.pid)
+                return f"{process.name()} (pid {connection.pid}: {' '.join(process.cmdline())[:120]})"
+    return "another process"
+
+
+def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None):
+    """make run itself, until a stop signal (0) or a service stops by itself (1); see the module.
+    `telemetry_ports`: LocalTelemetry's otlp_port, tempo_port and pyroscope_port, when not its defaults."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
+    for service, port in ports.items():
+        holder = port_taken_by(port)
+        if holder:
+            print(f"make run: port {port} ({service.name}) is taken by {holder}. Stop that process, or run on "
+                  "other ports: .venv/bin/python -m runtime --ports 9103,9104,9105", file=sys.stderr)
+            return 1
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    run_file = RunFile(state_dir)
+    telemetry, services = None, {}
+    try:
+        env = {**os.environ, "DIE_SERVICE_URL": f"http://127.0.0.1:{ports[DIE_SERVICE]}",
+               "DICE_ROLLER_URL": f"http://127.0.0.1:{ports[DICE_ROLLER]}"}
+        env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))  # the frontend needs one with DEBUG off
+        if serve_telemetry and wanted(os.environ):
+            trees = sys.stdout if show != "logs" else open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
+            telemetry = LocalTelemetry(trees, logs, profiles=not os.environ.get("PYROSCOPE_SERVER_ADDRESS"),
+                                       **(telemetry_ports or {}))
+            env.update(telemetry.environment())
+            env.setdefault("TRACE_VIEW_URL", telemetry.tempo.url)  # the page's trace links open make run's pages
+        deadline = time.monotonic() + READY_SECONDS
+        for service in SERVICES:
+            services[service] = RunningService(service, ports[service], env, logs, quiet=show == "traces")
+            if service is DIE_SERVICE:
+                # As compose's depends_on: the die service listens once its database is seeded, so
+                # the frontend's first die list finds it there instead of logging a failed fetch.
+                services[service].wait_until_listening(deadline)
+        run_file.write(_record(services, telemetry, logs), {s.name: r.process.pid for s, r in services.items()})
+        ready = all(running.wait_until_listening(deadline) for running in services.values()) \
+            and _page_answers(services[FRONTEND], deadline)
+        if not all(running.process.poll() is None for running in services.values()):
+            return _stopped_by_itself(services)
+        print(banner(services, telemetry, logs, ready), file=sys.stderr, flush=True)
+        while all(running.process.poll() is None for running in services.values()):
+            time.sleep(0.5)
+        return _stopped_by_itself(services)
+    except Stop:
+        return 0
+    finally:
+        for sig in STOP_SIGNALS:  # a second Ctrl-C does not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        run_file.remove()
+        for running in services.values():  # all at once: each may take a few seconds
+            running.terminate()
+        for running in services.values():
+            running.wait_stopped()
+        if telemetry:  # after the services: their last spans arrive as they stop
+            telemetry.close()
+
+
+def _stopped_by_itself(services):
+    for running in services.values():
+        if running.process.poll() is not None:
+            print(f"make run: the {running.service.name} stopped (exit code {running.process.returncode}; its "
+                  "lines above say why); stopping the others.", file=sys.stderr)
+    return 1
+
+
+def _page_answers(frontend, deadline):
+    """Whether the frontend answers /readyz (its die list in hand) before `deadline`."""
+    while time.monotonic() < deadline and frontend.process.poll() is None:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{frontend.url}/readyz", timeout=1) as answer:
+            if answer.status == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def _record(services, telemetry, logs):
+    """The run file's record: what the labs, the traffic generator and runserver read."""
+    return {
+        "urls": {running.service.name: running.url for running in services.values()},
+        "tempo": telemetry.tempo.url if telemetry else None,
+        "trace_view": telemetry.tempo.url if telemetry else None,
+        "otlp": telemetry.receiver.endpoint if telemetry else None,
+        "pyroscope": telemetry.pyroscope.url if telemetry and telemetry.pyroscope else None,
+        "profile_upload_seconds": PROFILE_UPLOAD_SECONDS if telemetry and telemetry.pyroscope else None,
+        "logs": str(logs),
+        # Never the password: this file is for anyone on the machine to read.
+        "database_url": make_url(read_or_default("DATABASE_URL")).render_as_string(hide_password=True),
+    }
+
+
+def banner(services, telemetry, logs, ready):
+    """What to open, where each signal is, how to stop."""
+    rule = "─" * 76
+    lines = [rule, "Dice sandbox " + ("ready" if ready else "started, but the page is not ready yet: see the lines "
+                                                            "above")]
+    lines.append(f"  the page        {services[FRONTEND].url}")
+    for service in (DICE_ROLLER, DIE_SERVICE):
+        lines.append(f"  {service.name:<15} {services[service].url}")
+    if telemetry:
+        lines.append(f"  traces          printed below as they complete; each as a page at "
+                     f"{telemetry.tempo.url}/trace/<id>")
+        lines.append(f"  Tempo API       {telemetry.tempo.url}/api/search, /api/traces/<id>")
+        if telemetry.pyroscope:
+            lines.append(f"  Pyroscope API   {telemetry.pyroscope.url} (the CPU profiles; each span's CPU is printed "
+                         "under its trace)")
+        else:
+            lines.append(f"  profiles        sent to your Pyroscope, {os.environ['PYROSCOPE_SERVER_ADDRESS']}")
+        lines.append(f"  OTLP receiver   {telemetry.receiver.endpoint}/v1/traces: any program exporting OTLP/HTTP "
+                     "with the defaults lands here too")
+        for what, wanted_port, port in telemetry.moved():
+            lines.append(f"  note            port {wanted_port} was taken: the {what} is on {port}")
+    lines.append(f"  log files       {logs}/<service>.log")
+    lines += ["  Ctrl-C stops all three.", rule]
+    return "\n".join(lines)
