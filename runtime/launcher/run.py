@@ -236,8 +236,12 @@ def banner(services, telemetry, logs, ready):
                          "under its trace)")
         else:
             lines.append(f"  profiles        sent to your Pyroscope, {os.environ['PYROSCOPE_SERVER_ADDRESS']}")
-        lines.append(f"  OTLP receiver   {telemetry.receiver.endpoint}/v1/traces: any program exporting OTLP/HTTP "
-                     "with the defaults lands here too")
+        if telemetry.receiver.fell_back:
+            lines.append(f"  OTLP receiver   {telemetry.receiver.endpoint}/v1/traces: for a program of yours, set "
+                         f"OTEL_EXPORTER_OTLP_ENDPOINT={telemetry.receiver.endpoint}")
+        else:
+            lines.append(f"  OTLP receiver   {telemetry.receiver.endpoint}/v1/traces: any program exporting OTLP/HTTP "
+                         "with the defaults lands here too")
         for what, wanted_port, port in telemetry.moved():
             lines.append(f"  note            port {wanted_port} was taken: the {what} is on {port}")
     lines.append(f"  log files       {logs}/<service>.log")
