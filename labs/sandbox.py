@@ -31,8 +31,8 @@ from diespec.database import create_unpooled_engine
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
 from runtime import REPO
-from runtime.launcher.gunicorn import freeze, resume
-from runtime.launcher.run_file import NotRunning, exporting_to, identity, is_still, live_run, service_pid
+from runtime.launcher.control import act
+from runtime.launcher.run_file import NotRunning, exporting_to, identity, is_still, live_run
 
 COMPOSE_TEMPO = "http://localhost:3200"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
@@ -174,19 +174,20 @@ class Sandbox:
 
     def freeze(self, service):
         if self.kind == "make run":
-            freeze(self._pid_of(service))
+            self._control("freeze", service)
         else:
             _compose("pause", service)  # compose's services are named as ours
 
     def resume(self, service):
         if self.kind == "make run":
-            resume(self._pid_of(service))
+            self._control("resume", service)
         else:
             _compose("unpause", service)
 
-    def _pid_of(self, service):
+    def _control(self, action, service):
+        """make freeze|resume's own way: the service's gunicorn, only while it is the one make run started."""
         try:
-            return service_pid(self.run, service)
+            act(self.run, action, service)
         except NotRunning as problem:
             raise Unreachable(str(problem)) from None
 

@@ -23,11 +23,17 @@ USAGE = f"make freeze|resume|reload SERVICE=NAME, NAME one of {', '.join(NAMES)}
 
 
 def control(state_dir, action, service_name):
-    """Does `action` to the service; its gunicorn master's pid, or NotRunning."""
+    """Does `action` to the service of the make run in `state_dir`; its gunicorn master's pid, or NotRunning."""
     run = live_run(state_dir)
     if not run:
         raise NotRunning(f"make run is not running ({Path(state_dir) / RUN_FILE} names no live run): start it "
                          "with `make run`")
+    return act(run, action, service_name)
+
+
+def act(run, action, service_name):
+    """Does `action` (freeze, resume, reload) to a service of the live run `run` (its run file's
+    record), only while its gunicorn is still the one make run started; its pid, or NotRunning."""
     pid = service_pid(run, service_name)
     ACTIONS[action](pid)
     return pid
