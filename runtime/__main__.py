@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import read_or_default
 from runtime.processes import REPO, RUN_FILE, STATE_DIR, gunicorn_command, signal_gunicorn
+from runtime.prometheus_stack import ALERTMANAGER_PORT, PROMETHEUS_PORT, PrometheusStack  # issue 41
 from runtime.pyroscope_api import PYROSCOPE_PORT
 from runtime.tempo_api import TEMPO_PORT
 from runtime.trace_view import DEFAULT_COLLECTOR, TraceView, wanted
@@ -62,6 +63,11 @@ def main(argv=None):
     parser.add_argument("--pyroscope-port", type=int, default=PYROSCOPE_PORT,
                         help="where the trace view receives the profiles and serves Pyroscope's API "
                              "(default %(default)s)")
+    # issue 41: make run's Prometheus and Alertmanager (runtime/prometheus_stack.py), when installed.
+    parser.add_argument("--prometheus-port", type=int, default=PROMETHEUS_PORT,
+                        help="Prometheus' port, when it is installed and the port free (default %(default)s)")
+    parser.add_argument("--alertmanager-port", type=int, default=ALERTMANAGER_PORT,
+                        help="Alertmanager's port, when it is installed and the port free (default %(default)s)")
     parser.add_argument("--show", choices=("all", "traces", "logs"), default="all",
                         help="what the terminal shows: the trace trees and the services' log lines (all), or one "
                              "of them; the log files get every line either way (default %(default)s)")
@@ -111,6 +117,9 @@ def main(argv=None):
         )
         threading.Thread(target=copy_lines, args=(processes[service].stderr, logs / f"{service.name}.log",
                                                   args.show != "traces"), daemon=True).start()
+    # issue 41: Prometheus and Alertmanager with the stack's config and rules, when installed.
+    alerting = PrometheusStack(args.state_dir, logs, {s.container: f"127.0.0.1:{ports[s]}" for s in SERVICES},
+                               args.prometheus_port, args.alertmanager_port).start()
     run_file = args.state_dir / RUN_FILE
     run_file.write_text(json.dumps({
         "pid": os.getpid(),
@@ -121,6 +130,7 @@ def main(argv=None):
         "otlp": view.receiver.endpoint if view else None,
         "pyroscope": view.profiles.url if view and view.profiles else None,
         "logs": str(logs),
+        **alerting.run_fields(),  # issue 41: "prometheus", "alertmanager" (URLs, or None)
         # Never the password: this file is for anyone on the machine to read.
         "database_url": make_url(read_or_default("DATABASE_URL")).render_as_string(hide_password=True),
     }, indent=2))
@@ -129,7 +139,7 @@ def main(argv=None):
         # The banner last, once all three answer: what to open, where the traces are, how to stop.
         ready = wait_until_ready(ports, processes)
         time.sleep(0.3)  # the services' last start-up lines (the probe's access line) go before it
-        print(banner(ports, view, ready), file=sys.stderr, flush=True)
+        print(banner(ports, view, ready, alerting.banner_lines()), file=sys.stderr, flush=True)  # issue 41
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.5)
         print("A service stopped; stopping the others.", file=sys.stderr)
@@ -150,6 +160,7 @@ def main(argv=None):
                 process.kill()
         if view:  # after the services: their last spans arrive as they stop
             view.close()
+        alerting.stop()  # issue 41
 
 
 def wait_until_ready(ports, processes, timeout=30.0):
@@ -166,7 +177,7 @@ def wait_until_ready(ports, processes, timeout=30.0):
     return False
 
 
-def banner(ports, view, ready):
+def banner(ports, view, ready, extra_lines=()):
     rule = "─" * 72
     lines = [rule, "Dice sandbox " + ("ready" if ready else "started, but the frontend is not ready yet: see the "
                                                             "lines above")]
@@ -177,7 +188,7 @@ def banner(ports, view, ready):
         lines.append(f"  traces        printed below as they complete; each as a page at {view.tempo.url}/trace/<id>")
     elif view:
         lines.append("  traces        printed below as they complete")
-    lines += ["  Ctrl-C stops all three.", rule]
+    lines += [*extra_lines, "  Ctrl-C stops all three.", rule]
     return "\n".join(lines)
 
 

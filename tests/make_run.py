@@ -23,13 +23,16 @@ class MakeRun:
         ports = free_ports(3)
         self.die_service, self.roller, self.frontend = (f"http://127.0.0.1:{port}" for port in ports)
         self.tempo = f"http://127.0.0.1:{free_port()}"
+        # Its Prometheus and Alertmanager, when installed (runtime/prometheus_stack.py): never compose's ports.
+        self.prometheus_port, self.alertmanager_port = free_ports(2)
         env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
         env.update({"OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0.05",
                     "DATABASE_URL": f"sqlite:///{folder / 'dice.sqlite3'}", **env_of_the_shell})
         self.log = open(folder / "run.log", "wb")  # noqa: SIM115 (open as long as the process)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)), "--tempo-port",
-             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), "--state-dir", str(folder)],
+             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), "--state-dir", str(folder),
+             "--prometheus-port", str(self.prometheus_port), "--alertmanager-port", str(self.alertmanager_port)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
 

@@ -1,23 +1,19 @@
 """A real Prometheus (Debian's package) scraping locally started services."""
 
-import re
 import subprocess
 import time
 from pathlib import Path
 
 import requests
 
-from runtime.processes import REPO, free_port, terminate_and_wait
+from runtime.processes import free_port, terminate_and_wait
+from runtime.prometheus_stack import local_prometheus_config
 
-COMPOSE_CONFIG = REPO / "stack" / "prometheus" / "prometheus.yml"
 
-
-def local_config(targets, scrape_interval="1s"):
-    """The compose config with each `container:port` target pointed at a local address."""
-    text = COMPOSE_CONFIG.read_text().replace("scrape_interval: 15s", f"scrape_interval: {scrape_interval}")
-    for container, address in targets.items():
-        text = re.sub(rf"\b{re.escape(container)}:\d+", address, text)
-    return text
+def local_config(targets, scrape_interval="1s", evaluation_interval="1s", alertmanager=None):
+    """The compose config with each `container:port` target pointed at a local address, the SLO
+    rules loaded (make run's rewrite, runtime/prometheus_stack.py), scraped and evaluated every second."""
+    return local_prometheus_config(targets, alertmanager, scrape_interval, evaluation_interval)
 
 
 def check_config(path):
