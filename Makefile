@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 NODE_TOOLS := tests/node_tools/node_modules/.package-lock.json
 
-.PHONY: run runserver test test-fast lint bench lab stack-check clean freeze resume reload
+.PHONY: run runserver test test-e2e test-fast lint bench lab stack-check clean freeze resume reload
 
 $(VENV)/installed: requirements/*.txt
 	python3 -m venv $(VENV)
@@ -30,12 +30,19 @@ $(NODE_TOOLS): tests/node_tools/package-lock.json
 	command -v npm >/dev/null || scripts/install-system-packages.sh
 	npm ci --prefix tests/node_tools --silent --no-audit --no-fund
 
-# The whole test suite; installs Prometheus, Chromium, PostgreSQL and its exporter (Debian packages)
+# The whole test suite; installs Prometheus, Alertmanager, Chromium, PostgreSQL and its exporter (Debian packages)
 # when missing.
 test: $(VENV)/installed $(NODE_TOOLS)
-	command -v prometheus >/dev/null && command -v chromium >/dev/null && command -v prometheus-postgres-exporter >/dev/null \
+	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v chromium >/dev/null \
+		&& command -v prometheus-postgres-exporter >/dev/null \
 		&& ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/install-system-packages.sh
-	$(PYTHON) -m pytest -n 2 --dist loadfile
+	$(PYTHON) -m pytest -n 2 --dist loadfile -m "not e2e"
+
+# The end-to-end tests that take minutes of real traffic (docs/development.md): the SLO alerts
+# through Prometheus and Alertmanager to a webhook, the budget-burn lab under make run.
+test-e2e: $(VENV)/installed
+	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || scripts/install-system-packages.sh
+	$(PYTHON) -m pytest -m e2e
 
 # The in-process tests only (no gunicorn, no browser, no Prometheus): seconds, for the edit loop.
 test-fast: $(VENV)/installed $(NODE_TOOLS)

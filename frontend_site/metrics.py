@@ -18,3 +18,13 @@ ASYNC_ROLL_REQUESTS = Counter(
     "Batch roll requests (/roll-async), by number of dice (1 to 20) and HTTP status.",
     ["batch_size", "status"],
 )
+# A die's own simulated failure (500 `die_failed`) is the die doing what its specification says,
+# not the sandbox failing: counted apart, so that the availability objective can leave it out
+# (docs/slo.md). Every route that rolls has its series from the start: a rate of 0, not "no data".
+DIE_FAILED_ANSWERS = Counter(
+    "frontend_die_failed_answers_total",
+    "Answers that were a die's own simulated failure (500 die_failed), by route.",
+    ["route"],
+)
+for _route in ("/", "/roll", "/roll-async"):
+    DIE_FAILED_ANSWERS.labels(_route)

@@ -468,5 +468,120 @@ def _span_name_hint(spans, name, slow):
     return "That span did not hold this roll's time: look for the long span with no child below it."
 
 
+class BudgetBurn(Lab):
+    name = "budget-burn"
+    title = "Which objective burns its error budget, how fast, and why?"
+    goal = ("One hop fails, or is slow, for a share of the rolls. Find which of the roll journey's objectives burns "
+            "its error budget, how fast over the last hour, and the hop responsible.")
+    todo = ("Traffic is rolling in the background. Give Prometheus a minute, then read the burn rates, and follow "
+            "the failures or the time down the chain.")
+    where = ("Grafana → the dashboard's \"Service-level objectives\" row, then \"5xx rate by service\" or \"Latency "
+             "p50 / p95 / p99 by service\"; Explore → Prometheus: slo:sli_error:ratio_rate1h / on(slo) "
+             "slo:error_budget:ratio. Without Docker: make run's Prometheus (its banner's `prometheus` line, "
+             "http://127.0.0.1:9090/graph when the port was free). docs/slo.md explains the numbers.")
+    answer = ("--objective roll-availability|roll-latency --burn-rate RATE --culprit SERVICE (the burn rate over the "
+              "last hour, to one decimal, as Prometheus has had it in the last two minutes, ±5 %)")
+    explanation = ("An objective turns \"is something broken?\" into \"how much of this month's allowance of failure "
+                   "is going, and how fast?\". The burn rate is the error ratio divided by the budget: 1 spends it in "
+                   "30 days, 14.4 over an hour spends 2 % of it, which is worth waking someone for. A die's own "
+                   "simulated failures (risky's die_failed) are left out: they are the die doing what it was asked. "
+                   "The hop to blame is then the usual reading: the deepest service whose own answers fail, or "
+                   "whose own requests are slow.")
+    options = (Option("--objective", str, "OBJECTIVE", "roll-availability or roll-latency",
+                      choices=("roll-availability", "roll-latency")),
+               Option("--burn-rate", float, "RATE", "its burn rate over the last hour, to one decimal"),
+               Option("--culprit", str, "SERVICE",
+                      "the hop that fails or is slow: frontend, dice-roller or die-service"))
+    SHARES = (0.1, 0.15, 0.2, 0.25, 0.3)
+    # The chain from the user down: the deepest hop whose own answers fail (or are slow) is where it starts.
+    CHAIN = (FRONTEND.name, DICE_ROLLER.name, DIE_SERVICE.name)
+    BURN_RATE = "slo:sli_error:ratio_rate1h{{slo=\"{slo}\"}} / on(slo) slo:error_budget:ratio"
+    TOLERANCE = 0.05
+
+    # A Prometheus that has just started evaluates its rules within one interval (15 s).
+    RULES_WAIT_SECONDS = 20
+
+    def start(self, sandbox, rng, traffic_log):
+        deadline = time.monotonic() + self.RULES_WAIT_SECONDS
+        while not self._rules_evaluated(sandbox):
+            if time.monotonic() > deadline:
+                raise SetUpFailed(f"the Prometheus at {sandbox.prometheus} has not loaded the SLO rules "
+                                  "(stack/prometheus/rules/slo.yml)")
+            time.sleep(0.5)
+        objective = rng.choice(["roll-availability", "roll-latency"])
+        if objective == "roll-availability":
+            hop, fault = rng.choice(self.CHAIN), f"error:{rng.choice([500, 502, 503, 504])}"
+        else:
+            # Slower than 1.5 s, and under the caller's timeout: the die service's delay would race the
+            # roller's 2 s, so the slow hop is one of the other two.
+            hop, fault = rng.choice(self.CHAIN[:2]), f"delay:{rng.randrange(1700, 2600, 100)}"
+        share = rng.choice(self.SHARES)
+        pid = sandbox.start_traffic(traffic_log, "--users", "4", "--think-min", "0.05", "--think-max", "0.3",
+                                    "--duration", str(TRAFFIC_SECONDS), "--dice", "fair,coin",
+                                    "--fault", f"{hop}={fault}", "--fault-rate", str(share))
+        return {"objective": objective, "hop": hop, "fault": fault, "share": share, "traffic_pid": pid}
+
+    @staticmethod
+    def _rules_evaluated(sandbox):
+        try:
+            objectives = {labels.get("slo") for labels, _ in sandbox.promql("slo:objective:ratio")}
+        except Unreachable as problem:
+            raise SetUpFailed(str(problem)) from None
+        return objectives == {"roll-availability", "roll-latency"}
+
+    def briefing(self, situation):
+        return "Prometheus scrapes and evaluates every 15 s: the burn rates show after a minute or so."
+
+    def check(self, sandbox, situation, answer):
+        burning = {labels["slo"]: value for labels, value in sandbox.promql(
+            "slo:sli_error:ratio_rate1h / on(slo) slo:error_budget:ratio") if not math.isnan(value)}
+        if burning.get(situation["objective"], 0) <= 1:
+            return Verdict(CANNOT_CHECK, "Prometheus has not seen enough of the lab's rolls yet (it scrapes every 15 s "
+                                         "and needs two scrapes for a rate): check again in a minute.")
+        if answer.objective != situation["objective"]:
+            return Verdict(WRONG, "That objective is not the one the lab's traffic burns. Compare both objectives' "
+                                  "burn rates over the last 5 minutes, which show what the rolls do now: "
+                                  "slo:sli_error:ratio_rate5m / on(slo) slo:error_budget:ratio.")
+        low, high = self._burn_rate_range(sandbox, answer.objective, burning[answer.objective])
+        if not low * (1 - self.TOLERANCE) - 0.05 <= answer.burn_rate <= high * (1 + self.TOLERANCE) + 0.05:
+            budget = 0.005 if answer.objective == "roll-availability" else 0.01
+            return Verdict(WRONG, f"Right objective; the burn rate is off by more than {self.TOLERANCE:.0%}. It is "
+                                  f"the error ratio over the last hour divided by the error budget ({budget}, 1 - the "
+                                  f"target): {self.BURN_RATE.format(slo=answer.objective)}.")
+        kind = situation["fault"].split(":")[0]
+        faulted = {labels.get("job") for labels, value in sandbox.promql(
+            f'sum by (job) (increase(faults_injected_total{{kind="{kind}"}}[1h])) > 0')}
+        culprit_job = next((s.container for s in (FRONTEND, DICE_ROLLER, DIE_SERVICE) if s.name == answer.culprit),
+                           None)
+        if answer.culprit != situation["hop"] or culprit_job not in faulted:
+            return Verdict(WRONG, self._culprit_hint(answer.culprit, situation["objective"]))
+        return Verdict(RIGHT, f"Right: {answer.objective} burns its budget {burning[answer.objective]:.1f}x as fast as "
+                              f"30 days allow (at this rate it lasts {30 / burning[answer.objective]:.1f} days), from "
+                              f"the {answer.culprit}'s injected {situation['fault']} on {situation['share']:.0%} of "
+                              "the rolls.")
+
+    def _burn_rate_range(self, sandbox, objective, now):
+        """The lowest and highest the hour's burn rate was over the last two minutes, as Prometheus computed
+        it: the subquery's steps, and `now`, the newest value (evaluated after the last step)."""
+        expression = self.BURN_RATE.format(slo=objective)
+        found = [now]
+        for function in ("min", "max"):
+            found += [value for _, value in sandbox.promql(f"{function}_over_time(({expression})[2m:15s])")]
+        return min(found), max(found)
+
+    def _culprit_hint(self, named, objective):
+        if named not in self.CHAIN:
+            return (f"{named} is not a hop of the chain ({', '.join(self.CHAIN)}). If it is a die: its failures are "
+                    "its own, simulated ones (die_failed), which roll-availability leaves out.")
+        if objective == "roll-availability":
+            return ("Not that hop. A failure travels up the chain to the user (a 5xx deep down becomes a 502 above "
+                    "it): the deepest service whose own answers are 5xx is where it starts. "
+                    "sum by (job) (rate(http_requests_total{status=~\"5..\"}[5m])), and faults_injected_total says "
+                    "whether on purpose.")
+        return ("Not that hop. A caller is as slow as its callee and more: the deepest service whose own requests "
+                "are slow holds the time. Compare the services' p95 (the dashboard's \"Latency p50 / p95 / p99 by "
+                "service\"), or a slow roll's trace: the span whose children do not cover its time.")
+
+
 LABS = {lab.name: lab for lab in (SlowHop(), FailingDie(), SlowestInBatch(), DependencyDown(), LogsForATrace(),
-                                  SlowQuery(), CpuOrWait())}
+                                  SlowQuery(), CpuOrWait(), BudgetBurn())}

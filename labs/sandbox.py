@@ -2,8 +2,8 @@
 
 - **make run** (var/run.json says where): the services on their local ports, traces from the
   Tempo API that make run serves, profiles from its Pyroscope API, metrics from the services'
-  own /metrics, logs from the files make run writes; a service is frozen with SIGSTOP, the
-  database is the SQLite file.
+  own /metrics (and PromQL from its Prometheus, when it runs one), logs from the files make run
+  writes; a service is frozen with SIGSTOP, the database is the SQLite file.
 - **docker compose**: the same services on 8103..8105, Tempo on 3200, Pyroscope on 4040,
   Prometheus on 9090, Loki on 3100; a service is frozen with `docker compose pause`, SQL goes
   through psql in the postgres container.
@@ -136,6 +136,20 @@ class Sandbox:
                 float(result["value"][1])
             for result in answer.get("data", {}).get("result", [])
         }
+
+    @property
+    def prometheus(self):
+        """Where PromQL is asked: compose's Prometheus, or make run's own when it runs one (run.json), or None."""
+        return self.run.get("prometheus") if self.kind == "make run" else COMPOSE_PROMETHEUS
+
+    def promql(self, query):
+        """Prometheus' instant answer to `query`: [(labels, value)]."""
+        if not self.prometheus:
+            raise Unreachable("this make run has no Prometheus, and this lab asks it: install Debian's "
+                              "(apt install prometheus prometheus-alertmanager) and restart make run, "
+                              "or use docker compose")
+        answer = ask("Prometheus", self.prometheus, "/api/v1/query", params={"query": query}).json()
+        return [(result["metric"], float(result["value"][1])) for result in answer["data"]["result"]]
 
     def log_lines(self, service, containing):
         """The JSON log lines of `service` that contain `containing` (a trace id), decoded."""

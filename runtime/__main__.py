@@ -5,6 +5,7 @@
     python -m runtime --show traces            (the trace trees only in the terminal; or logs)
     python -m runtime --no-trace-view          (no local backend: the services send their traces
                                                 where OTEL_EXPORTER_OTLP_ENDPOINT says)
+    python -m runtime --no-prometheus          (no Prometheus and Alertmanager, even when installed)
     kill -USR1 <its pid>                       (prints where each of its threads is, for a report)
 """
 
@@ -18,6 +19,7 @@ from backend_apis.pyroscope import PYROSCOPE_PORT
 from backend_apis.tempo import TEMPO_PORT
 from ops.services import SERVICES
 from runtime.backends.otlp import OTLP_HTTP_PORT
+from runtime.launcher.prometheus import ALERTMANAGER_PORT, PROMETHEUS_PORT
 from runtime.launcher.run import run
 from runtime.launcher.run_file import STATE_DIR
 
@@ -45,6 +47,12 @@ def main(argv=None):
                         help="where it serves the traces as Tempo does (default %(default)s)")
     parser.add_argument("--pyroscope-port", type=int, default=PYROSCOPE_PORT,
                         help="where it receives the profiles and serves them as Pyroscope does (default %(default)s)")
+    parser.add_argument("--prometheus-port", type=int, default=PROMETHEUS_PORT,
+                        help="Prometheus' port, when it is installed (a free one when taken; default %(default)s)")
+    parser.add_argument("--alertmanager-port", type=int, default=ALERTMANAGER_PORT,
+                        help="Alertmanager's port, when it is installed (a free one when taken; default %(default)s)")
+    parser.add_argument("--no-prometheus", action="store_true",
+                        help="start no Prometheus and Alertmanager, even when they are installed")
     parser.add_argument("--show", choices=("all", "traces", "logs"), default="all",
                         help="what the terminal shows: the trace trees and the services' log lines (all), or one "
                              "of them; the log files get every line either way (default %(default)s)")
@@ -53,7 +61,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     return run(args.ports, args.state_dir, show=args.show, serve_telemetry=not args.no_trace_view,
                telemetry_ports={"otlp_port": args.otlp_port, "tempo_port": args.tempo_port,
-                                "pyroscope_port": args.pyroscope_port})
+                                "pyroscope_port": args.pyroscope_port},
+               prometheus_ports=None if args.no_prometheus else (args.prometheus_port, args.alertmanager_port))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Each function gets what `start` printed (the briefing: the trace or the dice it 
 what it needs and returns (the right answer's options, a wrong answer's
 options, a text the wrong answer's hint must not contain)."""
 
+import math
 import re
 import time
 
@@ -13,8 +14,11 @@ from backend_apis.pyroscope import hottest_function
 from backend_apis.tempo import spans_of
 from labs.catalog import spent_computing
 from labs.traces import own_ms
+from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 
 SERVICES = ("frontend", "dice-roller", "die-service")
+# The roll's chain from the user down, with each hop's Prometheus job.
+CHAIN = tuple((service.name, service.container) for service in (FRONTEND, DICE_ROLLER, DIE_SERVICE))
 
 
 class NotFound(Exception):
@@ -139,8 +143,37 @@ def cpu_or_wait(sandbox, since, briefing, timeout=30):
     return [*right, "--cause", "wait"], [*right, "--cause", "cpu", "--function", "main"], hop.service
 
 
+def budget_burn(sandbox, since, briefing, timeout=180):
+    """From Prometheus alone: the objective that burns now (the 5 min burn rates), its burn rate over the
+    hour, and the deepest hop whose own answers fail (availability) or whose own requests are slow (latency)."""
+    def burn_rates(window):
+        query = f"slo:sli_error:ratio_rate{window} / on(slo) slo:error_budget:ratio"
+        return {labels["slo"]: value for labels, value in sandbox.promql(query) if not math.isnan(value)}
+
+    routes = 'route=~"/roll|/roll-async|/dice"'
+    culprit_by = {
+        "roll-availability": f'sum by (job) (rate(http_requests_total{{{routes}, status=~"5.."}}[1m])) > 0',
+        "roll-latency": f'1 - sum by (job) (rate(http_request_duration_seconds_bucket{{{routes}, le="1.5"}}[1m])) '
+                        f"/ sum by (job) (rate(http_request_duration_seconds_count{{{routes}}}[1m])) > 0.02",
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        now, hour = burn_rates("5m"), burn_rates("1h")
+        objective = max(now, key=now.get) if now else None
+        jobs = {labels["job"] for labels, _ in sandbox.promql(culprit_by[objective])} if objective else set()
+        if objective and now[objective] > 2 and hour.get(objective, 0) > 1 and jobs:
+            break
+        if time.monotonic() > deadline:
+            raise NotFound(f"no objective burns yet: {now}")
+        time.sleep(2)
+    culprit = next(name for name, job in reversed(CHAIN) if job in jobs)
+    right = ["--objective", objective, "--burn-rate", f"{hour[objective]:.1f}"]
+    other = next(name for name, _ in CHAIN if name != culprit)
+    return [*right, "--culprit", culprit], [*right, "--culprit", other], culprit
+
+
 SOLVERS = {
     "slow-hop": slow_hop, "failing-die": failing_die, "slowest-in-batch": slowest_in_batch,
     "dependency-down": dependency_down, "logs-for-a-trace": logs_for_a_trace, "slow-query": slow_query,
-    "cpu-or-wait": cpu_or_wait,
+    "cpu-or-wait": cpu_or_wait, "budget-burn": budget_burn,
 }

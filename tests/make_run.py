@@ -31,13 +31,16 @@ class MakeRun:
         self.die_service, self.roller, self.frontend = (f"http://127.0.0.1:{port}" for port in ports)
         self.tempo = f"http://127.0.0.1:{free_port()}"
         otlp = [] if otlp_port == "default" else ["--otlp-port", str(otlp_port or free_port())]
+        # Its Prometheus and Alertmanager, when installed (runtime/launcher/prometheus.py): never compose's ports.
+        self.prometheus_port, self.alertmanager_port = free_ports(2)
         env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
         env.update({"OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0.05",
                     "DATABASE_URL": f"sqlite:///{folder / 'dice.sqlite3'}", **env_of_the_shell})
         self.log = open(folder / "run.log", "wb")  # noqa: SIM115 (open as long as the process)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)), "--tempo-port",
-             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), *otlp, "--state-dir", str(folder)],
+             self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), *otlp, "--state-dir", str(folder),
+             "--prometheus-port", str(self.prometheus_port), "--alertmanager-port", str(self.alertmanager_port)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log,
             start_new_session=True,  # as a terminal's job: its signals reach make run alone, never its gunicorns
         )

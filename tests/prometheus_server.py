@@ -1,6 +1,5 @@
 """A real Prometheus (Debian's package) scraping locally started services."""
 
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -9,17 +8,13 @@ import requests
 
 from harness.ports import free_port
 from harness.stack import terminate_and_wait
-from runtime import REPO
-
-COMPOSE_CONFIG = REPO / "stack" / "prometheus" / "prometheus.yml"
+from runtime.launcher.prometheus import local_prometheus_config
 
 
-def local_config(targets, scrape_interval="1s"):
-    """The compose config with each `container:port` target pointed at a local address."""
-    text = COMPOSE_CONFIG.read_text().replace("scrape_interval: 15s", f"scrape_interval: {scrape_interval}")
-    for container, address in targets.items():
-        text = re.sub(rf"\b{re.escape(container)}:\d+", address, text)
-    return text
+def local_config(targets, scrape_interval="1s", evaluation_interval="1s", alertmanager=None):
+    """The compose config with each `container:port` target pointed at a local address, the SLO
+    rules loaded (make run's rewrite, runtime/launcher/prometheus.py), scraped and evaluated every second."""
+    return local_prometheus_config(targets, alertmanager, scrape_interval, evaluation_interval)
 
 
 def check_config(path):

@@ -121,7 +121,7 @@ def test_dockerfile_runs_the_local_command_as_non_root():
 
 def test_every_published_port_listens_on_loopback_unless_opened_on_purpose():
     published = {name: service.get("ports", []) for name, service in SERVICES_IN_COMPOSE.items()}
-    assert sum(len(ports) for ports in published.values()) == 11  # Pyroscope's 4040 with profiles
+    assert sum(len(ports) for ports in published.values()) == 12  # Pyroscope's 4040, Alertmanager's 9093
     for name, ports in published.items():
         assert all(port.startswith(BIND + ":") and port.count(":") == 3 for port in ports), (name, ports)
     assert "SANDBOX_BIND_ADDRESS=0.0.0.0 docker compose up -d" in (REPO / "docs/compose.md").read_text()
@@ -186,10 +186,10 @@ def test_logs_are_labelled_as_the_dashboards_expect():
 
 def test_datasources_have_fixed_uids_and_link_to_each_other():
     datasources = {ds["uid"]: ds for ds in DATASOURCES["datasources"]}
-    assert set(datasources) == {"prometheus", "tempo", "loki", "pyroscope"}
+    assert set(datasources) == {"prometheus", "tempo", "loki", "pyroscope", "alertmanager"}
     urls = {uid: ds["url"] for uid, ds in datasources.items()}
     assert urls == {"prometheus": "http://prometheus:9090", "tempo": "http://tempo:3200", "loki": "http://loki:3100",
-                    "pyroscope": "http://pyroscope:4040"}
+                    "pyroscope": "http://pyroscope:4040", "alertmanager": "http://alertmanager:9093"}
     tempo = datasources["tempo"]["jsonData"]
     # A span opens its own CPU profile: the agent's service_name label from the span's service.name.
     assert tempo["tracesToProfiles"]["datasourceUid"] == "pyroscope"
@@ -202,7 +202,8 @@ def test_datasources_have_fixed_uids_and_link_to_each_other():
     assert datasources["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "tempo"
     for path in REPO.glob("dashboards/*.json"):
         uids = set(re.findall(r'"uid":\s*"([^"]+)"', path.read_text()))
-        assert not {uid for uid in uids if uid in ("prometheus", "tempo", "loki", "pyroscope")} - set(datasources)
+        assert not {uid for uid in uids if uid in ("prometheus", "tempo", "loki", "pyroscope", "alertmanager")} \
+            - set(datasources)
 
 
 def test_trace_links_open_the_provisioned_tempo_datasource():
@@ -276,7 +277,7 @@ def test_the_die_service_waits_for_postgresql_which_is_not_published():
 
 def test_only_the_stacks_configs_live_under_stack_and_ops_holds_what_the_services_share():
     assert sorted(path.name for path in (REPO / "stack").iterdir()) == [
-        "alloy", "grafana", "loki", "postgres", "prometheus", "tempo"
+        "alertmanager", "alloy", "grafana", "loki", "postgres", "prometheus", "tempo"
     ]
     assert not [path for path in (REPO / "ops").iterdir() if path.is_dir() and path.name != "__pycache__"]
 
@@ -306,10 +307,12 @@ def test_the_readme_lists_the_versions_compose_runs():
 
 
 def test_health_checks_where_the_image_has_a_shell_and_dependents_wait_for_them():
-    """Prometheus' image is busybox's: wget asks its readiness endpoint. Tempo 3's, Loki's and
-    Pyroscope's are distroless, with no shell: compose can only wait for them to start."""
+    """Prometheus' and Alertmanager's images are busybox's: wget asks their readiness endpoints.
+    Tempo 3's, Loki's and Pyroscope's are distroless, with no shell: compose can only wait for them to start."""
     assert SERVICES_IN_COMPOSE["prometheus"]["healthcheck"]["test"] == [
         "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/-/ready"]
+    assert SERVICES_IN_COMPOSE["alertmanager"]["healthcheck"]["test"] == [
+        "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9093/-/ready"]
     assert not {"tempo", "loki", "pyroscope"} & {name for name, s in SERVICES_IN_COMPOSE.items() if "healthcheck" in s}
     for name, service in SERVICES_IN_COMPOSE.items():
         for dependency, condition in service.get("depends_on", {}).items():
@@ -360,3 +363,28 @@ def test_tempo_3_runs_monolithic_with_one_data_folder_and_search_shows_the_newes
     assert TEMPO["query_frontend"]["query_end_cutoff"] == "0s" and TEMPO["live_store"]["fail_on_high_lag"] is False
     assert TEMPO["overrides"]["defaults"]["metrics_generator"]["processors"] == ["service-graphs", "span-metrics"]
     assert SERVICES_IN_COMPOSE["tempo"]["stop_grace_period"] == "10s"
+
+
+def test_prometheus_loads_the_slo_rules_and_alerts_alertmanager_which_groups_by_objective_and_severity(tmp_path):
+    """The rules directory is mounted where prometheus.yml looks for it; Alertmanager is the one target of
+    `alerting`, by its compose name and port; its route groups by `slo` and `severity`, and its receivers
+    send nothing off the machine (a learner watches them in its UI); its config passes amtool."""
+    prometheus = SERVICES_IN_COMPOSE["prometheus"]
+    assert "./stack/prometheus/rules:/etc/prometheus/rules:ro" in prometheus["volumes"]
+    assert PROMETHEUS["rule_files"] == ["rules/*.yml"]
+    assert "--storage.tsdb.retention.time=30d" in prometheus["command"]  # the SLOs' 30-day window
+    [target] = PROMETHEUS["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    alertmanager = SERVICES_IN_COMPOSE["alertmanager"]
+    assert target == "alertmanager:9093" and alertmanager["ports"] == [f"{BIND}:9093:9093"]
+    assert re.fullmatch(r"prom/alertmanager:v\d+\.\d+\.\d+", alertmanager["image"])
+    assert "--cluster.listen-address=" in alertmanager["command"]  # no gossip port
+    config_path = "./stack/alertmanager/alertmanager.yml"
+    assert f"{config_path}:/etc/alertmanager/alertmanager.yml:ro" in alertmanager["volumes"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    config = yaml.safe_load((REPO / config_path).read_text())
+    assert config["route"]["group_by"] == ["slo", "severity"]
+    routes = {route["matchers"][0]: route["receiver"] for route in config["route"]["routes"]}
+    assert routes == {'severity="page"': "pages", 'severity="ticket"': "tickets"}
+    assert [set(receiver) for receiver in config["receivers"]] == [{"name"}, {"name"}]
+    checked = subprocess.run(["amtool", "check-config", config_path], cwd=REPO, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -1,6 +1,7 @@
-"""The dashboard and its queries: every Prometheus expression of the dashboard and of
-dashboards/README.md returns data from a real Prometheus scraping the three services after
-realistic traffic; every TraceQL and LogQL query parses in Grafana's own grammars."""
+"""The dashboard and its queries: every Prometheus expression of the dashboard, of
+dashboards/README.md and of docs/slo.md returns data from a real Prometheus scraping the three
+services after realistic traffic, with the SLO rules loaded (their recording rules and a burn-rate
+alert among the answers); every TraceQL and LogQL query parses in Grafana's own grammars."""
 
 import json
 import re
@@ -18,6 +19,7 @@ from tests.prometheus_server import PrometheusServer, check_config, local_config
 
 DASHBOARD = json.loads((REPO / "dashboards/dice-three-services.json").read_text())
 QUERIES_PAGE = (REPO / "dashboards/README.md").read_text()
+SLO_PAGE = (REPO / "docs/slo.md").read_text()
 DATASOURCES = yaml.safe_load((REPO / "stack/grafana/provisioning/datasources/datasources.yaml").read_text())
 ALLOY = (REPO / "stack/alloy/config.alloy").read_text()
 NODE_TOOLS = REPO / "tests/node_tools"
@@ -39,13 +41,14 @@ def targets(datasource_uid):
     ]
 
 
-def page_queries(language):
-    return re.findall(rf"```{language}\n(.*?)\n```", QUERIES_PAGE, re.S)
+def page_queries(language, page=QUERIES_PAGE):
+    return re.findall(rf"```{language}\n(.*?)\n```", page, re.S)
 
 
 def promql_expressions():
     found = [(title, target["expr"]) for title, target in targets("prometheus")]
     found += [("README", expr) for expr in page_queries("promql")]
+    found += [("docs/slo.md", expr) for expr in page_queries("promql", SLO_PAGE)]
     return found
 
 
@@ -61,8 +64,8 @@ def test_dashboard_structure():
         assert panel["datasource"]["uid"] in uids
         assert all(target["datasource"]["uid"] in uids for target in panel["targets"])
     assert {panel["title"] for panel in DASHBOARD["panels"] if panel["type"] == "row"} == {
-        "Overview", "Saturation", "Die service", "Database", "Service to service", "Rolls", "Many dice at once", "Logs",
-        "Traces", "Profiles"}
+        "Overview", "Service-level objectives", "Saturation", "Die service", "Database", "Service to service",
+        "Rolls", "Many dice at once", "Logs", "Traces", "Profiles"}
     # One CPU flame graph a service, each of its own service_name (the agent's label).
     flames = [panel for panel in panels() if panel["type"] == "flamegraph"]
     assert sorted(t["labelSelector"] for p in flames for t in p["targets"]) == [
@@ -186,8 +189,12 @@ def _traffic(stack, seconds):
     dice = ["fair", "risky", "doomed", "risky", "d20", "coin", "no-such-die"]  # doomed: a certain error
     i = 0
     while time.monotonic() < deadline and i < 2000:
-        # Every tenth roll carries a fault, for the "Injected faults" panel.
-        headers = {"baggage": "fault.die-service=delay:1"} if i % 10 == 0 else {}
+        # Every tenth roll carries a fault, for the "Injected faults" panel; every fourth fails at the
+        # dice roller (a 503 the frontend passes on): a burn of the availability budget fast enough
+        # to page (docs/slo.md), for the SLO row's alerts panel.
+        faults = [*(["fault.die-service=delay:1"] if i % 10 == 0 else []),
+                  *(["fault.dice-roller=error:503"] if i % 4 == 1 else [])]
+        headers = {"baggage": ",".join(faults)} if faults else {}
         stack.frontend.get("/roll", params={"die": dice[i % len(dice)]}, headers=headers)
         if i % 20 == 0:
             stack.frontend.get("/")

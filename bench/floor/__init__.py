@@ -7,7 +7,7 @@ from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 
 
 class FloorStack(Stack):
-    """The bare chain, started as the services are (runtime.processes.Stack)."""
+    """The bare chain, started as the services are (harness.stack.Stack)."""
 
     CONFIG = "bench/floor/gunicorn.conf.py"
     ENTRY_POINTS = {

@@ -27,6 +27,7 @@ from backend_apis.logs import log_file
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import read_or_default
 from runtime.launcher.gunicorn import resume, says_it_listens, start_gunicorn
+from runtime.launcher.prometheus import PrometheusStack
 from runtime.launcher.run_file import RunFile
 from runtime.launcher.telemetry import PROFILE_UPLOAD_SECONDS, LocalTelemetry, wanted
 
@@ -131,9 +132,11 @@ def port_taken_by(port):
     return "another process"
 
 
-def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None):
+def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None, prometheus_ports=None):
     """make run itself, until a stop signal (0) or a service stops by itself (1); see the module.
-    `telemetry_ports`: LocalTelemetry's otlp_port, tempo_port and pyroscope_port, when not its defaults."""
+    `telemetry_ports`: LocalTelemetry's otlp_port, tempo_port and pyroscope_port, when not its
+    defaults. `prometheus_ports`: (Prometheus', Alertmanager's) to start them on when installed
+    (prometheus.py), or None for neither."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
     for service, port in ports.items():
@@ -145,7 +148,7 @@ def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     run_file = RunFile(state_dir)
-    telemetry, services = None, {}
+    telemetry, services, alerting = None, {}, None
     try:
         env = {**os.environ, "DIE_SERVICE_URL": f"http://127.0.0.1:{ports[DIE_SERVICE]}",
                "DICE_ROLLER_URL": f"http://127.0.0.1:{ports[DICE_ROLLER]}"}
@@ -163,12 +166,17 @@ def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None
                 # As compose's depends_on: the die service listens once its database is seeded, so
                 # the frontend's first die list finds it there instead of logging a failed fetch.
                 services[service].wait_until_listening(deadline)
-        run_file.write(_record(services, telemetry, logs), {s.name: r.process.pid for s, r in services.items()})
+        if prometheus_ports:
+            alerting = PrometheusStack(state_dir, logs, {s.container: f"127.0.0.1:{ports[s]}" for s in SERVICES},
+                                       *prometheus_ports).start()
+        run_file.write({**_record(services, telemetry, logs), **(alerting.run_fields() if alerting else {})},
+                       {s.name: r.process.pid for s, r in services.items()})
         ready = all(running.wait_until_listening(deadline) for running in services.values()) \
             and _page_answers(services[FRONTEND], deadline)
         if not all(running.process.poll() is None for running in services.values()):
             return _stopped_by_itself(services)
-        print(banner(services, telemetry, logs, ready), file=sys.stderr, flush=True)
+        print(banner(services, telemetry, logs, ready, alerting.banner_lines() if alerting else ()), file=sys.stderr,
+              flush=True)
         while all(running.process.poll() is None for running in services.values()):
             time.sleep(0.5)
         return _stopped_by_itself(services)
@@ -182,6 +190,8 @@ def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None
             running.terminate()
         for running in services.values():
             running.wait_stopped()
+        if alerting:
+            alerting.stop()
         if telemetry:  # after the services: their last spans arrive as they stop
             telemetry.close()
 
@@ -219,7 +229,7 @@ def _record(services, telemetry, logs):
     }
 
 
-def banner(services, telemetry, logs, ready):
+def banner(services, telemetry, logs, ready, alerting_lines=()):
     """What to open, where each signal is, how to stop."""
     rule = "─" * 76
     lines = [rule, "Dice sandbox " + ("ready" if ready else "started, but the page is not ready yet: see the lines "
@@ -244,6 +254,7 @@ def banner(services, telemetry, logs, ready):
                          "with the defaults lands here too")
         for what, wanted_port, port in telemetry.moved():
             lines.append(f"  note            port {wanted_port} was taken: the {what} is on {port}")
+    lines += alerting_lines
     lines.append(f"  log files       {logs}/<service>.log")
     lines += ["  Ctrl-C stops all three.", rule]
     return "\n".join(lines)
