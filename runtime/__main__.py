@@ -2,7 +2,7 @@
 
     python -m runtime                          (Ctrl-C stops all three)
     python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
-    python -m runtime --show traces            (the trace trees only in the terminal; or logs)
+    python -m runtime --show all               (every log line in the terminal too, condensed; or logs)
     python -m runtime --no-trace-view          (no local backend: the services send their traces
                                                 where OTEL_EXPORTER_OTLP_ENDPOINT says)
     kill -USR1 <its pid>                       (prints where each of its threads is, for a report)
@@ -20,6 +20,7 @@ from ops.services import SERVICES
 from runtime.backends.otlp import OTLP_HTTP_PORT
 from runtime.launcher.run import run
 from runtime.launcher.run_file import STATE_DIR
+from runtime.views.log_lines import DEFAULT_SHOW, SHOW
 
 
 def parse_ports(text):
@@ -45,9 +46,9 @@ def main(argv=None):
                         help="where it serves the traces as Tempo does (default %(default)s)")
     parser.add_argument("--pyroscope-port", type=int, default=PYROSCOPE_PORT,
                         help="where it receives the profiles and serves them as Pyroscope does (default %(default)s)")
-    parser.add_argument("--show", choices=("all", "traces", "logs"), default="all",
-                        help="what the terminal shows: the trace trees and the services' log lines (all), or one "
-                             "of them; the log files get every line either way (default %(default)s)")
+    parser.add_argument("--show", choices=SHOW, default=DEFAULT_SHOW,
+                        help="what the terminal shows: " + "; ".join(f"{name}: {what}" for name, what in SHOW.items())
+                             + " (default %(default)s). The log files get every line, whole, either way")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
                         help="where the log files and run.json go, for the labs (default var/)")
     args = parser.parse_args(argv)
