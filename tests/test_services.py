@@ -215,6 +215,7 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         assert shown in banner, banner
     assert not [line for line in terminal.splitlines() if line.startswith("{")]  # no JSON line, no INFO line
     assert "Roll completed" not in terminal
+    assert "make run: stopping everything it started." in terminal  # Ctrl-C is answered
     roller_lines = (tmp_path / "logs" / "dice-roller.log").read_text().splitlines()
     assert all(json.loads(line) for line in roller_lines) and any("Roll completed" in line for line in roller_lines)
     assert not (tmp_path / "run.json").exists()

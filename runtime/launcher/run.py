@@ -179,6 +179,8 @@ def run(ports, state_dir, show=DEFAULT_SHOW, serve_telemetry=True, telemetry_por
             time.sleep(0.5)
         return _stopped_by_itself(services)
     except Stop:
+        # The services' own goodbyes are INFO lines, in the log files: say it here.
+        print("make run: stopping everything it started.", file=sys.stderr, flush=True)
         return 0
     finally:
         for sig in STOP_SIGNALS:  # a second Ctrl-C does not cut the clean-up short
