@@ -227,7 +227,7 @@ def _record(services, telemetry, logs):
     }
 
 
-def banner(services, telemetry, logs, ready, show=DEFAULT_SHOW):
+def banner(services, telemetry, logs, ready, show):
     """What to open, where each signal is, what the terminal shows, how to stop."""
     rule = "─" * 76
     lines = [rule, "Dice sandbox " + ("ready: open the page, roll, and follow the trace" if ready else
