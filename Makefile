@@ -10,8 +10,9 @@ $(VENV)/installed: requirements/*.txt
 	$(PYTHON) -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
-# The three services on 8103/8104/8105 with gunicorn; Ctrl-C stops them all. `make run SHOW=traces`
-# (or SHOW=logs) shows only the trace trees (only the log lines) in the terminal.
+# The three services on 8103/8104/8105 with gunicorn, and their local backend; Ctrl-C stops it all.
+# The terminal shows the trace trees and the services' warnings and errors; `make run SHOW=all`
+# every log line too, SHOW=logs the lines alone (runtime/views/log_lines.py).
 run: $(VENV)/installed
 	$(PYTHON) -m runtime $(if $(SHOW),--show $(SHOW))
 

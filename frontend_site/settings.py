@@ -57,6 +57,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 USE_TZ = True
+# Django moves TIME_ZONE into the process's TZ (its default is America/Chicago): UTC, as every
+# JSON line's timestamp, so runserver's own lines tell the same time.
+TIME_ZONE = "UTC"
 # ops.logs configures logging (JSON lines); Django must not replace it.
 LOGGING_CONFIG = None
 

@@ -28,8 +28,9 @@ class JsonLineFormatter(JsonFormatter):
         super().add_fields(log_record, record, message_dict)
         # Django's own loggers pass the request (django.request) or runserver's socket
         # (django.server) as `request`: an object, not a field; the access line and the span say
-        # what the request was.
+        # what the request was. runserver's `server_time` is the timestamp again, in another form.
         log_record.pop("request", None)
+        log_record.pop("server_time", None)
 
     def formatTime(self, record, datefmt=None):
         # RFC 3339, UTC, milliseconds: 2026-11-27T03:45:00.123Z

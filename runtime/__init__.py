@@ -5,7 +5,8 @@ for their telemetry, on loopback. Its rooms:
              (var/run.json), make freeze|resume|reload, make runserver;
 - backends/  the stand-ins for the backends: an OTLP receiver, Tempo's and Pyroscope's APIs,
              on one small HTTP server that limits what it takes;
-- views/     a trace as the learner reads it: the terminal's tree and the trace page.
+- views/     a trace as the learner reads it: the terminal's tree and the trace page, and the
+             services' log lines as the terminal shows them.
 
 The tests and the benchmark start the same processes through harness/, beside it."""
 

@@ -1,8 +1,8 @@
 """`make run`: python -m runtime (runtime/launcher/run.py says what it does).
 
-    python -m runtime                          (Ctrl-C stops all three)
+    python -m runtime                          (Ctrl-C stops everything it started)
     python -m runtime --ports 9103,9104,9105   (die service, dice roller, frontend)
-    python -m runtime --show traces            (the trace trees only in the terminal; or logs)
+    python -m runtime --show all               (every log line in the terminal too, condensed; or logs)
     python -m runtime --no-trace-view          (no local backend: the services send their traces
                                                 where OTEL_EXPORTER_OTLP_ENDPOINT says)
     python -m runtime --no-prometheus          (no Prometheus and Alertmanager, even when installed)
@@ -22,6 +22,7 @@ from runtime.backends.otlp import OTLP_HTTP_PORT
 from runtime.launcher.prometheus import ALERTMANAGER_PORT, PROMETHEUS_PORT
 from runtime.launcher.run import run
 from runtime.launcher.run_file import STATE_DIR
+from runtime.views.log_lines import DEFAULT_SHOW, SHOW
 
 
 def parse_ports(text):
@@ -53,9 +54,9 @@ def main(argv=None):
                         help="Alertmanager's port, when it is installed (a free one when taken; default %(default)s)")
     parser.add_argument("--no-prometheus", action="store_true",
                         help="start no Prometheus and Alertmanager, even when they are installed")
-    parser.add_argument("--show", choices=("all", "traces", "logs"), default="all",
-                        help="what the terminal shows: the trace trees and the services' log lines (all), or one "
-                             "of them; the log files get every line either way (default %(default)s)")
+    parser.add_argument("--show", choices=SHOW, default=DEFAULT_SHOW,
+                        help="what the terminal shows: " + "; ".join(f"{name}: {what}" for name, what in SHOW.items())
+                             + " (default %(default)s). The log files get every line, whole, either way")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
                         help="where the log files and run.json go, for the labs (default var/)")
     args = parser.parse_args(argv)

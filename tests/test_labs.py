@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -193,13 +194,17 @@ def test_a_lab_whose_dice_cannot_be_added_stops_with_one_line_and_leaves_nothing
 
 
 @pytest.mark.slow
-def test_runserver_beside_make_run_sends_its_spans_to_make_runs_trace_view(run):
+def test_runserver_beside_make_run_sends_its_spans_and_its_lines_to_make_run(run, tmp_path):
+    """make runserver beside make run: its spans join make run's traces, and its lines are both
+    in its terminal and in make run's log folder, where the trace page finds them; every time
+    it tells is UTC, as the JSON lines' timestamps."""
     port = free_port()
     # A learner's shell: none of pytest's Django test settings, tracing on.
     shell = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "DJANGO_"))}
-    server = subprocess.Popen([sys.executable, "-m", "runtime.launcher.runserver", "--port", str(port), "--state-dir",
-                               str(run.folder)], cwd=REPO, env=shell, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, start_new_session=True)
+    with open(tmp_path / "terminal.txt", "wb") as terminal:
+        server = subprocess.Popen([sys.executable, "-m", "runtime.launcher.runserver", "--port", str(port),
+                                   "--state-dir", str(run.folder)], cwd=REPO, env=shell, stdout=terminal,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def rolled():
             with contextlib.suppress(requests.RequestException):
@@ -213,10 +218,21 @@ def test_runserver_beside_make_run_sends_its_spans_to_make_runs_trace_view(run):
         assert kept, "the trace never reached make run's trace view"
         spans = spans_of(requests.get(f"{run.tempo}/api/traces/{trace_id}", timeout=2).json())
         assert {span.service for span in spans} == {"frontend", "dice-roller", "die-service"}
+        # The frontend's own line of that roll, on the trace's page, from runserver's log file.
+        page = requests.get(f"{run.tempo}/trace/{trace_id}", timeout=10).text
+        assert "Dice roller response received" in page and "frontend-runserver" in page
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
-        server.stderr.close()
+    shown = (tmp_path / "terminal.txt").read_text()
+    kept_lines = (run.folder / "logs" / "frontend-runserver.log").read_text()
+    assert trace_id in shown and trace_id in kept_lines  # in its terminal still, and in the file
+    # Django's own banner says the time the server started, in the process's time zone.
+    started = re.search(r"^(\w+ \d\d, \d{4} - \d\d:\d\d:\d\d)$", shown, re.M)
+    assert started, shown
+    said = datetime.strptime(started[1], "%B %d, %Y - %H:%M:%S").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - said) < timedelta(minutes=5), f"{said} is not UTC now"
+    assert "server_time" not in shown  # runserver's request lines tell one time, the UTC timestamp
 
 
 def requests_ok(url):

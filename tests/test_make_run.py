@@ -63,6 +63,8 @@ def test_the_otlp_default_lands_in_make_run_and_a_closed_terminal_stops_everythi
         recorded = run.run_file()
         if free_default:
             assert recorded["otlp"] == f"http://127.0.0.1:{OTLP_HTTP_PORT}"
+            assert poll_until(lambda: "the OTLP default: your app's traces land here too"
+                              in (tmp_path / "run.log").read_text())
             shell = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
             exported = subprocess.run([sys.executable, "-c", LEARNERS_APP], cwd=REPO, env=shell, capture_output=True,
                                       text=True, timeout=60, check=True)

@@ -93,8 +93,8 @@ def test_prometheus_and_alertmanager_start_on_loopback_with_the_rules_and_stop(t
     stack = PrometheusStack(tmp_path, tmp_path, addresses, prometheus_port, alertmanager_port).start()
     try:
         lines = stack.banner_lines()  # waits until both are ready
-        assert lines == [f"  prometheus    http://127.0.0.1:{prometheus_port}  (the SLOs, the docs' PromQL)",
-                         f"  alertmanager  http://127.0.0.1:{alertmanager_port}  (the SLO alerts)"]
+        assert lines == [f"  prometheus      http://127.0.0.1:{prometheus_port}  (the SLOs, the docs' PromQL)",
+                         f"  alertmanager    http://127.0.0.1:{alertmanager_port}  (the SLO alerts)"]
         prometheus, alertmanager = stack.run_fields()["prometheus"], stack.run_fields()["alertmanager"]
 
         def scraped():
@@ -128,7 +128,7 @@ def test_make_run_starts_them_says_where_in_its_banner_and_records_them_for_the_
         recorded = json.loads((tmp_path / "run.json").read_text())
         assert recorded["prometheus"] == f"http://127.0.0.1:{run.prometheus_port}"
         assert recorded["alertmanager"] == f"http://127.0.0.1:{run.alertmanager_port}"
-        assert poll_until(lambda: f"prometheus    {recorded['prometheus']}" in (tmp_path / "run.log").read_text(),
+        assert poll_until(lambda: f"prometheus      {recorded['prometheus']}" in (tmp_path / "run.log").read_text(),
                           timeout=30), (tmp_path / "run.log").read_text()
         assert requests.get(f"{recorded['alertmanager']}/-/ready", timeout=5).ok
         rules = requests.get(f"{recorded['prometheus']}/api/v1/rules", timeout=5).json()["data"]["groups"]

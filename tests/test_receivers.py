@@ -5,6 +5,9 @@ POST (403). Nothing a web page opened in the learner's browser can do writes int
 
 import gzip
 import http.client
+import socket
+import struct
+import threading
 import tracemalloc
 
 import pytest
@@ -12,7 +15,7 @@ import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from backend_apis.pyroscope import PUSH_PATH
-from runtime.backends.http import MAX_BODY_BYTES
+from runtime.backends.http import MAX_BODY_BYTES, LoopbackHandler, LoopbackServer
 from runtime.backends.otlp import OtlpReceiver
 from runtime.backends.pyroscope import ProfileStore, PyroscopeApi
 from runtime.backends.tempo import TempoApi, TraceStore
@@ -126,3 +129,27 @@ def _varint(number):
         out += bytes([number & 0x7F | 0x80])
         number >>= 7
     return out + bytes([number])
+
+
+def test_a_client_gone_before_its_answer_leaves_no_traceback(capsys):
+    """A caller that gave up (its timeout, a closed tab) while the answer was being made: the
+    write fails, and the server says nothing of it (socketserver prints the traceback)."""
+    client_gone, handled = threading.Event(), threading.Event()
+
+    class AnswersLate(LoopbackHandler):
+        def get(self, url):
+            client_gone.wait(5)
+            return 200, "text/plain", b"late" * 10_000
+
+    server = LoopbackServer(AnswersLate)
+    handle_error = server._server.handle_error
+    server._server.handle_error = lambda *args: (handle_error(*args), handled.set())
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # closed with a reset
+        client_gone.set()
+        assert handled.wait(5), "the answer's write did not fail"
+    finally:
+        server.close()
+    assert "Traceback" not in capsys.readouterr().err

@@ -170,6 +170,11 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         kept = requests.get(f"http://127.0.0.1:{tempo_port}/api/traces/{trace_id}", timeout=2).json()
         assert sum(len(batch["scopeSpans"][0]["spans"]) for batch in kept["batches"]) == 7
         assert trace_id in (tmp_path / "logs" / "dice-roller.log").read_text()
+        # The terminal shows what went wrong, one short line each; the log files every line.
+        unknown = requests.get(f"{frontend}/roll", params={"die": "loaded"}, timeout=2)
+        assert unknown.status_code == 404
+        said = f"dice-roller  WARNING  Die service returned error  trace {unknown.json()['trace_id'][:8]}"
+        assert poll_until(lambda: said in (tmp_path / "run.log").read_text(), timeout=10)
         run = json.loads((tmp_path / "run.json").read_text())
         assert run["urls"]["frontend"] == frontend and run["tempo"] == f"http://127.0.0.1:{tempo_port}"
         runner.send_signal(signal.SIGINT)
@@ -204,7 +209,16 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
     ]
     # Each SERVER span with the CPU it spent, from the profiles make run received (docs/telemetry.md).
     assert [block[i + 1].split()[:2] for i, line in enumerate(block) if " SERVER " in line] == [["·", "cpu"]] * 3
-    assert "Dice sandbox ready" in (tmp_path / "run.log").read_text()
+    terminal = (tmp_path / "run.log").read_text()
+    banner = terminal.split("Dice sandbox ready")[1]
+    for shown in ("the page ", "trace pages", "Tempo API", "Pyroscope API", "OTLP receiver", "log files",
+                  "this terminal", "Ctrl-C"):
+        assert shown in banner, banner
+    assert not [line for line in terminal.splitlines() if line.startswith("{")]  # no JSON line, no INFO line
+    assert "Roll completed" not in terminal
+    assert "make run: stopping everything it started." in terminal  # Ctrl-C is answered
+    roller_lines = (tmp_path / "logs" / "dice-roller.log").read_text().splitlines()
+    assert all(json.loads(line) for line in roller_lines) and any("Roll completed" in line for line in roller_lines)
     assert not (tmp_path / "run.json").exists()
 
 

@@ -1,6 +1,7 @@
 """`make run` prints each trace in the terminal (runtime/views/terminal.py) and keeps it."""
 
 import io
+import json
 
 import pytest
 import requests
@@ -9,6 +10,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from runtime.backends.otlp import OtlpReceiver
 from runtime.backends.tempo import TraceStore
 from runtime.launcher.telemetry import wanted
+from runtime.views.log_lines import DEFAULT_SHOW, shows_trees, terminal_line
 from runtime.views.terminal import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView
 from runtime.views.tree import render_trace
 from tests.otlp import make_span
@@ -182,3 +184,29 @@ def test_the_times_stay_in_one_column_however_long_a_name():
                                     span("q1", "d2x", "die-service", "CLIENT", query.name, 5, 6)]).splitlines()
     columns = {line.index(" ms") for line in lines[1:] if " ms" in line}
     assert len(columns) == 1, lines
+
+
+def json_line(level, message, **fields):
+    return (json.dumps({"timestamp": "2026-11-27T12:03:04.123Z", "level": level, "logger": "roller.resources",
+                        "message": message, "service": "dice-roller", **fields}) + "\n").encode()
+
+
+def test_the_terminal_shows_the_trees_and_what_went_wrong_each_line_short():
+    """make run's default: a learner reads trees, and a log line only when something went
+    wrong, as one short line (the log files keep every JSON line whole)."""
+    shown = terminal_line(DEFAULT_SHOW)
+    assert shows_trees(DEFAULT_SHOW)
+    assert shown(json_line("INFO", "Roll completed", trace_id=TRACE, roll_value=4)) is None
+    assert shown(json_line("WARNING", "Die service returned error", trace_id=TRACE, status_code=404)) == \
+        f"12:03:04.123Z dice-roller  WARNING  Die service returned error  trace {TRACE[:8]}"
+    assert shown(json_line("ERROR", "Die service unavailable\nsecond line", exc_info="Traceback ...")) == \
+        "12:03:04.123Z dice-roller  ERROR    Die service unavailable (its traceback: in the log file)"
+    # A line that is not JSON (Python's own traceback, before logging is set up) is rare and matters.
+    assert shown(b"Traceback (most recent call last):\n") == "Traceback (most recent call last):"
+
+
+@pytest.mark.parametrize("show", ["all", "logs"])
+def test_every_line_on_demand_each_one_short_line(show):
+    assert shows_trees(show) == (show == "all")
+    assert terminal_line(show)(json_line("INFO", "Roll completed", trace_id=TRACE, roll_value=4)) == \
+        f"12:03:04.123Z dice-roller  INFO     Roll completed  trace {TRACE[:8]}"

@@ -6,10 +6,12 @@ make run, and nothing can make it grow without bound:
 - a POST from a browser page of another origin (its `Origin` header): 403, so no page the
   learner opens can push spans or profiles (an exporter or an agent sends no `Origin`);
 - a body past MAX_BODY_BYTES, as sent or once decompressed: 413, read no further;
-- a client that stops sending mid-request: cut after READ_TIMEOUT_SECONDS."""
+- a client that stops sending mid-request: cut after READ_TIMEOUT_SECONDS;
+- a client gone before its answer: nothing said, no traceback in the learner's terminal."""
 
 import errno
 import ipaddress
+import sys
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,6 +126,18 @@ def reply(handler, status, content_type, data, headers=None):
     handler.wfile.write(data)
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server that says nothing of a client gone before its answer was written."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A caller that gave up (its timeout, a closed browser tab) is no error of the server's:
+        # socketserver would print a BrokenPipeError's traceback into the terminal.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 serving `handler_class`: on `port` (0: a free one);
     with `fallback`, on a free one when `port` is taken (`fell_back` then says so)."""
@@ -131,12 +145,11 @@ class LoopbackServer:
     def __init__(self, handler_class, port=0, fallback=False):
         self.wanted_port = port
         try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
+            self._server = QuietHTTPServer(("127.0.0.1", port), handler_class)
         except OSError as error:
             if not (fallback and error.errno == errno.EADDRINUSE):
                 raise
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
-        self._server.daemon_threads = True
+            self._server = QuietHTTPServer(("127.0.0.1", 0), handler_class)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         # What a browser calls this server's own origin, the only one whose POSTs it takes.

@@ -108,6 +108,11 @@ class TraceStore:
         return len(self._traces)
 
 
+def is_trace_id(text):
+    """Whether `text` is a trace id as the traces carry it: 32 lowercase hex digits, not all zeros (W3C)."""
+    return bool(TRACE_ID.fullmatch(text)) and text.strip("0") != ""
+
+
 def parse_duration(text):
     """Go's durations, as Tempo takes them ("1.5s", "100ms", "1m30s"), in nanoseconds."""
     parts = DURATION.findall(text)

@@ -182,16 +182,16 @@ class PrometheusStack:
         """What the banner says of them: where they are, that one failed (and its log), or how to get them."""
         if not self.binaries["prometheus"]:
             missing = "Prometheus and Alertmanager" if not self.binaries["alertmanager"] else "Prometheus"
-            return [f"  prometheus    {missing} not installed: `{INSTALL_HINT}` adds the SLO alerts (docs/slo.md)"]
+            return [f"  prometheus      {missing} not installed: `{INSTALL_HINT}` adds the SLO alerts (docs/slo.md)"]
         ready = self.wait_until_ready()
         lines = []
         for name, what in (("prometheus", "the SLOs, the docs' PromQL"), ("alertmanager", "the SLO alerts")):
             if name not in self.backends:
-                lines.append(f"  {name:<13} not installed: `{INSTALL_HINT}` adds the alerts (docs/slo.md)")
+                lines.append(f"  {name:<15} not installed: `{INSTALL_HINT}` adds the alerts (docs/slo.md)")
             elif ready[name]:
-                lines.append(f"  {name:<13} {self.backends[name].url}  ({what})")
+                lines.append(f"  {name:<15} {self.backends[name].url}  ({what})")
             else:
-                lines.append(f"  {name:<13} did not start: see {self.backends[name].log_path}")
+                lines.append(f"  {name:<15} did not start: see {self.backends[name].log_path}")
         return lines
 
     def stop(self):

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 from sqlalchemy.engine import make_url
@@ -26,10 +27,12 @@ from sqlalchemy.engine import make_url
 from backend_apis.logs import log_file
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import read_or_default
+from runtime.backends.otlp import OTLP_HTTP_PORT
 from runtime.launcher.gunicorn import resume, says_it_listens, start_gunicorn
 from runtime.launcher.prometheus import PrometheusStack
 from runtime.launcher.run_file import RunFile
 from runtime.launcher.telemetry import PROFILE_UPLOAD_SECONDS, LocalTelemetry, wanted
+from runtime.views.log_lines import DEFAULT_SHOW, SHOW, shows_trees, terminal_line
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 READY_SECONDS = 30.0
@@ -59,36 +62,38 @@ def silence_terminal():
 
 
 class RunningService:
-    """One service's gunicorn under make run: its lines copied to its log file (and the terminal,
-    unless `quiet`), and whether it has said it listens."""
+    """One service's gunicorn under make run: its lines copied to its log file, and to the
+    terminal as `shown` says (a function of the line: its text there, or None), and whether it
+    has said it listens."""
 
-    def __init__(self, service, port, env, logs_dir, quiet):
+    def __init__(self, service, port, env, logs_dir, shown):
         self.service, self.port = service, port
         self.url = f"http://127.0.0.1:{port}"
         self.listening = threading.Event()
         self.process = start_gunicorn(service.entry_point, port, {**env, "OTEL_SERVICE_NAME": service.name},
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self._copier = threading.Thread(target=self._copy_lines, args=(log_file(logs_dir, service.name), quiet),
+        self._copier = threading.Thread(target=self._copy_lines, args=(log_file(logs_dir, service.name), shown),
                                         name=f"lines of {service.name}", daemon=True)
         self._copier.start()
 
-    def _copy_lines(self, path, quiet):
-        """Each line the service writes, to its log file (this run's alone) and to the terminal;
-        drained to the end whatever the terminal does, so that gunicorn never blocks on a write."""
-        to_terminal = not quiet
+    def _copy_lines(self, path, shown):
+        """Each line the service writes, whole to its log file (this run's alone), and to the
+        terminal as `shown` says; drained to the end whatever the terminal does, so that gunicorn
+        never blocks on a write."""
+        to_terminal = True
         with open(path, "wb") as log:
             for line in self.process.stdout:
                 if not self.listening.is_set() and says_it_listens(line.decode(errors="replace"), self.port,
                                                                    self.process.pid):
                     self.listening.set()
-                if to_terminal:
-                    try:
-                        sys.stderr.buffer.write(line)
-                        sys.stderr.buffer.flush()
-                    except (OSError, ValueError):
-                        to_terminal = False
                 log.write(line)
                 log.flush()
+                text = shown(line) if to_terminal else None
+                if text is not None:
+                    try:
+                        print(text, file=sys.stderr, flush=True)
+                    except (OSError, ValueError):
+                        to_terminal = False
 
     def wait_until_listening(self, deadline):
         """Whether this gunicorn said it listens before `deadline` (monotonic), alive."""
@@ -132,10 +137,11 @@ def port_taken_by(port):
     return "another process"
 
 
-def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None, prometheus_ports=None):
+def run(ports, state_dir, show=DEFAULT_SHOW, serve_telemetry=True, telemetry_ports=None, prometheus_ports=None):
     """make run itself, until a stop signal (0) or a service stops by itself (1); see the module.
-    `telemetry_ports`: LocalTelemetry's otlp_port, tempo_port and pyroscope_port, when not its
-    defaults. `prometheus_ports`: (Prometheus', Alertmanager's) to start them on when installed
+    `show`: what the terminal shows (runtime/views/log_lines.py SHOW). `telemetry_ports`:
+    LocalTelemetry's otlp_port, tempo_port and pyroscope_port, when not its defaults.
+    `prometheus_ports`: (Prometheus', Alertmanager's) to start them on when installed
     (prometheus.py), or None for neither."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
@@ -154,14 +160,14 @@ def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None
                "DICE_ROLLER_URL": f"http://127.0.0.1:{ports[DICE_ROLLER]}"}
         env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))  # the frontend needs one with DEBUG off
         if serve_telemetry and wanted(os.environ):
-            trees = sys.stdout if show != "logs" else open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
+            trees = sys.stdout if shows_trees(show) else open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
             telemetry = LocalTelemetry(trees, logs, profiles=not os.environ.get("PYROSCOPE_SERVER_ADDRESS"),
                                        **(telemetry_ports or {}))
             env.update(telemetry.environment())
             env.setdefault("TRACE_VIEW_URL", telemetry.tempo.url)  # the page's trace links open make run's pages
         deadline = time.monotonic() + READY_SECONDS
         for service in SERVICES:
-            services[service] = RunningService(service, ports[service], env, logs, quiet=show == "traces")
+            services[service] = RunningService(service, ports[service], env, logs, terminal_line(show))
             if service is DIE_SERVICE:
                 # As compose's depends_on: the die service listens once its database is seeded, so
                 # the frontend's first die list finds it there instead of logging a failed fetch.
@@ -175,12 +181,14 @@ def run(ports, state_dir, show="all", serve_telemetry=True, telemetry_ports=None
             and _page_answers(services[FRONTEND], deadline)
         if not all(running.process.poll() is None for running in services.values()):
             return _stopped_by_itself(services)
-        print(banner(services, telemetry, logs, ready, alerting.banner_lines() if alerting else ()), file=sys.stderr,
-              flush=True)
+        print(banner(services, telemetry, logs, ready, show, alerting.banner_lines() if alerting else ()),
+              file=sys.stderr, flush=True)
         while all(running.process.poll() is None for running in services.values()):
             time.sleep(0.5)
         return _stopped_by_itself(services)
     except Stop:
+        # The services' own goodbyes are INFO lines, in the log files: say it here.
+        print("make run: stopping everything it started.", file=sys.stderr, flush=True)
         return 0
     finally:
         for sig in STOP_SIGNALS:  # a second Ctrl-C does not cut the clean-up short
@@ -229,32 +237,39 @@ def _record(services, telemetry, logs):
     }
 
 
-def banner(services, telemetry, logs, ready, alerting_lines=()):
-    """What to open, where each signal is, how to stop."""
+def banner(services, telemetry, logs, ready, show, alerting_lines=()):
+    """What to open, where each signal is, what the terminal shows, how to stop."""
     rule = "─" * 76
-    lines = [rule, "Dice sandbox " + ("ready" if ready else "started, but the page is not ready yet: see the lines "
-                                                            "above")]
+    lines = [rule, "Dice sandbox " + ("ready: open the page, roll, and follow the trace" if ready else
+                                      "started, but the page is not ready yet: see the lines above")]
     lines.append(f"  the page        {services[FRONTEND].url}")
     for service in (DICE_ROLLER, DIE_SERVICE):
         lines.append(f"  {service.name:<15} {services[service].url}")
     if telemetry:
-        lines.append(f"  traces          printed below as they complete; each as a page at "
-                     f"{telemetry.tempo.url}/trace/<id>")
-        lines.append(f"  Tempo API       {telemetry.tempo.url}/api/search, /api/traces/<id>")
+        lines.append(f"  trace pages     {telemetry.tempo.url}/trace/<trace id> (the page's View trace opens them)")
+        lines.append(f"  Tempo API       {telemetry.tempo.url}/api/search, /api/traces/<trace id>")
         if telemetry.pyroscope:
-            lines.append(f"  Pyroscope API   {telemetry.pyroscope.url} (the CPU profiles; each span's CPU is printed "
-                         "under its trace)")
+            lines.append(f"  Pyroscope API   {telemetry.pyroscope.url} (the CPU profiles)")
         else:
             lines.append(f"  profiles        sent to your Pyroscope, {os.environ['PYROSCOPE_SERVER_ADDRESS']}")
-        if telemetry.receiver.fell_back:
-            lines.append(f"  OTLP receiver   {telemetry.receiver.endpoint}/v1/traces: for a program of yours, set "
-                         f"OTEL_EXPORTER_OTLP_ENDPOINT={telemetry.receiver.endpoint}")
-        else:
-            lines.append(f"  OTLP receiver   {telemetry.receiver.endpoint}/v1/traces: any program exporting OTLP/HTTP "
-                         "with the defaults lands here too")
+        receiver = telemetry.receiver
+        if receiver.port == OTLP_HTTP_PORT:
+            lines.append(f"  OTLP receiver   {receiver.endpoint}, the OTLP default: your app's traces land here too")
+        else:  # taken, or another port asked for: the defaults do not land here
+            lines.append(f"  OTLP receiver   {receiver.endpoint}: for a program of yours, set "
+                         f"OTEL_EXPORTER_OTLP_ENDPOINT={receiver.endpoint}")
         for what, wanted_port, port in telemetry.moved():
             lines.append(f"  note            port {wanted_port} was taken: the {what} is on {port}")
     lines += alerting_lines
-    lines.append(f"  log files       {logs}/<service>.log")
-    lines += ["  Ctrl-C stops all three.", rule]
+    lines.append(f"  log files       {_shorter(logs)}/<service>.log (every line, as JSON)")
+    if telemetry:
+        more = " (make run SHOW=all: every line)" if show == DEFAULT_SHOW else ""
+        lines.append(f"  this terminal   {SHOW[show]}{more}")
+    lines += ["  Ctrl-C, or closing this terminal, stops everything make run started.", rule]
     return "\n".join(lines)
+
+
+def _shorter(path):
+    """`path` from the current folder when it is inside it (var/logs), else whole."""
+    path = Path(path).absolute()
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

@@ -6,7 +6,7 @@ shown is escaped: attributes carry what callers sent (a die's name)."""
 
 from html import escape
 
-from runtime.backends.tempo import KEEP_SECONDS
+from runtime.backends.tempo import KEEP_SECONDS, MAX_BYTES
 from runtime.views.tree import cpu_summary, depth_first, event_fields, status_text
 
 STYLE = """
@@ -75,7 +75,32 @@ def _fields(line):
     return " ".join(f"{key}={value}" for key, value in shown.items())
 
 
-def not_kept_page():
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such trace</title></head>"
-            f"<body><main><p>make run keeps no trace with that id: it keeps the traces it received in the last "
-            f"{KEEP_SECONDS // 60} minutes. Copy the trace id from the page or the terminal.</p></main></body></html>")
+def arriving_page(trace_id, spans_so_far):
+    """A trace whose spans are still coming in: says so, and reloads itself every second."""
+    return _short_page(
+        f"Trace {trace_id} is arriving", f"<p>Trace <code>{escape(trace_id)}</code> is arriving: {spans_so_far} "
+        f"span{'s' if spans_so_far != 1 else ''} so far. make run shows a trace once its spans have stopped coming "
+        "(a few seconds when its caller, such as the traffic generator, sends its own spans later). This page "
+        "reloads itself every second until the trace is here.</p>",
+        refresh_seconds=1)
+
+
+def not_seen_page(trace_id):
+    """A trace id make run has no span of: not yet sent, or older than what it keeps."""
+    return _short_page(
+        "No span of this trace",
+        f"<p>make run has no span of trace <code>{escape(trace_id)}</code>. A trace arrives a second or two after its "
+        f"roll: <a href=\"{escape(trace_id)}\">reload this page</a> in a moment. make run keeps the traces of the last "
+        f"{KEEP_SECONDS // 60} minutes, within {MAX_BYTES // 2**20} MiB of them: an older one is gone. The trace ids "
+        "are in the page's result and in the terminal.</p>")
+
+
+def not_a_trace_id_page():
+    return _short_page("Not a trace id", "<p>That is not a trace id: a trace id is 32 hexadecimal digits, not all "
+                                         "zeros, as the page and the terminal print them.</p>")
+
+
+def _short_page(title, body, refresh_seconds=None):
+    refresh = f'<meta http-equiv="refresh" content="{refresh_seconds}">' if refresh_seconds else ""
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">{refresh}<title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head>\n<body><main>\n<h1>{escape(title)}</h1>\n{body}\n</main></body></html>\n")

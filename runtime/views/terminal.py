@@ -12,7 +12,8 @@ from collections import OrderedDict
 
 from backend_apis.logs import trace_log_lines
 from runtime.backends.pyroscope import top_functions
-from runtime.views.page import not_kept_page, render_page
+from runtime.backends.tempo import is_trace_id
+from runtime.views.page import arriving_page, not_a_trace_id_page, not_seen_page, render_page
 from runtime.views.tree import render_trace, server_spans
 
 # A trace is printed once no span of it has arrived for this long (the services export their
@@ -26,21 +27,26 @@ MISSING_PARENT_SECONDS = 6.0
 PROFILE_WAIT_SECONDS = 4.0
 # How many printed traces are remembered, so that a late span of one joins it with a note.
 REMEMBERED_TRACES = 10_000
+# How long a trace's page waits for a trace still arriving, or not seen yet (its spans come a
+# second or two after its roll), before it says so: a "View trace" clicked at once opens the trace.
+PAGE_WAIT_SECONDS = 3.0
 
 
 class TraceView:
     """Receives the services' spans and prints each trace once it is complete."""
 
-    def __init__(self, store, profiles=None, out=sys.stdout, clock=time.monotonic, logs_dir=None):
+    def __init__(self, store, profiles=None, out=sys.stdout, clock=time.monotonic, logs_dir=None,
+                 page_wait_seconds=PAGE_WAIT_SECONDS):
         """`store`: where complete traces are kept (a TraceStore). `profiles`: the services'
         CPU samples (a ProfileStore), or None for no CPU lines. `logs_dir`: the services' log
         files, whose lines each trace's page shows."""
         self._out = out
         self._clock = clock
         self._logs_dir = logs_dir
+        self._page_wait_seconds = page_wait_seconds
         self.store = store
         self.profiles = profiles
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified as traces are kept: the pages waiting for one wake
         self._pending = {}  # trace id -> [spans]
         self._last_arrival = {}  # trace id -> clock()
         self._complete = {}  # trace id -> ([spans], clock() when complete): waiting for its profiles
@@ -75,6 +81,8 @@ class TraceView:
                 spans = self._pending.pop(trace_id)
                 self.store.add(trace_id, spans)  # the labs can read it while its profile travels
                 self._complete[trace_id] = (spans, now)
+            if done:
+                self._lock.notify_all()
             ready = [trace_id for trace_id, (spans, since) in self._complete.items()
                      if everything or now - since >= PROFILE_WAIT_SECONDS or self._profiles_in(spans)]
             finished = [(trace_id, self._complete.pop(trace_id)[0]) for trace_id in ready]
@@ -92,12 +100,27 @@ class TraceView:
         return MISSING_PARENT_SECONDS if missing_parent else QUIET_SECONDS
 
     def page(self, trace_id):
-        """(status, HTML) of a trace's page (runtime/views/page.py): 404 when it is not kept."""
+        """(status, HTML) of a trace's page (runtime/views/page.py). A trace not kept yet is waited
+        for, up to page_wait_seconds; then a trace still arriving is a page that says so and
+        reloads itself, and one with no span here a 404 that says what make run keeps."""
+        if not is_trace_id(trace_id):
+            return 404, not_a_trace_id_page()
         spans = self.store.get(trace_id)
         if not spans:
-            return 404, not_kept_page()
+            arriving = self._wait_until_kept(trace_id)
+            spans = self.store.get(trace_id)
+            if not spans:
+                return (200, arriving_page(trace_id, arriving)) if arriving else (404, not_seen_page(trace_id))
         log_lines = trace_log_lines(self._logs_dir, trace_id) if self._logs_dir else []
         return 200, render_page(trace_id, spans, self._cpu_of(spans), log_lines)
+
+    def _wait_until_kept(self, trace_id):
+        """Waits up to page_wait_seconds for the trace to be kept; how many of its spans are still
+        arriving then (0: none)."""
+        with self._lock:
+            self._lock.wait_for(lambda: trace_id in self._complete or trace_id in self._printed,
+                                timeout=self._page_wait_seconds)
+            return len(self._pending.get(trace_id, ()))
 
     def _profiles_in(self, spans):
         return all(self._profile_arrived(span) for span in server_spans(spans)) if self.profiles else True
