@@ -19,7 +19,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event
 
 from diespec.app import build_app
-from diespec.database import Backstop, DatabaseUnavailable, PoolExhausted
+from diespec.database import DatabaseUnavailable, PoolExhausted
+from diespec.database.deadline import Backstop
 from ops import faults
 from ops.faults import Fault, FaultInjector
 from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS, SETTINGS

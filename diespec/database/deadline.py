@@ -1,0 +1,162 @@
+"""The deadline machinery: each read's one budget, and what ends a wait inside it that the
+database would let run on (connecting to a server that says nothing, a query on a frozen one)."""
+
+import contextvars
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as NoResultYet
+from contextlib import contextmanager
+
+import psycopg
+
+from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS
+
+# The server-side statement timeout of a connection is the whole budget; when the wait for a
+# connection (or connecting) took longer than this, the query is given only what is left.
+NARROWING_SECONDS = 0.05
+
+
+class Budget:
+    """The time one read may take: waiting for a connection, connecting and the query together."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.deadline = self.started + seconds
+
+    def remaining(self):
+        return self.deadline - time.monotonic()
+
+    def spent(self):
+        return time.monotonic() - self.started
+
+
+# The budget of the read under way on this thread: connecting (Connector), SQLite's pg_sleep
+# and the span's error.type read it.
+_current_budget = contextvars.ContextVar("database_read_budget", default=None)
+
+
+def current_budget():
+    """The budget of the read under way on this thread, or None (work at start-up)."""
+    return _current_budget.get()
+
+
+@contextmanager
+def spending(budget):
+    """`budget` is the current one while the read runs."""
+    token = _current_budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _current_budget.reset(token)
+
+
+class Connector:
+    """Makes each new PostgreSQL connection within what is left of the read's budget.
+
+    libpq waits at least CONNECT_TIMEOUT_SECONDS for a server that accepts a connection and
+    then says nothing (a frozen one). A read may not wait that long: the connection is made on
+    a thread of its own and given up when the budget ends; libpq then finishes on that thread,
+    and a connection it makes after all is closed. Work at start-up (no read under way) connects
+    as usual."""
+
+    def __init__(self, threads):
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="database-connect")
+
+    def __call__(self, dialect, connection_record, cargs, cparams):
+        budget = current_budget()
+        if budget is None:
+            return None  # SQLAlchemy connects as usual
+        attempt = self._threads.submit(dialect.connect, *cargs, **cparams)
+        try:
+            return attempt.result(timeout=max(budget.remaining(), 0))
+        except NoResultYet:
+            if not attempt.cancel():
+                attempt.add_done_callback(_close_if_made)
+            raise psycopg.errors.ConnectionTimeout(
+                f"no connection within {budget.seconds:g} s (DATABASE_TIMEOUT_SECONDS)"
+            ) from None
+
+    def close(self):
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _close_if_made(attempt):
+    if not attempt.cancelled() and attempt.exception() is None:
+        attempt.result().close()
+
+
+class Backstop:
+    """Cuts the connection under a PostgreSQL query that outlives its read's budget by
+    DATABASE_BACKSTOP_GRACE_SECONDS (ops/settings.py). The server's statement timeout ends every
+    slow query first, its way (an error, the connection kept); but a frozen server (stopped
+    with SIGSTOP, a paused container) never answers at all, and psycopg has no client-side
+    query timeout. Shutting the socket down makes the query fail at once, which
+    SQLAlchemy takes for a lost connection (it discards it, and the pool connects afresh); the
+    read, its budget spent, reports it as the timeout it is.
+
+    Each watch holds a duplicate of the connection's socket, so a number the system reuses
+    once libpq closes its own can never point the backstop at another socket. One thread per
+    worker process, started with the first watch and stopped with `stop`."""
+
+    def __init__(self):
+        self._watches = set()
+        self._changed = threading.Condition()
+        self._thread = None
+        self._wakes_at = None  # the thread's next deadline, None when it waits for a watch
+        self._stopped = False
+
+    @contextmanager
+    def watch(self, connection, deadline):
+        pgconn = getattr(connection.connection.dbapi_connection, "pgconn", None)  # psycopg's; SQLite has no socket
+        if pgconn is None:
+            yield
+            return
+        watch = _Watch(os.dup(pgconn.socket), deadline + DATABASE_BACKSTOP_GRACE_SECONDS)
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="database-backstop", daemon=True)
+                self._thread.start()
+            self._watches.add(watch)
+            if self._wakes_at is None or watch.deadline < self._wakes_at:
+                self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._watches.discard(watch)
+            os.close(watch.fd)  # after it left the watches: the thread cuts only under the lock
+
+    def _run(self):
+        with self._changed:
+            while not self._stopped:
+                now = time.monotonic()
+                for watch in [watch for watch in self._watches if watch.deadline <= now]:
+                    self._watches.remove(watch)
+                    watch.cut()
+                self._wakes_at = min((watch.deadline for watch in self._watches), default=None)
+                self._changed.wait(None if self._wakes_at is None else self._wakes_at - now)
+
+    def stop(self):
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class _Watch:
+    def __init__(self, fd, deadline):
+        self.fd, self.deadline = fd, deadline
+
+    def cut(self):
+        sock = socket.socket(fileno=self.fd)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed by the other side
+        finally:
+            sock.detach()  # the fd stays the watch's, closed by its owner
