@@ -30,7 +30,7 @@ def _or_error(query, *args):
         # The query's own span says it when there was a query; when no connection could
         # be had there is none, and this event is where the trace says why.
         trace.get_current_span().record_exception(driver_error(error.__cause__ or error))
-        raise ApiError(errors.DATABASE_UNAVAILABLE) from error
+        raise ApiError(errors.DATABASE_UNAVAILABLE, failure=error.kind) from error
     except PoolExhausted as error:
         trace.get_current_span().record_exception(error)
         logger.warning("No database connection free",

@@ -160,7 +160,7 @@ def test_a_stopped_database_is_a_quick_503_that_says_what_without_naming_who(dep
         postgres_server.pg_ctl_start()
     assert (answer.status_code, answer.json()["error"], seconds < 0.5) == (503, "database_unavailable", True)
     assert ready.status_code == 503
-    assert ready.json()["message"] == "The database cannot be reached: refused."
+    assert ready.json()["message"] == "The database could not answer (refused); try again."
     assert poll_until(lambda: requests.get(f"{stack.die_service.url}/readyz", timeout=5).status_code == 200)
 
 

@@ -26,6 +26,12 @@ class Budget:
         self.seconds = seconds
         self.started = time.monotonic()
         self.deadline = self.started + seconds
+        self.ended_by = None  # how the deadline machinery ended the read's query, when it did
+
+    def end_query(self, how):
+        """The read's query ended by the deadline machinery itself, `how` ("the connection was
+        cut"): it failed as a timeout, whatever the driver then says."""
+        self.ended_by = how
 
     def remaining(self):
         return self.deadline - time.monotonic()
@@ -35,7 +41,7 @@ class Budget:
 
 
 # The budget of the read under way on this thread: connecting (Connector), SQLite's pg_sleep
-# and the span's error.type read it.
+# and the failure's classification read it.
 _current_budget = contextvars.ContextVar("database_read_budget", default=None)
 
 
@@ -110,12 +116,12 @@ class Backstop:
         self._stopped = False
 
     @contextmanager
-    def watch(self, connection, deadline):
+    def watch(self, connection, budget):
         pgconn = getattr(connection.connection.dbapi_connection, "pgconn", None)  # psycopg's; SQLite has no socket
         if pgconn is None:
             yield
             return
-        watch = _Watch(os.dup(pgconn.socket), deadline + DATABASE_BACKSTOP_GRACE_SECONDS)
+        watch = _Watch(os.dup(pgconn.socket), budget)
         with self._changed:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="database-backstop", daemon=True)
@@ -149,10 +155,12 @@ class Backstop:
 
 
 class _Watch:
-    def __init__(self, fd, deadline):
-        self.fd, self.deadline = fd, deadline
+    def __init__(self, fd, budget):
+        self.fd, self.budget = fd, budget
+        self.deadline = budget.deadline + DATABASE_BACKSTOP_GRACE_SECONDS
 
     def cut(self):
+        self.budget.end_query("the connection was cut")
         sock = socket.socket(fileno=self.fd)
         try:
             sock.shutdown(socket.SHUT_RDWR)

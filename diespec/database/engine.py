@@ -79,7 +79,8 @@ def _sqlite_sleep(seconds):
     allowed = seconds if budget is None else max(budget.remaining(), 0)
     time.sleep(min(seconds, allowed))
     if seconds > allowed:
-        raise TimeoutError("canceling statement due to statement timeout")
+        budget.end_query("the query was stopped")
+        raise TimeoutError("the read's budget ended")
     return ""  # PostgreSQL's void is not NULL either
 
 

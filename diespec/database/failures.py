@@ -1,17 +1,119 @@
-"""How a read failed, in words that name no host, user or value: for /readyz, the log line,
-the query span's error.type and the answer."""
+"""How a read failed, classified once: the log line, /readyz, the query span's error.type and
+the answer all say what `classify` says. PostgreSQL's SQLSTATE where it gives one (psycopg gives
+none when connecting fails: then libpq's words), SQLite's result code (and, for its generic
+SQLITE_ERROR, the first words of its message), and the deadline machinery's own word when it
+ended the query itself."""
 
-from diespec.database.deadline import current_budget
+import re
+import sqlite3
+from dataclasses import dataclass
+
+import psycopg
+
+# The kinds, in words that name no host, user or value.
+TIMED_OUT = "timed out"
+REFUSED = "refused"
+SHUTTING_DOWN = "shutting down"
+STARTING_UP = "starting up"
+CONNECTION_LOST = "connection lost"
+AUTHENTICATION_FAILED = "authentication failed"
+NO_SUCH_DATABASE = "no such database"
+NO_SUCH_TABLE = "no such table"
+NO_SUCH_COLUMN = "no such column"
+CANNOT_OPEN_THE_FILE = "cannot open the file"
+FAILED = "failed"
+
+_BY_SQLSTATE = {
+    "57014": TIMED_OUT,  # query_canceled: the statement timeout
+    "55P03": TIMED_OUT,  # lock_not_available: the lock timeout
+    "57P01": SHUTTING_DOWN,  # admin_shutdown
+    "57P02": SHUTTING_DOWN,  # crash_shutdown
+    "57P03": STARTING_UP,  # cannot_connect_now
+    "28000": AUTHENTICATION_FAILED,
+    "28P01": AUTHENTICATION_FAILED,
+    "3D000": NO_SUCH_DATABASE,
+    "42P01": NO_SUCH_TABLE,  # undefined_table
+    "42703": NO_SUCH_COLUMN,  # undefined_column
+}
+_CONNECTION_EXCEPTION = "08"  # the SQLSTATE class of a connection lost or broken
+# libpq's words when connecting fails, where psycopg has no SQLSTATE to give.
+_BY_LIBPQ_WORDS = [
+    (re.compile(pattern, re.IGNORECASE), kind) for pattern, kind in [
+        (r"connection refused", REFUSED),
+        (r"timeout expired", TIMED_OUT),
+        (r"authentication failed", AUTHENTICATION_FAILED),
+        (r'database ".*" does not exist', NO_SUCH_DATABASE),
+        (r"the database system is shutting down", SHUTTING_DOWN),
+        (r"the database system is (starting up|not yet accepting connections)", STARTING_UP),
+        (r"server closed the connection unexpectedly", CONNECTION_LOST),
+    ]
+]
+# SQLite's result codes (Python's sqlite3 gives their names), and its generic error's words.
+_BY_SQLITE_CODE = {
+    "SQLITE_BUSY": TIMED_OUT,  # another writer held the lock for all the time the read had
+    "SQLITE_LOCKED": TIMED_OUT,
+    "SQLITE_INTERRUPT": TIMED_OUT,
+    "SQLITE_CANTOPEN": CANNOT_OPEN_THE_FILE,
+}
+_BY_SQLITE_WORDS = {"no such table": NO_SUCH_TABLE, "no such column": NO_SUCH_COLUMN}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """`kind` for /readyz, the answer and the log; `error_type` what the query span's
+    error.type says (`timeout`, the semantic conventions' own value, for any timeout, else the
+    driver's exception class); `reason` the driver's first line, for the log (it names no
+    password); `sqlstate` PostgreSQL's code, when it gave one."""
+
+    kind: str
+    error_type: str
+    reason: str
+    sqlstate: str | None = None
+
+    @property
+    def timed_out(self):
+        return self.kind == TIMED_OUT
+
+
+def timeout(reason):
+    """The Failure of a read that ran out of time before any query did."""
+    return Failure(TIMED_OUT, "timeout", reason)
+
+
+def classify(error, budget=None):
+    """The Failure that `error` (SQLAlchemy's, or the driver's own) is, in the read of `budget`."""
+    if budget is not None and budget.ended_by:
+        return timeout(f"no answer within {budget.seconds:g} s (DATABASE_TIMEOUT_SECONDS): {budget.ended_by}")
+    cause = driver_error(error)
+    sqlstate = getattr(cause, "sqlstate", None)
+    kind = _kind_of(cause, sqlstate) or (CONNECTION_LOST if getattr(error, "connection_invalidated", False) else FAILED)
+    error_type = "timeout" if kind == TIMED_OUT else type(cause).__qualname__
+    return Failure(kind, error_type, reason(cause), sqlstate)
+
+
+def _kind_of(cause, sqlstate):
+    if isinstance(cause, psycopg.Error):
+        if sqlstate and sqlstate.startswith(_CONNECTION_EXCEPTION):
+            return CONNECTION_LOST
+        if sqlstate:
+            return _BY_SQLSTATE.get(sqlstate)
+        if isinstance(cause, psycopg.errors.ConnectionTimeout):
+            return TIMED_OUT
+        return next((kind for words, kind in _BY_LIBPQ_WORDS if words.search(str(cause))), None)
+    if isinstance(cause, sqlite3.Error):
+        words = str(cause)
+        return _BY_SQLITE_CODE.get(getattr(cause, "sqlite_errorname", None)) or next(
+            (kind for start, kind in _BY_SQLITE_WORDS.items() if words.startswith(start)), None)
+    return None
 
 
 class DatabaseUnavailable(Exception):
-    """The database could not answer a read: unreachable, refusing, timed out, or failing it.
-    `kind` says which in words that name no host or user (for /readyz); `reason` is the
-    driver's first line (for the log), `error_type` what a span's error.type says."""
+    """The database could not answer a read: unreachable, refusing, timed out, or failing it."""
 
-    def __init__(self, kind, reason, error_type):
-        super().__init__(reason)
-        self.kind, self.reason, self.error_type = kind, reason, error_type
+    def __init__(self, failure):
+        super().__init__(failure.reason)
+        self.failure = failure
+        self.kind, self.reason, self.error_type = failure.kind, failure.reason, failure.error_type
 
 
 class PoolExhausted(Exception):
@@ -32,33 +134,3 @@ def reason(error):
     """What went wrong, in the driver's first line (it names no password), without SQLAlchemy's additions."""
     cause = driver_error(error)
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-
-
-# SQLSTATEs: 57014 query_canceled (the statement timeout), 28000/28P01 authentication, 3D000 no such database.
-_KINDS_BY_SQLSTATE = {"57014": "timed out", "28000": "authentication failed", "28P01": "authentication failed",
-                      "3D000": "no such database"}
-# The driver's words when there is no SQLSTATE (connecting), in lower case.
-_KINDS_BY_WORDS = {"authentication failed": "authentication failed", "connection refused": "refused",
-                   "does not exist": "no such database", "unable to open database file": "cannot open the file",
-                   "timeout expired": "timed out"}
-
-
-def failure_kind(error):
-    """What kind of failure `error` is, in words that name no host, user or value: timed out,
-    refused, authentication failed, no such database, cannot open the file, or failed. Any
-    failure once the read's budget has run out is a timeout: that is what ended it."""
-    budget = current_budget()
-    if budget is not None and budget.remaining() <= 0:
-        return "timed out"
-    cause = driver_error(error)
-    kind = _KINDS_BY_SQLSTATE.get(getattr(cause, "sqlstate", None))
-    if kind:
-        return kind
-    words = str(cause).lower()
-    return next((kind for phrase, kind in _KINDS_BY_WORDS.items() if phrase in words), "failed")
-
-
-def error_type(error):
-    """error.type of a failed read, on its span and in the log: `timeout` (the semantic
-    conventions' own value) for any timeout, else the driver's exception class."""
-    return "timeout" if failure_kind(error) == "timed out" else type(driver_error(error)).__qualname__

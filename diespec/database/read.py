@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from diespec.database.deadline import NARROWING_SECONDS, Backstop, Budget, Connector, spending
-from diespec.database.failures import DatabaseUnavailable, PoolExhausted, error_type, failure_kind, reason
+from diespec.database.failures import DatabaseUnavailable, PoolExhausted, classify, timeout
 from diespec.database.statements import statement
 from diespec.database.telemetry import PoolGauges, name_the_spans
 from diespec.metrics import DATABASE_POOL_TIMEOUTS, DATABASE_POOL_WAIT
@@ -60,11 +60,7 @@ class Database:
 
     @staticmethod
     def _unavailable(error, budget):
-        """The DatabaseUnavailable of a failed read: a connection lost once the budget was spent
-        was the Backstop's cut, and is said so, not as the driver's "connection closed"."""
-        cut = budget.remaining() <= 0 and getattr(error, "connection_invalidated", False)
-        said = f"no answer within {budget.seconds:g} s (DATABASE_TIMEOUT_SECONDS): the connection was cut"
-        return DatabaseUnavailable(failure_kind(error), said if cut else reason(error), error_type(error))
+        return DatabaseUnavailable(classify(error, budget))
 
     @contextmanager
     def _connection(self, budget):
@@ -82,15 +78,14 @@ class Database:
             if self._answered_at < budget.started:
                 # Every connection held, and not one read answered the whole time: the database
                 # does not answer (frozen, its queries all hung), and that is what to say.
-                raise DatabaseUnavailable(
-                    "timed out", f"no connection came free within {waited:.2f} s and no read was answered meanwhile",
-                    "timeout") from error
+                raise DatabaseUnavailable(timeout(
+                    f"no connection came free within {waited:.2f} s and no read was answered meanwhile")) from error
             raise PoolExhausted(self.pool_size, waited) from error
         finally:
             DATABASE_POOL_WAIT.observe(budget.spent())
         self._gauges.report()
         try:
-            with connection, self._backstop.watch(connection, budget.deadline):
+            with connection, self._backstop.watch(connection, budget):
                 left = budget.remaining()
                 if self._postgres and left < self.timeout - NARROWING_SECONDS:
                     with suppress_instrumentation():  # no span: the set-up of the query, not a query

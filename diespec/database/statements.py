@@ -21,8 +21,9 @@ UPSERT = text(
 )
 SELECT_ONE = "SELECT identifier, faces, error_rate FROM die_specifications WHERE identifier = :identifier"
 SELECT_IDENTIFIERS = "SELECT identifier FROM die_specifications"
-# A round trip that reads nothing: /readyz asks it.
-PING = "SELECT 1"
+# What /readyz asks: a round trip that reads the table (a missing one is as unready as a missing
+# database) and no more than one identifier of it.
+PING = "SELECT identifier FROM die_specifications LIMIT 1"
 # Seeding takes this lock first (PostgreSQL), so that die services starting together seed one
 # after the other: CREATE TABLE IF NOT EXISTS alone races in the catalogue. Released at commit.
 SEED_LOCK = text("SELECT pg_advisory_xact_lock(7306470931)")

@@ -5,11 +5,16 @@ import functools
 import re
 import threading
 
-from opentelemetry.semconv.attributes.db_attributes import DB_COLLECTION_NAME, DB_OPERATION_NAME
+from opentelemetry.semconv.attributes.db_attributes import (
+    DB_COLLECTION_NAME,
+    DB_OPERATION_NAME,
+    DB_RESPONSE_STATUS_CODE,
+)
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from sqlalchemy import event
 
-from diespec.database.failures import error_type
+from diespec.database.deadline import current_budget
+from diespec.database.failures import classify
 from diespec.metrics import DATABASE_POOL_AVAILABLE, DATABASE_POOL_SIZE
 
 
@@ -62,12 +67,18 @@ def _name_the_query(conn, cursor, sql, parameters, context, executemany):
 
 
 def _name_the_error(context):
-    """`error.type` on a failed query's span, as the semantic conventions ask: the
-    instrumentation sets the status only. Runs before its own handler, which ends the span,
-    and reads the span where that handler finds it (no public way to it)."""
+    """`error.type` on a failed query's span, and PostgreSQL's SQLSTATE as
+    `db.response.status_code`, as the semantic conventions ask: the instrumentation sets the
+    status only. The failure classified as the read will classify it (the same exception, the
+    same budget). Runs before the instrumentation's own handler, which ends the span, and reads
+    the span where that handler finds it (no public way to it)."""
     span = getattr(context.execution_context, "_otel_span", None)
-    if span is not None and span.is_recording():
-        span.set_attribute(ERROR_TYPE, error_type(context.original_exception))
+    if span is None or not span.is_recording():
+        return
+    failure = classify(context.sqlalchemy_exception or context.original_exception, current_budget())
+    span.set_attribute(ERROR_TYPE, failure.error_type)
+    if failure.sqlstate:
+        span.set_attribute(DB_RESPONSE_STATUS_CODE, failure.sqlstate)
 
 
 class PoolGauges:

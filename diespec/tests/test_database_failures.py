@@ -1,7 +1,7 @@
 """How the die service's reads fail, in process, on a real PostgreSQL and SQLite: slow queries end
 by the server's statement timeout with the pool kept, a worker with more requests than
 connections is busy (no outage), the backstop is keyed by the query and stops with the
-store, and die services seeding at once all start."""
+store, each failure named alike everywhere, and die services seeding at once all start."""
 
 import logging
 import os
@@ -13,14 +13,16 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from falcon import testing
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from sqlalchemy import event
 
 from diespec.app import build_app
 from diespec.database import DatabaseUnavailable, PoolExhausted
-from diespec.database.deadline import Backstop
+from diespec.database.deadline import Backstop, Budget
 from ops import faults
 from ops.faults import Fault, FaultInjector
 from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS, SETTINGS
@@ -126,13 +128,16 @@ def test_a_read_that_finds_every_connection_hung_is_an_outage_not_busy(make_stor
 def test_the_backstop_cuts_only_the_query_it_watches_and_stops_with_its_thread():
     backstop = Backstop()
     left, right = socket.socketpair(), socket.socketpair()
+    spent, later = Budget(-DATABASE_BACKSTOP_GRACE_SECONDS), Budget(60)
     try:
-        with backstop.watch(FakeConnection(left[0]), time.monotonic() - DATABASE_BACKSTOP_GRACE_SECONDS):
-            # Cut: the other end reads the end of the stream.
+        with backstop.watch(FakeConnection(left[0]), spent):
+            # Cut: the other end reads the end of the stream, and the read knows who cut it.
             assert poll_until(lambda: left[1].recv(1) == b"", timeout=3.0)
-        with backstop.watch(FakeConnection(right[0]), time.monotonic() + 60):
+            assert spent.ended_by == "the connection was cut"
+        with backstop.watch(FakeConnection(right[0]), later):
             right[1].sendall(b"x")
             assert right[0].recv(1) == b"x"  # still open: another query's deadline is not this one's
+            assert later.ended_by is None
     finally:
         for sock in (*left, *right):
             sock.close()
@@ -158,7 +163,51 @@ def test_an_unknown_database_is_named_as_such_and_not_by_its_user_or_host(make_s
     client = testing.TestClient(build_app(make_store(url=url, seeded=False), FAULTS, DATABASE_FAULTS))
     ready = client.simulate_get("/readyz")
     assert ready.status_code == 503
-    assert ready.json["message"] == "The database cannot be reached: no such database."
+    assert ready.json["message"] == "The database could not answer (no such database); try again."
+
+
+def test_a_dropped_table_is_said_alike_by_the_answer_readyz_the_log_and_the_span(
+        instrumented, span_exporter, store, run_sql, caplog):
+    """One classification (diespec/database/failures.py): PostgreSQL's 42P01, SQLite's "no such
+    table", never "no such database" nor "failed"."""
+    client = testing.TestClient(build_app(store, FAULTS, DATABASE_FAULTS))
+    assert client.simulate_get("/dice", params={"identifier": "fair"}).status_code == 200
+    run_sql("DROP TABLE die_specifications")
+    span_exporter.clear()
+    with caplog.at_level(logging.INFO):
+        answer = client.simulate_get("/dice", params={"identifier": "fair"})
+        ready = client.simulate_get("/readyz")
+    said = "The database could not answer (no such table); try again."
+    assert (answer.status_code, answer.json) == (503, {"error": "database_unavailable", "message": said})
+    assert (ready.status_code, ready.json["message"]) == (503, said)
+    [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
+    [query] = [span for span in span_exporter.get_finished_spans() if span.kind is SpanKind.CLIENT]
+    expected_type = {"postgresql": "UndefinedTable", "sqlite": "OperationalError"}[store.engine_name]
+    assert (went.kind, went.error_type, query.attributes["error.type"]) == ("no such table", expected_type,
+                                                                            expected_type)
+    assert query.attributes.get("db.response.status_code") == ("42P01" if store.engine_name == "postgresql" else None)
+
+
+@ON_POSTGRESQL
+def test_a_database_shutting_down_is_said_so_by_the_log_and_readyz_alike(make_store, database_url, postgres_server,
+                                                                          caplog):
+    """A smart shutdown waits for the sessions open; meanwhile PostgreSQL refuses new ones as
+    "shutting down" (libpq's words: psycopg has no SQLSTATE when connecting fails)."""
+    client = testing.TestClient(build_app(make_store(url=database_url), FAULTS, DATABASE_FAULTS))  # no connection yet
+    with psycopg.connect(postgres_server.url):  # a session the shutdown waits for
+        postgres_server._run("pg_ctl", "-D", str(postgres_server.data_dir), "-m", "smart", "-W", "stop")
+        try:
+            with caplog.at_level(logging.INFO):
+                answer = client.simulate_get("/dice", params={"identifier": "fair"})
+                ready = client.simulate_get("/readyz")
+        finally:
+            postgres_server.pg_ctl_stop()  # at once, then back
+            postgres_server.pg_ctl_start()
+    said = "The database could not answer (shutting down); try again."
+    assert (answer.status_code, answer.json["message"], ready.json["message"]) == (503, said, said)
+    [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
+    assert went.kind == "shutting down"
+    assert client.simulate_get("/dice", params={"identifier": "fair"}).status_code == 200
 
 
 @pytest.mark.slow
