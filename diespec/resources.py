@@ -4,7 +4,7 @@ import logging
 
 from opentelemetry import trace
 
-from diespec.database import DatabaseUnavailable, PoolExhausted, driver_error
+from diespec.database import DatabaseBusy, DatabaseUnavailable, driver_error
 from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_LOADED, SPECIFICATIONS_REQUESTED
 from diespec.specs import InvalidStoredSpecification
 from ops import VERSION, errors
@@ -31,7 +31,7 @@ def _or_error(query, *args):
         # be had there is none, and this event is where the trace says why.
         trace.get_current_span().record_exception(driver_error(error.__cause__ or error))
         raise ApiError(errors.DATABASE_UNAVAILABLE, failure=error.kind) from error
-    except PoolExhausted as error:
+    except DatabaseBusy as error:
         trace.get_current_span().record_exception(error)
         logger.warning("No database connection free",
                        extra={"pool_size": error.pool_size, "waited_ms": round(error.waited_seconds * 1000)})

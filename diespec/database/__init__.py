@@ -11,7 +11,7 @@ a concern:
 What the rest of the project uses is importable from here."""
 
 from diespec.database.engine import create_pooled_engine, create_sqlite_folder, create_unpooled_engine, describe
-from diespec.database.failures import DatabaseUnavailable, PoolExhausted, driver_error, reason
+from diespec.database.failures import DatabaseBusy, DatabaseUnavailable, driver_error, reason
 from diespec.database.read import Database
 from diespec.database.statements import (
     CREATE_TABLE,
@@ -26,6 +26,6 @@ from diespec.database.statements import (
 
 __all__ = [
     "CREATE_TABLE", "PING", "SEED_LOCK", "SELECT_IDENTIFIERS", "SELECT_ONE", "UPSERT", "Database",
-    "DatabaseUnavailable", "PoolExhausted", "create_pooled_engine", "create_sqlite_folder", "create_unpooled_engine",
+    "DatabaseUnavailable", "DatabaseBusy", "create_pooled_engine", "create_sqlite_folder", "create_unpooled_engine",
     "describe", "driver_error", "failing", "reason", "with_delay",
 ]

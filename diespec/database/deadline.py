@@ -11,11 +11,12 @@ from concurrent.futures import TimeoutError as NoResultYet
 from contextlib import contextmanager
 
 import psycopg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS
 
-# The server-side statement timeout of a connection is the whole budget; when the wait for a
-# connection (or connecting) took longer than this, the query is given only what is left.
+# A query is given what is left of its read's budget once the read has spent more than this
+# before it (waiting for a place in the pool, connecting); under it, the whole budget it has anyway.
 NARROWING_SECONDS = 0.05
 
 
@@ -26,6 +27,7 @@ class Budget:
         self.seconds = seconds
         self.started = time.monotonic()
         self.deadline = self.started + seconds
+        self.pool_wait = 0.0  # seconds spent waiting for a place in the pool
         self.ended_by = None  # how the deadline machinery ended the read's query, when it did
 
     def end_query(self, how):
@@ -58,6 +60,18 @@ def spending(budget):
         yield budget
     finally:
         _current_budget.reset(token)
+
+
+@contextmanager
+def query_within(connection, budget):
+    """The query on `connection` given what is left of `budget`: PostgreSQL's statement timeout
+    is the whole budget (engine.py), narrowed to what is left when the read has spent more than
+    NARROWING_SECONDS before it (a round trip saved in the common case)."""
+    left = budget.remaining()
+    if connection.dialect.name == "postgresql" and left < budget.seconds - NARROWING_SECONDS:
+        with suppress_instrumentation():  # no span: the set-up of the query, not a query
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
+    yield
 
 
 class Connector:

@@ -116,12 +116,13 @@ class DatabaseUnavailable(Exception):
         self.kind, self.reason, self.error_type = failure.kind, failure.reason, failure.error_type
 
 
-class PoolExhausted(Exception):
-    """Every connection of the pool stayed in use for the whole budget while other reads were
-    answered: the database is fine, the worker has more requests than connections."""
+class DatabaseBusy(Exception):
+    """A read ran out of time waiting for a pooled connection (none came free within its budget,
+    or one so late that its query was left too little), while other reads were answered: the
+    database is fine, the worker has more requests than connections (diespec/database/read.py)."""
 
     def __init__(self, pool_size, waited_seconds):
-        super().__init__(f"no connection of {pool_size} came free within {waited_seconds:.2f} s")
+        super().__init__(f"waited {waited_seconds:.2f} s of its budget for one of {pool_size} connections")
         self.pool_size, self.waited_seconds = pool_size, waited_seconds
 
 
