@@ -1,7 +1,9 @@
-"""The deadline machinery: each read's one budget, and what ends a wait inside it that the
-database would let run on (connecting to a server that says nothing, a query on a frozen one)."""
+"""The deadline machinery: each read's one budget, every wait inside it given what is left of
+it, and what ends a wait that the database would let run on (connecting to a server that says
+nothing, a query on a frozen one, a long SQLite statement)."""
 
 import contextvars
+import functools
 import os
 import socket
 import threading
@@ -64,14 +66,38 @@ def spending(budget):
 
 @contextmanager
 def query_within(connection, budget):
-    """The query on `connection` given what is left of `budget`: PostgreSQL's statement timeout
-    is the whole budget (engine.py), narrowed to what is left when the read has spent more than
-    NARROWING_SECONDS before it (a round trip saved in the common case)."""
+    """The query on `connection` given what is left of `budget`. PostgreSQL's statement timeout
+    is the whole budget (engine.py), narrowed to what is left once the read has spent more than
+    NARROWING_SECONDS before its query (a round trip saved in the common case). SQLite waits for
+    another writer's lock for what is left (its busy timeout), and its VM stops the query at the
+    deadline (a progress handler: SQLite's own way to interrupt a statement)."""
     left = budget.remaining()
-    if connection.dialect.name == "postgresql" and left < budget.seconds - NARROWING_SECONDS:
-        with suppress_instrumentation():  # no span: the set-up of the query, not a query
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
-    yield
+    if connection.dialect.name == "postgresql":
+        if left < budget.seconds - NARROWING_SECONDS:
+            with suppress_instrumentation():  # no span: the set-up of the query, not a query
+                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
+        yield
+        return
+    sqlite = connection.connection.dbapi_connection  # sqlite3's own: no statement of SQLAlchemy's, no span
+    sqlite.execute(f"PRAGMA busy_timeout = {max(0, int(left * 1000))}")
+    sqlite.set_progress_handler(functools.partial(_stop_at_the_deadline, budget), SQLITE_STEPS_BETWEEN_CHECKS)
+    try:
+        yield
+    finally:
+        sqlite.set_progress_handler(None, 0)
+
+
+# How many steps of SQLite's VM run between two looks at the clock: a look costs a Python call,
+# a step a fraction of a microsecond.
+SQLITE_STEPS_BETWEEN_CHECKS = 1000
+
+
+def _stop_at_the_deadline(budget):
+    """SQLite's progress handler: non-zero stops the query (SQLITE_INTERRUPT)."""
+    if budget.remaining() > 0:
+        return 0
+    budget.end_query("the query was stopped")
+    return 1
 
 
 class Connector:

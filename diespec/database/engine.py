@@ -27,7 +27,8 @@ def engine_options(url, timeout_seconds):
         options = f"-c statement_timeout={round(timeout_seconds * 1000)}"
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": options}
         return url.set(drivername="postgresql+psycopg"), connect_args
-    return url, {"timeout": timeout_seconds}  # SQLite: how long to wait for another writer's lock
+    # SQLite: how long to wait for another writer's lock (a read waits what is left of its budget: deadline.py)
+    return url, {"timeout": timeout_seconds}
 
 
 # sqlalchemy.create_engine, not `from sqlalchemy import create_engine`: the OpenTelemetry

@@ -4,6 +4,7 @@ a real PostgreSQL and SQLite, with the default DATABASE_TIMEOUT_SECONDS (1.5 s).
 import collections
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +165,48 @@ def test_a_read_that_loses_its_connection_tries_again_in_its_place(make_store, p
         postgres_server.psql(f"SELECT pg_terminate_backend({sleeping()})")
         seconds = [read.result() for read in (a, b, c)]
     assert max(seconds) < BUDGET + DATABASE_BACKSTOP_GRACE_SECONDS, seconds
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_held_sqlite_write_lock_ends_each_read_within_its_budget(make_store, database_url):
+    """A writer holds SQLite's lock longer than the budget. A waits for it its whole budget; B,
+    half a second later, waits for A's connection, then for the lock only what is left: not a
+    whole busy timeout more. Both are the database timing out (no read was answered: no busy pool)."""
+    store = make_store(pool_size=1, timeout=BUDGET)
+    writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+
+    def timed_read():
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable) as failed:
+            store.get("fair")
+        return (failed.value.kind, failed.value.reason), time.monotonic() - started
+
+    try:
+        writer.execute("BEGIN EXCLUSIVE")
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(timed_read)
+            time.sleep(0.5)  # B's budget ends half a second after A's
+            b = pool.submit(timed_read)
+            endings = [a.result(), b.result()]
+    finally:
+        writer.close()
+    assert [outcome for outcome, _ in endings] == [("timed out", "database is locked")] * 2
+    assert max(seconds for _, seconds in endings) < BUDGET + DATABASE_BACKSTOP_GRACE_SECONDS, endings
+    assert store.get("fair").identifier == "fair"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_long_sqlite_query_is_stopped_at_the_deadline(make_store):
+    """SQLite's statement timeout, which it has not: the read's own deadline (a progress handler)."""
+    store = make_store(pool_size=1, timeout=BUDGET)
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable) as failed:  # some seconds of counting, on this machine
+        store._database.read("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000000) "
+                             "SELECT count(*) FROM n")
+    assert time.monotonic() - started < BUDGET + DATABASE_BACKSTOP_GRACE_SECONDS
+    assert (failed.value.kind, failed.value.reason) == (
+        "timed out", f"no answer within {BUDGET:g} s (DATABASE_TIMEOUT_SECONDS): the query was stopped")
+    assert store.get("fair").identifier == "fair"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
