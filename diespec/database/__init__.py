@@ -10,7 +10,13 @@ a concern:
 
 What the rest of the project uses is importable from here."""
 
-from diespec.database.engine import create_pooled_engine, create_sqlite_folder, create_unpooled_engine, describe
+from diespec.database.engine import (
+    create_pooled_engine,
+    create_seeding_engine,
+    create_sqlite_folder,
+    create_unpooled_engine,
+    describe,
+)
 from diespec.database.failures import DatabaseBusy, DatabaseUnavailable, driver_error, reason
 from diespec.database.read import Database
 from diespec.database.statements import (
@@ -25,7 +31,8 @@ from diespec.database.statements import (
 )
 
 __all__ = [
-    "CREATE_TABLE", "PING", "SEED_LOCK", "SELECT_IDENTIFIERS", "SELECT_ONE", "UPSERT", "Database",
-    "DatabaseUnavailable", "DatabaseBusy", "create_pooled_engine", "create_sqlite_folder", "create_unpooled_engine",
-    "describe", "driver_error", "failing", "reason", "with_delay",
+    "CREATE_TABLE", "PING", "SEED_LOCK", "SELECT_IDENTIFIERS", "SELECT_ONE", "UPSERT",
+    "Database", "DatabaseBusy", "DatabaseUnavailable",
+    "create_pooled_engine", "create_seeding_engine", "create_sqlite_folder", "create_unpooled_engine", "describe",
+    "driver_error", "failing", "reason", "with_delay",
 ]

@@ -17,6 +17,10 @@ from diespec.database.deadline import current_budget
 # libpq waits at least this long for a server that accepts a connection and then says nothing
 # (a frozen one); a read never does: the Connector gives up when the read's budget ends.
 CONNECT_TIMEOUT_SECONDS = 2
+# Seeding's own clock, not a read's budget: its statements, and its wait for another die
+# service's seeding (PostgreSQL's advisory lock, SQLite's write lock), may take this long. A die
+# service starting beside a slow one waits for it rather than failing to start.
+SEEDING_TIMEOUT_SECONDS = 30
 
 
 def engine_options(url, timeout_seconds):
@@ -48,11 +52,16 @@ def create_pooled_engine(url, pool_size, timeout_seconds):
 
 
 def create_unpooled_engine(url, timeout_seconds):
-    """An engine for one piece of work at start-up (seeding), keeping no connection after it."""
+    """An engine for one piece of work, keeping no connection after it."""
     url, connect_args = engine_options(url, timeout_seconds)
     engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=connect_args)
     _add_sqlite_shims(engine)
     return engine
+
+
+def create_seeding_engine(url):
+    """The engine seeding runs on, at start-up: unpooled, on seeding's own clock."""
+    return create_unpooled_engine(url, SEEDING_TIMEOUT_SECONDS)
 
 
 def create_sqlite_folder(url):

@@ -21,8 +21,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event
 
 from diespec.app import build_app
-from diespec.database import DatabaseBusy, DatabaseUnavailable
+from diespec.database import SEED_LOCK, DatabaseBusy, DatabaseUnavailable
 from diespec.database.deadline import Backstop, Budget
+from diespec.seed import seed_from_settings
 from ops import faults
 from ops.faults import Fault, FaultInjector
 from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS, SETTINGS
@@ -178,6 +179,24 @@ def test_a_database_shutting_down_is_said_so_by_the_log_and_readyz_alike(make_st
     [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
     assert went.kind == "shutting down"
     assert client.simulate_get("/dice", params={"identifier": "fair"}).status_code == 200
+
+
+@ON_POSTGRESQL
+def test_a_die_service_waiting_longer_than_the_budget_for_anothers_seeding_starts(make_store, database_url,
+                                                                                   monkeypatch):
+    """Seeding's lock wait is on seeding's own clock, not DATABASE_TIMEOUT_SECONDS: gunicorn's
+    master seeds with seed_from_settings, and exits 4 (SystemExit) when it cannot."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    with psycopg.connect(database_url) as other:  # another die service, seeding slowly
+        other.execute(SEED_LOCK.text)  # held until its transaction ends
+        ends = threading.Timer(DEFAULT_TIMEOUT + 0.5, other.rollback)
+        ends.start()
+        started = time.monotonic()
+        seed_from_settings()
+        waited = time.monotonic() - started
+        ends.join()
+    assert waited > DEFAULT_TIMEOUT
+    assert make_store(url=database_url, seeded=False).get("fair").identifier == "fair"  # seeded
 
 
 @pytest.mark.slow
