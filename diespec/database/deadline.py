@@ -140,9 +140,9 @@ class Backstop:
     DATABASE_BACKSTOP_GRACE_SECONDS (ops/settings.py). The server's statement timeout ends every
     slow query first, its way (an error, the connection kept); but a frozen server (stopped
     with SIGSTOP, a paused container) never answers at all, and psycopg has no client-side
-    query timeout. Shutting the socket down makes the query fail at once, which
-    SQLAlchemy takes for a lost connection (it discards it, and the pool connects afresh); the
-    read, its budget spent, reports it as the timeout it is.
+    query timeout. Shutting the socket down makes the query fail at once, which SQLAlchemy
+    takes for a lost connection: it discards that one (keep_the_pool_on_a_cut keeps the others),
+    and the read reports it as the timeout it is.
 
     Each watch holds a duplicate of the connection's socket, so a number the system reuses
     once libpq closes its own can never point the backstop at another socket. One thread per
@@ -192,6 +192,16 @@ class Backstop:
             self._changed.notify()
         if self._thread is not None:
             self._thread.join()
+
+
+def keep_the_pool_on_a_cut(context):
+    """handle_error of the die service's engine: a connection the Backstop cut is the one lost.
+    SQLAlchemy takes the cut for a disconnect, and a disconnect for the server's, dropping every
+    pooled connection as old: one late cancel on an overloaded server would make the whole
+    pool connect again at once."""
+    budget = current_budget()
+    if context.is_disconnect and budget is not None and budget.ended_by:
+        context.invalidate_pool_on_disconnect = False
 
 
 class _Watch:

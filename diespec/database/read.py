@@ -9,7 +9,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from diespec.database.deadline import Backstop, Budget, Connector, query_within, spending
+from diespec.database.deadline import Backstop, Budget, Connector, keep_the_pool_on_a_cut, query_within, spending
 from diespec.database.failures import DatabaseBusy, DatabaseUnavailable, classify, timeout
 from diespec.database.statements import statement
 from diespec.database.telemetry import PoolGauges, name_the_spans
@@ -37,6 +37,7 @@ class Database:
         # connection for it, or room to make one.
         self._places = threading.BoundedSemaphore(self.pool_size)
         self._backstop = Backstop()
+        event.listen(engine, "handle_error", keep_the_pool_on_a_cut)
         self._connector = Connector(self.pool_size) if engine.dialect.name == "postgresql" else None
         if self._connector:
             event.listen(engine, "do_connect", self._connector)

@@ -5,6 +5,7 @@ store, each failure is named alike everywhere, and die services seeding at once 
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -94,6 +95,38 @@ def test_a_read_that_finds_every_connection_hung_is_an_outage_not_busy(make_stor
     assert store.get("fair").identifier == "fair"
     # The pool timeout counter counts database_busy answers alone: these were an outage.
     assert metric("database_connection_pool_timeouts_total") == timeouts_before
+
+
+@ON_POSTGRESQL
+def test_a_cut_costs_the_one_connection_it_cut(make_store, database_url, postgres_server):
+    """The server process under one query stopped (SIGSTOP: no statement timeout can end it):
+    the backstop cuts that query's connection, and the pool's other connections stay, the same
+    server processes before and after."""
+    database = make_store(url=database_url, pool_size=3, timeout=DEFAULT_TIMEOUT)._database
+
+    def server_processes():
+        """The pids behind the pool's three connections: three reads at once, each holding one."""
+        with ThreadPoolExecutor(3) as pool:
+            return {rows[0][0] for rows in pool.map(
+                lambda _: database.read("SELECT pg_backend_pid(), pg_sleep(0.3)"), range(3))}
+
+    before = server_processes()
+    assert len(before) == 3
+    with ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(database.read, "SELECT pg_sleep(5)")
+        assert poll_until(lambda: postgres_server.psql(
+            "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'"), timeout=5)
+        pid = int(postgres_server.psql("SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'"))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(DatabaseUnavailable) as failed:
+                stuck.result()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert (failed.value.kind, failed.value.reason) == (
+        "timed out", f"no answer within {DEFAULT_TIMEOUT:g} s (DATABASE_TIMEOUT_SECONDS): the connection was cut")
+    after = server_processes()
+    assert len(after & before) == 2 and pid not in after, (before, after, pid)
 
 
 def test_the_backstop_cuts_only_the_query_it_watches_and_stops_with_its_thread():
