@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class DieSpecificationStore:
-    """Over a Database (diespec/database.py). `seed_order` is the seed file's identifiers, in
+    """Over a Database (diespec/database/read.py). `seed_order` is the seed file's identifiers, in
     the file's order: the list's order."""
 
     def __init__(self, database, seed_order=()):

@@ -20,6 +20,9 @@ from ops.settings import DATABASE_BACKSTOP_GRACE_SECONDS
 # A query is given what is left of its read's budget once the read has spent more than this
 # before it (waiting for a place in the pool, connecting); under it, the whole budget it has anyway.
 NARROWING_SECONDS = 0.05
+# How many steps of SQLite's VM run between two looks at the clock: a look costs a Python call,
+# a step a fraction of a microsecond.
+SQLITE_STEPS_BETWEEN_CHECKS = 1000
 
 
 class Budget:
@@ -85,11 +88,6 @@ def query_within(connection, budget):
         yield
     finally:
         sqlite.set_progress_handler(None, 0)
-
-
-# How many steps of SQLite's VM run between two looks at the clock: a look costs a Python call,
-# a step a fraction of a microsecond.
-SQLITE_STEPS_BETWEEN_CHECKS = 1000
 
 
 def _stop_at_the_deadline(budget):
@@ -194,16 +192,6 @@ class Backstop:
             self._thread.join()
 
 
-def keep_the_pool_on_a_cut(context):
-    """handle_error of the die service's engine: a connection the Backstop cut is the one lost.
-    SQLAlchemy takes the cut for a disconnect, and a disconnect for the server's, dropping every
-    pooled connection as old: one late cancel on an overloaded server would make the whole
-    pool connect again at once."""
-    budget = current_budget()
-    if context.is_disconnect and budget is not None and budget.ended_by:
-        context.invalidate_pool_on_disconnect = False
-
-
 class _Watch:
     def __init__(self, fd, budget):
         self.fd, self.budget = fd, budget
@@ -218,3 +206,13 @@ class _Watch:
             pass  # already closed by the other side
         finally:
             sock.detach()  # the fd stays the watch's, closed by its owner
+
+
+def keep_the_pool_on_a_cut(context):
+    """handle_error of the die service's engine: a connection the Backstop cut is the one lost.
+    SQLAlchemy takes the cut for a disconnect, and a disconnect for the server's, dropping every
+    pooled connection as old: one late cancel on an overloaded server would make the whole
+    pool connect again at once."""
+    budget = current_budget()
+    if context.is_disconnect and budget is not None and budget.ended_by:
+        context.invalidate_pool_on_disconnect = False
