@@ -69,25 +69,30 @@ def spending(budget):
 
 @contextmanager
 def query_within(connection, budget):
-    """The query on `connection` given what is left of `budget`. PostgreSQL's statement timeout
-    is the whole budget (engine.py), narrowed to what is left once the read has spent more than
-    NARROWING_SECONDS before its query (a round trip saved in the common case). SQLite waits for
-    another writer's lock for what is left (its busy timeout), and its VM stops the query at the
-    deadline (a progress handler: SQLite's own way to interrupt a statement)."""
+    """The query on `connection` given what is left of `budget`: its statement timeout on
+    PostgreSQL, its busy timeout (the wait for another writer's lock) on SQLite, each the whole
+    budget on the connection (engine.py) and narrowed to what is left once the read has spent
+    more than NARROWING_SECONDS before its query (a statement saved in the common case). On
+    SQLite, its VM also stops the query at the deadline (a progress handler: SQLite's own way to
+    interrupt a statement)."""
     left = budget.remaining()
+    narrowed = left < budget.seconds - NARROWING_SECONDS
     if connection.dialect.name == "postgresql":
-        if left < budget.seconds - NARROWING_SECONDS:
+        if narrowed:
             with suppress_instrumentation():  # no span: the set-up of the query, not a query
                 connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
-        yield
+        yield  # SET LOCAL ends with the transaction
         return
     sqlite = connection.connection.dbapi_connection  # sqlite3's own: no statement of SQLAlchemy's, no span
-    sqlite.execute(f"PRAGMA busy_timeout = {max(0, int(left * 1000))}")
+    if narrowed:
+        sqlite.execute(f"PRAGMA busy_timeout = {max(0, int(left * 1000))}")
     sqlite.set_progress_handler(functools.partial(_stop_at_the_deadline, budget), SQLITE_STEPS_BETWEEN_CHECKS)
     try:
         yield
     finally:
         sqlite.set_progress_handler(None, 0)
+        if narrowed:  # the connection's own again, for the next read
+            sqlite.execute(f"PRAGMA busy_timeout = {round(budget.seconds * 1000)}")
 
 
 def _stop_at_the_deadline(budget):
