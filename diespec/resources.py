@@ -23,7 +23,8 @@ def identifiers_or_error(store, fault=None):
 
 def _or_error(query, *args):
     """What the store's `query` returns, or a 503: database_unavailable when the database could
-    not answer, database_busy when every connection stayed in use. The cause goes on the span."""
+    not answer (the message names the kind of failure), database_busy when the read's time went
+    on waiting for a connection of the pool. The cause goes on the span."""
     try:
         return query(*args)
     except DatabaseUnavailable as error:
