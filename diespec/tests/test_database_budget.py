@@ -139,32 +139,39 @@ def test_connections_lost_under_load_end_every_read_within_the_budget_and_its_gr
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_read_that_loses_its_connection_tries_again_in_its_place(make_store, postgres_server):
-    """A pool of one: A holds it (a query of 1 s); B waits for it, then C, half a second later.
-    Whoever gets it after A loses it in its query (its server process ended) and tries once more
-    at once, in its place: not after the other's query, past its own budget."""
-    store = make_store(pool_size=1, timeout=BUDGET)
-    store.get("fair")  # the pool's connection made
+    """A pool of one: A holds it for 0.7 s; B waits for it, then C, half a second later, each to
+    run a query longer than its budget. Whoever gets it after A loses it in its query (its
+    server process ended) and tries once more at once, in its place: not after the other's
+    query, past its own budget. Three such pools at once: which of B and C takes a connection
+    given back first is the threads' race."""
 
-    def timed_read():
-        started = time.monotonic()
-        with contextlib.suppress(DatabaseBusy, DatabaseUnavailable):
-            store.get("fair", Fault("delay", 1000))
-        return time.monotonic() - started
+    def three_reads(tag):
+        database = make_store(pool_size=1, timeout=BUDGET)._database
+        first, then = f"SELECT pg_sleep(0.7) AS {tag}", f"SELECT pg_sleep(5) AS {tag}"  # found by their text
 
-    def sleeping():
-        return postgres_server.psql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                    "AND state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()")
+        def timed_read(query):
+            started = time.monotonic()
+            with contextlib.suppress(DatabaseBusy, DatabaseUnavailable):
+                database.read(query)
+            return time.monotonic() - started
 
-    with ThreadPoolExecutor(3) as pool:
-        a = pool.submit(timed_read)
-        assert poll_until(sleeping, timeout=5)
-        b = pool.submit(timed_read)
-        time.sleep(0.5)  # C's budget ends half a second after B's
-        c = pool.submit(timed_read)
-        assert poll_until(a.done, timeout=5) and poll_until(sleeping, timeout=5)  # the next one's query
-        postgres_server.psql(f"SELECT pg_terminate_backend({sleeping()})")
-        seconds = [read.result() for read in (a, b, c)]
-    assert max(seconds) < BUDGET + DATABASE_BACKSTOP_GRACE_SECONDS, seconds
+        def server_processes(query, do="pid"):
+            """What `do` gives for each server process running `query` now ("t" for each ended)."""
+            return postgres_server.psql(
+                f"SELECT {do} FROM pg_stat_activity WHERE query = '{query}' AND state = 'active'")
+
+        with ThreadPoolExecutor(3) as pool:
+            a = pool.submit(timed_read, first)
+            assert poll_until(lambda: server_processes(first), timeout=5)
+            b = pool.submit(timed_read, then)
+            time.sleep(0.5)  # C's budget ends half a second after B's
+            c = pool.submit(timed_read, then)
+            assert poll_until(lambda: server_processes(then, do="pg_terminate_backend(pid)") == "t", timeout=5)
+            return [read.result() for read in (a, b, c)]
+
+    with ThreadPoolExecutor(3) as pools:
+        seconds = list(pools.map(three_reads, ["first", "second", "third"]))
+    assert max(max(reads) for reads in seconds) < BUDGET + DATABASE_BACKSTOP_GRACE_SECONDS, seconds
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
