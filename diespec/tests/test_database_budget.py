@@ -45,14 +45,13 @@ def counters():
 
 def all_at_once(client, count, baggage):
     """`count` requests for the fair die, let go together however slowly a busy machine starts
-    the threads; each (status, error code) and how long it took."""
+    the threads; each answer's (status, error code)."""
     together = threading.Barrier(count)
 
     def ask(_):
         together.wait(timeout=30)
-        started = time.monotonic()
         answer = client.simulate_get("/dice", params={"identifier": "fair"}, headers={"baggage": baggage})
-        return (answer.status_code, (answer.json or {}).get("error")), time.monotonic() - started
+        return answer.status_code, (answer.json or {}).get("error")
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(ask, range(count)))
@@ -66,8 +65,8 @@ def test_a_busy_pool_is_busy_never_an_outage(instrumented, make_store, caplog, p
     """More requests than connections, each query long but well within the budget, on a healthy
     database: every answer 200 or database_busy, in each of five runs (five die-service workers
     at once, each with its pool). Those that got a connection late and timed out in their query,
-    left too little, are busy too: they spent most of their budget waiting for the pool. Each
-    answer is counted once, where it says."""
+    left too little, are busy too: a third of their budget or more went on waiting for the pool.
+    Each answer is counted once, where it says."""
     clients = [testing.TestClient(build_app(make_store(pool_size=pool_size, timeout=BUDGET), FAULTS, DATABASE_FAULTS))
                for _ in range(5)]
     before = counters()
@@ -75,9 +74,8 @@ def test_a_busy_pool_is_busy_never_an_outage(instrumented, make_store, caplog, p
         endings = list(runs.map(lambda client: all_at_once(client, requests, f"fault.database=delay:{delay_ms}"),
                                 clients))
     for run in endings:
-        outcomes = collections.Counter(outcome for outcome, _ in run)
-        assert set(outcomes) == {OK, BUSY}, outcomes
-    answered = collections.Counter(outcome for run in endings for outcome, _ in run)
+        assert set(run) == {OK, BUSY}, collections.Counter(run)
+    answered = collections.Counter(outcome for run in endings for outcome in run)
     counted = counters()
     counted.subtract(before)
     assert {key: counted[key] for key in (OK, UNAVAILABLE, BUSY, "waits")} == {
