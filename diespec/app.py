@@ -14,7 +14,7 @@ from diespec.metrics import SPECIFICATIONS_LOADED
 from diespec.resources import Dice, ServiceInfo
 from diespec.seed import load_specifications_or_exit
 from diespec.store import DieSpecificationStore
-from ops import faults
+from ops import errors, faults
 from ops.falcon_app import create_service_app
 from ops.faults import FaultInjector
 from ops.services import DIE_SERVICE
@@ -56,7 +56,7 @@ def build_app(store, fault_injector, database_faults):
         if available:
             return True, {"database": store.engine_name}
         # The kind of failure alone (refused, timed out, ...): the driver's words name host and user.
-        return False, {"message": f"The database cannot be reached: {kind}."}
+        return False, {"message": errors.DATABASE_UNAVAILABLE.body(failure=kind)["message"]}
 
     app = create_service_app(readiness_check, OPENAPI_DOCUMENT, fault_injector)
     app.add_route("/", ServiceInfo(store))

@@ -37,13 +37,14 @@ DATABASE_POOL_AVAILABLE = Gauge(
     "Connections the pools can hand out now without waiting: size minus those in use, read from the pools.",
     multiprocess_mode="livesum",
 )
-# Waiting for a connection (diespec/database.py): the wait of every read, and the reads that
-# waited their whole budget for nothing (answered 503 database_busy, no outage).
+# Waiting for a connection (diespec/database/read.py): the wait of every read for a place in its
+# worker's pool (not connecting, not a query), and the reads answered 503 database_busy.
 DATABASE_POOL_WAIT = Histogram(
     "database_connection_pool_wait_seconds",
-    "Time a read waited for a connection: a free one from the pool, or a new one made.",
+    "Time a read waited for a place in its worker's connection pool (connecting and the query not included).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DATABASE_POOL_TIMEOUTS = Counter(
-    "database_connection_pool_timeouts_total", "Reads that found no connection free within their budget."
+    "database_connection_pool_timeouts_total",
+    "Reads answered 503 database_busy: their budget spent waiting for a pooled connection, the database healthy.",
 )

@@ -4,7 +4,7 @@ import logging
 
 from opentelemetry import trace
 
-from diespec.database import DatabaseUnavailable, PoolExhausted, driver_error
+from diespec.database import DatabaseBusy, DatabaseUnavailable, driver_error
 from diespec.metrics import LIST_REQUESTS, SPECIFICATIONS_LOADED, SPECIFICATIONS_REQUESTED
 from diespec.specs import InvalidStoredSpecification
 from ops import VERSION, errors
@@ -23,15 +23,16 @@ def identifiers_or_error(store, fault=None):
 
 def _or_error(query, *args):
     """What the store's `query` returns, or a 503: database_unavailable when the database could
-    not answer, database_busy when every connection stayed in use. The cause goes on the span."""
+    not answer (the message names the kind of failure), database_busy when the read's time went
+    on waiting for a connection of the pool. The cause goes on the span."""
     try:
         return query(*args)
     except DatabaseUnavailable as error:
         # The query's own span says it when there was a query; when no connection could
         # be had there is none, and this event is where the trace says why.
         trace.get_current_span().record_exception(driver_error(error.__cause__ or error))
-        raise ApiError(errors.DATABASE_UNAVAILABLE) from error
-    except PoolExhausted as error:
+        raise ApiError(errors.DATABASE_UNAVAILABLE, failure=error.kind) from error
+    except DatabaseBusy as error:
         trace.get_current_span().record_exception(error)
         logger.warning("No database connection free",
                        extra={"pool_size": error.pool_size, "waited_ms": round(error.waited_seconds * 1000)})

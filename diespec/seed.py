@@ -11,8 +11,8 @@ from diespec.database import (
     CREATE_TABLE,
     SEED_LOCK,
     UPSERT,
+    create_seeding_engine,
     create_sqlite_folder,
-    create_unpooled_engine,
     describe,
     reason,
 )
@@ -27,7 +27,8 @@ def seed(engine, specifications, source):
     """Creates the table if missing and upserts `specifications` ({identifier: DieSpecification}):
     a die of the file replaces its row, other rows stay as they are. Makes no span, wherever
     it runs: start-up is no request's trace. Several die services starting at once seed one
-    after the other (PostgreSQL's advisory lock; SQLite's writers wait for each other)."""
+    after the other (PostgreSQL's advisory lock; SQLite's writers wait for each other), each
+    waiting on seeding's own clock (create_seeding_engine), not a read's budget."""
     with suppress_instrumentation(), engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(SEED_LOCK)
@@ -45,7 +46,7 @@ def seed_from_settings():
     specifications = load_specifications_or_exit(path)
     logger.info("Die specifications loaded", extra={"file": str(path), "identifiers": list(specifications)})
     create_sqlite_folder(url)
-    engine = create_unpooled_engine(url, settings.read("DATABASE_TIMEOUT_SECONDS"))
+    engine = create_seeding_engine(url)
     try:
         seed(engine, specifications, path)
     except Exception as error:  # noqa: BLE001 (any failure to reach the database stops the start, said once)

@@ -24,7 +24,7 @@ class DieSpecification:
         return {"identifier": self.identifier, "faces": list(self.faces), "error_rate": self.error_rate}
 
     def to_row(self):
-        """The row of the die_specifications table (diespec/database.py): faces as a JSON array."""
+        """The row of the die_specifications table (diespec/database/statements.py): faces as a JSON array."""
         return {"identifier": self.identifier, "faces": json.dumps(list(self.faces)), "error_rate": self.error_rate}
 
     @classmethod

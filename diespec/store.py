@@ -11,12 +11,12 @@ from diespec.database import (
     PING,
     SELECT_IDENTIFIERS,
     SELECT_ONE,
+    DatabaseBusy,
     DatabaseUnavailable,
-    PoolExhausted,
     failing,
     with_delay,
 )
-from diespec.metrics import DATABASE_QUERIES, DATABASE_QUERY_DURATION
+from diespec.metrics import DATABASE_POOL_TIMEOUTS, DATABASE_QUERIES, DATABASE_QUERY_DURATION
 from diespec.specs import DieSpecification
 from ops.metrics import trace_exemplar
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class DieSpecificationStore:
-    """Over a Database (diespec/database.py). `seed_order` is the seed file's identifiers, in
+    """Over a Database (diespec/database/read.py). `seed_order` is the seed file's identifiers, in
     the file's order: the list's order."""
 
     def __init__(self, database, seed_order=()):
@@ -57,7 +57,7 @@ class DieSpecificationStore:
         except DatabaseUnavailable as error:
             self._outage.began(error)
             return False, error.kind
-        except PoolExhausted:
+        except DatabaseBusy:
             return True, None
         self._outage.ended()
         return True, None
@@ -68,13 +68,14 @@ class DieSpecificationStore:
         try:
             with suppress_instrumentation():
                 return len(self._database.read(SELECT_IDENTIFIERS))
-        except (DatabaseUnavailable, PoolExhausted):
+        except (DatabaseUnavailable, DatabaseBusy):
             return None
 
     def _query(self, query_type, query, parameters, fault):
         """The rows of `query`; a fault (ops/faults.py) makes the database itself wait or fail.
-        A read that found no connection free (PoolExhausted) was no query: it is counted in
-        database_connection_pool_timeouts_total, and no outage."""
+        Each read is counted once: its rows or the database's failure in database_queries_total,
+        and a read the pool took the time of (DatabaseBusy, answered database_busy, no outage)
+        in database_connection_pool_timeouts_total instead."""
         if fault is not None and fault.kind == "delay":
             query, parameters = with_delay(query), {**parameters, "delay_seconds": fault.value / 1000}
         elif fault is not None:
@@ -82,6 +83,9 @@ class DieSpecificationStore:
         started = time.perf_counter()
         try:
             rows = self._database.read(query, parameters)
+        except DatabaseBusy:
+            DATABASE_POOL_TIMEOUTS.inc()
+            raise
         except DatabaseUnavailable as error:
             self._record(query_type, "error", started)
             if fault is None:  # a failure asked for is no outage

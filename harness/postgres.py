@@ -66,6 +66,11 @@ class PostgresServer:
         """Stops the server at once (connections cut), keeping its data: `pg_ctl_start` again."""
         self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-m", "immediate", "stop", check=False)
 
+    def begin_smart_shutdown(self):
+        """Starts a smart shutdown and returns at once: the server waits for the sessions open and
+        meanwhile refuses new ones ("the database system is shutting down"). `pg_ctl_stop` ends it."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "smart", "-W", "stop")
+
     def postmaster_pid(self):
         return int((self.data_dir / "postmaster.pid").read_text().split()[0])
 

@@ -41,10 +41,12 @@ INJECTED_FAULT = ErrorKind(
 # The die service and the dice roller
 UNKNOWN_DIE = ErrorKind(404, "unknown_die", "No die has that identifier.")
 
-# The die service about its database. The message names no value from the row.
-DATABASE_UNAVAILABLE = ErrorKind(503, "database_unavailable", "The database cannot be reached; try again.")
-# The database is fine, but every connection of this worker's pool stayed in use for the whole
-# budget: 503 too (try again shortly), under a code of its own, for it is no outage.
+# The die service about its database. The message names no value from the row; `failure` is the
+# failure's kind (diespec/database/failures.py), which names no host, user or value either.
+DATABASE_UNAVAILABLE = ErrorKind(503, "database_unavailable", "The database could not answer ({failure}); try again.")
+# The database is fine, but the read's budget went on waiting for a connection of this worker's
+# pool (diespec/database/read.py): 503 too (try again shortly), under a code of its own, for it
+# is no outage.
 DATABASE_BUSY = ErrorKind(503, "database_busy", "Every database connection is in use; try again shortly.")
 INVALID_DIE_SPECIFICATION = ErrorKind(
     500, "invalid_die_specification",

@@ -205,7 +205,7 @@ def read(name):
 # Deadlines nest (docs/configuration.md): each layer answers its caller before the caller gives
 # up, or the caller times out first and blames the wrong hop. A read of the die service's
 # database may end DATABASE_BACKSTOP_GRACE_SECONDS past its budget (a frozen server's connection
-# is cut then, diespec/database.py), and every answer needs ANSWER_ROOM_SECONDS to travel back.
+# is cut then, diespec/database/deadline.py), and every answer needs ANSWER_ROOM_SECONDS to travel back.
 DATABASE_BACKSTOP_GRACE_SECONDS = 0.2
 ANSWER_ROOM_SECONDS = 0.1
 # (what the layer below may take: the sum of these settings, plus this much), the caller's timeout

@@ -1,10 +1,11 @@
 """How the die service's reads fail, in process, on a real PostgreSQL and SQLite: slow queries end
-by the server's statement timeout with the pool kept, a worker with more requests than
-connections is busy (no outage), the backstop is keyed by the query and stops with the
-store, and die services seeding at once all start."""
+by the server's statement timeout with the pool kept, a frozen database is an outage (a busy
+pool is not: test_database_budget.py), the backstop is keyed by the query and stops with the
+store, each failure is named alike everywhere, and die services seeding at once all start."""
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,13 +14,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from falcon import testing
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from sqlalchemy import event
 
 from diespec.app import build_app
-from diespec.database import Backstop, DatabaseUnavailable, PoolExhausted
+from diespec.database import SEED_LOCK, DatabaseBusy, DatabaseUnavailable
+from diespec.database.deadline import Backstop, Budget
+from diespec.seed import seed_from_settings
 from harness.processes import is_stopped
 from ops import faults
 from ops.faults import Fault, FaultInjector
@@ -70,44 +75,12 @@ def test_forty_slow_queries_all_end_by_the_statement_timeout_with_the_pool_kept(
     assert metric("database_connection_pool_available") == 40
 
 
-@ON_SQLITE
-def test_more_requests_than_connections_is_busy_not_an_outage(instrumented, make_store, caplog):
-    """SQLite, healthy: one connection, thirty requests at once, each holding it 100 ms."""
-    store = make_store(pool_size=1, timeout=DEFAULT_TIMEOUT)
-    client = testing.TestClient(build_app(store, FAULTS, DATABASE_FAULTS))
-    timeouts_before = metric("database_connection_pool_timeouts_total")
-    waits_before = metric("database_connection_pool_wait_seconds_count")
-
-    # All thirty at once, however slowly a busy machine starts the threads: else they come one
-    # after another, none waits long, and none finds the pool busy.
-    together = threading.Barrier(30)
-
-    def ask(_):
-        together.wait(timeout=30)
-        return client.simulate_get("/dice", params={"identifier": "fair"},
-                                   headers={"baggage": "fault.database=delay:100"})
-
-    with caplog.at_level(logging.INFO), ThreadPoolExecutor(30) as pool:
-        answers = list(pool.map(ask, range(30)))
-    outcomes = [(answer.status_code, (answer.json or {}).get("error")) for answer in answers]
-    busy = outcomes.count((503, "database_busy"))
-    assert outcomes.count((200, None)) >= 8 and busy >= 5, outcomes
-    # At the edge, a request that got the connection with less than 100 ms of its budget left
-    # times out in its query: the truth, and a database error, not a busy pool.
-    assert set(outcomes) <= {(200, None), (503, "database_busy"), (503, "database_unavailable")}
-    assert busy == metric("database_connection_pool_timeouts_total") - timeouts_before
-    assert metric("database_connection_pool_wait_seconds_count") - waits_before == 30
-    messages = [record.getMessage() for record in caplog.records]
-    assert "Database unavailable" not in messages
-    assert messages.count("No database connection free") == busy
-    assert metric("database_connection_pool_available") == 1
-
-
 @ON_POSTGRESQL
 def test_a_read_that_finds_every_connection_hung_is_an_outage_not_busy(make_store, database_url, postgres_server):
     """Frozen: the requests waiting for a connection see no read answered meanwhile."""
     store = make_store(url=database_url, pool_size=1, timeout=0.5)
     store.get("fair")
+    timeouts_before = metric("database_connection_pool_timeouts_total")
     postgres_server.pause()
     try:
         with ThreadPoolExecutor(2) as pool:
@@ -121,18 +94,55 @@ def test_a_read_that_finds_every_connection_hung_is_an_outage_not_busy(make_stor
     finally:
         postgres_server.resume()
     assert store.get("fair").identifier == "fair"
+    # The pool timeout counter counts database_busy answers alone: these were an outage.
+    assert metric("database_connection_pool_timeouts_total") == timeouts_before
+
+
+@ON_POSTGRESQL
+def test_a_cut_costs_the_one_connection_it_cut(make_store, database_url, postgres_server):
+    """The server process under one query stopped (SIGSTOP: no statement timeout can end it):
+    the backstop cuts that query's connection, and the pool's other connections stay, the same
+    server processes before and after."""
+    database = make_store(url=database_url, pool_size=3, timeout=DEFAULT_TIMEOUT)._database
+
+    def server_processes():
+        """The pids behind the pool's three connections: three reads at once, each holding one."""
+        with ThreadPoolExecutor(3) as pool:
+            return {rows[0][0] for rows in pool.map(
+                lambda _: database.read("SELECT pg_backend_pid(), pg_sleep(0.3)"), range(3))}
+
+    before = server_processes()
+    assert len(before) == 3
+    with ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(database.read, "SELECT pg_sleep(5)")
+        assert poll_until(lambda: postgres_server.psql(
+            "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'"), timeout=5)
+        pid = int(postgres_server.psql("SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'"))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(DatabaseUnavailable) as failed:
+                stuck.result()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert (failed.value.kind, failed.value.reason) == (
+        "timed out", f"no answer within {DEFAULT_TIMEOUT:g} s (DATABASE_TIMEOUT_SECONDS): the connection was cut")
+    after = server_processes()
+    assert len(after & before) == 2 and pid not in after, (before, after, pid)
 
 
 def test_the_backstop_cuts_only_the_query_it_watches_and_stops_with_its_thread():
     backstop = Backstop()
     left, right = socket.socketpair(), socket.socketpair()
+    spent, later = Budget(-DATABASE_BACKSTOP_GRACE_SECONDS), Budget(60)
     try:
-        with backstop.watch(FakeConnection(left[0]), time.monotonic() - DATABASE_BACKSTOP_GRACE_SECONDS):
-            # Cut: the other end reads the end of the stream.
+        with backstop.watch(FakeConnection(left[0]), spent):
+            # Cut: the other end reads the end of the stream, and the read knows who cut it.
             assert poll_until(lambda: left[1].recv(1) == b"", timeout=3.0)
-        with backstop.watch(FakeConnection(right[0]), time.monotonic() + 60):
+            assert spent.ended_by == "the connection was cut"
+        with backstop.watch(FakeConnection(right[0]), later):
             right[1].sendall(b"x")
             assert right[0].recv(1) == b"x"  # still open: another query's deadline is not this one's
+            assert later.ended_by is None
     finally:
         for sock in (*left, *right):
             sock.close()
@@ -158,7 +168,69 @@ def test_an_unknown_database_is_named_as_such_and_not_by_its_user_or_host(make_s
     client = testing.TestClient(build_app(make_store(url=url, seeded=False), FAULTS, DATABASE_FAULTS))
     ready = client.simulate_get("/readyz")
     assert ready.status_code == 503
-    assert ready.json["message"] == "The database cannot be reached: no such database."
+    assert ready.json["message"] == "The database could not answer (no such database); try again."
+
+
+def test_a_dropped_table_is_said_alike_by_the_answer_readyz_the_log_and_the_span(
+        instrumented, span_exporter, store, run_sql, caplog):
+    """One classification (diespec/database/failures.py): PostgreSQL's 42P01, SQLite's "no such
+    table", never "no such database" nor "failed"."""
+    client = testing.TestClient(build_app(store, FAULTS, DATABASE_FAULTS))
+    assert client.simulate_get("/dice", params={"identifier": "fair"}).status_code == 200
+    run_sql("DROP TABLE die_specifications")
+    span_exporter.clear()
+    with caplog.at_level(logging.INFO):
+        answer = client.simulate_get("/dice", params={"identifier": "fair"})
+        ready = client.simulate_get("/readyz")
+    said = "The database could not answer (no such table); try again."
+    assert (answer.status_code, answer.json) == (503, {"error": "database_unavailable", "message": said})
+    assert (ready.status_code, ready.json["message"]) == (503, said)
+    [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
+    [query] = [span for span in span_exporter.get_finished_spans() if span.kind is SpanKind.CLIENT]
+    expected_type = {"postgresql": "UndefinedTable", "sqlite": "OperationalError"}[store.engine_name]
+    assert (went.kind, went.error_type, query.attributes["error.type"]) == ("no such table", expected_type,
+                                                                            expected_type)
+    assert query.attributes.get("db.response.status_code") == ("42P01" if store.engine_name == "postgresql" else None)
+
+
+@ON_POSTGRESQL
+def test_a_database_shutting_down_is_said_so_by_the_log_and_readyz_alike(make_store, database_url, postgres_server,
+                                                                          caplog):
+    """A smart shutdown waits for the sessions open; meanwhile PostgreSQL refuses new ones as
+    "shutting down" (libpq's words: psycopg has no SQLSTATE when connecting fails)."""
+    client = testing.TestClient(build_app(make_store(url=database_url), FAULTS, DATABASE_FAULTS))  # no connection yet
+    with psycopg.connect(postgres_server.url):  # a session the shutdown waits for
+        postgres_server.begin_smart_shutdown()
+        try:
+            with caplog.at_level(logging.INFO):
+                answer = client.simulate_get("/dice", params={"identifier": "fair"})
+                ready = client.simulate_get("/readyz")
+        finally:
+            postgres_server.pg_ctl_stop()  # at once, then back
+            postgres_server.pg_ctl_start()
+    said = "The database could not answer (shutting down); try again."
+    assert (answer.status_code, answer.json["message"], ready.json["message"]) == (503, said, said)
+    [went] = [record for record in caplog.records if record.getMessage() == "Database unavailable"]
+    assert went.kind == "shutting down"
+    assert client.simulate_get("/dice", params={"identifier": "fair"}).status_code == 200
+
+
+@ON_POSTGRESQL
+def test_a_die_service_waiting_longer_than_the_budget_for_anothers_seeding_starts(make_store, database_url,
+                                                                                   monkeypatch):
+    """Seeding's lock wait is on seeding's own clock, not DATABASE_TIMEOUT_SECONDS: gunicorn's
+    master seeds with seed_from_settings, and exits 4 (SystemExit) when it cannot."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    with psycopg.connect(database_url) as other:  # another die service, seeding slowly
+        other.execute(SEED_LOCK.text)  # held until its transaction ends
+        ends = threading.Timer(DEFAULT_TIMEOUT + 0.5, other.rollback)
+        ends.start()
+        started = time.monotonic()
+        seed_from_settings()
+        waited = time.monotonic() - started
+        ends.join()
+    assert waited > DEFAULT_TIMEOUT
+    assert make_store(url=database_url, seeded=False).get("fair").identifier == "fair"  # seeded
 
 
 @pytest.mark.slow
@@ -195,5 +267,5 @@ class FakeConnection:
         self.connection = type("Proxied", (), {"dbapi_connection": dbapi})()
 
 
-def test_pool_exhausted_says_how_long_it_waited():
-    assert str(PoolExhausted(10, 1.5)) == "no connection of 10 came free within 1.50 s"
+def test_database_busy_says_how_long_it_waited():
+    assert str(DatabaseBusy(10, 1.5)) == "waited 1.50 s of its budget for one of 10 connections"

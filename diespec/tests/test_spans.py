@@ -2,6 +2,7 @@
 table, and the query's CLIENT span under it, on both engines."""
 
 import pytest
+import sqlalchemy
 from falcon import testing
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -144,6 +145,19 @@ def test_an_error_fault_fails_the_query_in_the_database(client, span_exporter):
     assert query.status.status_code is StatusCode.ERROR
     assert query.attributes["error.type"] in ("OperationalError", "UndefinedTable")
     assert query.parent.span_id == server.context.span_id
+
+
+def test_another_engine_of_the_process_keeps_its_spans_as_the_instrumentation_made_them(
+        client, span_exporter, tmp_path):
+    """The die service names its own failed queries' error.type (diespec/database/telemetry.py),
+    on its own engine: not a lab's or a script's engine in the same process."""
+    client.simulate_get("/dice", params={"identifier": "fair"})  # the die service's engine at work
+    other = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    with pytest.raises(sqlalchemy.exc.OperationalError), other.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT * FROM nothing"))
+    other.dispose()
+    [failed] = [span for span in span_exporter.get_finished_spans() if span.status.status_code is StatusCode.ERROR]
+    assert failed.kind is SpanKind.CLIENT and "error.type" not in failed.attributes
 
 
 class BrokenStore:
