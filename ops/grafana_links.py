@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 TEMPO_DATASOURCE_UID = "tempo"
 
 
-# make run serves each trace it keeps as a page here (runtime/views/page.py).
+# make run serves each trace it keeps as a page here (runtime/views/page.py), and a search's
+# traces as a page there (runtime/views/search.py).
 TRACE_PAGE_PATH = "/trace/"
+SEARCH_PAGE_PATH = "/search"
 
 
 def trace_url(trace_id, grafana_url, trace_view_url=None):
