@@ -213,8 +213,8 @@ them, so that the labs and your <code>curl</code> read them as they would read T
 <ul>
 <li><code>{escape(TRACE_PAGE_PATH)}&lt;trace id&gt;</code>: a trace as a page (its waterfall, attributes,
 events, CPU, log lines)</li>
-<li><a href="{SEARCH_PAGE_PATH}?q=%7Bduration+%3E+1s%7D"><code>{SEARCH_PAGE_PATH}?q={{duration &gt; 1s}}</code></a>: a search
-as a page (TraceQL's spansets of conditions joined by <code>&amp;&amp;</code>)</li>
+<li><a href="{SEARCH_PAGE_PATH}?q=%7Bduration+%3E+1s%7D"><code>{SEARCH_PAGE_PATH}?q={{duration &gt; 1s}}</code></a>:
+a search as a page (TraceQL's spansets of conditions joined by <code>&amp;&amp;</code>)</li>
 <li><code>{TRACES_PATH}&lt;trace id&gt;</code>: a trace in Tempo's JSON</li>
 <li><a href="{SEARCH_PATH}?minDuration=1s&amp;limit=20"><code>{SEARCH_PATH}?minDuration=1s&amp;limit=20</code></a>:
 the newest traces over a second, as JSON (also <code>q</code>, <code>tags=key=value</code>,
