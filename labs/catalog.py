@@ -115,9 +115,13 @@ class Lab:
         return f"{COMMAND} check {self.name} " + " ".join(
             f"{o.flag} {o.metavar}" if o.required else f"[{o.flag} {o.metavar}]" for o in self.options)
 
+    def search_query(self):
+        """The TraceQL of this lab's own traces (its traffic's tag) that `search` finds."""
+        return f'{{span.{LAB_ATTRIBUTE}="{self.name}"}} && {self.search}'
+
     def search_link(self, sandbox, since=None):
-        """A page of this lab's own traces (its traffic's tag) that `search` finds, since `since`."""
-        return sandbox.search_link(f'{{span.{LAB_ATTRIBUTE}="{self.name}"}} && {self.search}', since)
+        """A page of this lab's own traces that `search` finds, since `since`."""
+        return sandbox.search_link(self.search_query(), since)
 
     def refusal(self, answer):
         """The Verdict that refuses `answer` at once, before the sandbox is asked, or None."""

@@ -83,3 +83,13 @@ def test_the_search_page_lists_the_traces_found_each_a_link_to_its_page(tempo):
     assert "No trace matches" in empty.text
     broken = requests.get(f"{tempo}/search", params={"q": "<script>"}, timeout=5)
     assert broken.status_code == 400 and "cannot be read" in broken.text and "<script>" not in broken.text
+
+
+def test_every_labs_search_is_one_make_run_answers():
+    """The same query opens Grafana's Explore under compose (tests/test_dashboard.py parses it in
+    Grafana's grammar) and make run's search page without Docker."""
+    from labs.catalog import LABS
+
+    for lab in LABS.values():
+        if lab.search:
+            assert len(traceql.parse(lab.search_query())) == 2, lab.name
