@@ -154,8 +154,10 @@ def trace_ms(spans):
     return (max(span.end_ns for span in spans) - min(span.start_ns for span in spans)) / 1e6
 
 
-def own_ms_of_service(service, spans):
-    return sum(own_ms(span, spans) for span in spans if span.service == service)
+def server_own_ms(service, spans):
+    """The time `service`'s SERVER span (the hop) spent itself, outside its children (its `roll
+    die` span, the roll's own wait, is a child)."""
+    return sum(own_ms(span, spans) for span in spans if span.service == service and span.kind == "SERVER")
 
 
 def slowest_hop(spans):
@@ -216,10 +218,7 @@ class SlowHop(Lab):
                                   "children; the rest went between spans (a request waiting its turn). Pick another "
                                   "of the lab's slow traces.")
         if answer.service != hop.service:
-            own = own_ms_of_service(answer.service, spans)
-            return Verdict(WRONG, f"That trace is slow, but not mostly because of the {answer.service}: its spans "
-                                  f"hold {own:.0f} ms of their own, another hop's more. Compare each span's length "
-                                  "with its children's: the time no child covers is the span's own.")
+            return Verdict(WRONG, _not_that_hop(answer.service, spans))
         if hop.service != situation["service"]:
             return Verdict(WRONG, f"That trace is slow at the {hop.service}, but not by this lab's doing (a roll of "
                                   "your own?): take one of the lab's own slow traces, "
@@ -592,9 +591,7 @@ class CpuOrWait(Lab):
                                   f"lab's slow rolls spend 400 ms or more at one hop: "
                                   f"{self.search_link(sandbox, situation.get('started'))}")
         if answer.service != hop.service:
-            return Verdict(WRONG, f"That trace is slow, but the {answer.service}'s spans hold only "
-                                  f"{own_ms_of_service(answer.service, spans):.0f} ms of their own: find the span "
-                                  "whose own time its children do not cover.")
+            return Verdict(WRONG, _not_that_hop(answer.service, spans))
         profile = sandbox.span_profile(hop.service, hop.span_id)
         cpu_ms = int(profile.get("total", 0)) / 1e6
         computed = spent_computing(profile, held)
@@ -614,6 +611,13 @@ class CpuOrWait(Lab):
         spent = f"{cpu_ms:.0f} ms on a CPU, most in {hottest}" if computed else f"{cpu_ms:.0f} ms on a CPU: it waited"
         return Verdict(RIGHT, f"Right: in trace {answer.trace_id} the {hop.service}'s span {hop.name} spent "
                               f"{held:.0f} ms of its own, {spent}.")
+
+
+def _not_that_hop(service, spans):
+    """Why `service` is not the slow hop of a slow trace, true of it."""
+    return (f"That trace is slow, but not mostly because of the {service}: its SERVER span holds "
+            f"{server_own_ms(service, spans):.0f} ms of its own, another hop's more. Compare each SERVER span's "
+            "length with its children's: the time no child covers is the span's own.")
 
 
 def _span_name_hint(spans, name, slow):

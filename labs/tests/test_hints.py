@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from labs.catalog import CANNOT_CHECK, FIRST_TRACES_SECONDS, LABS, RIGHT, WRONG, trace_id_problem, trace_ms
-from labs.catalog import own_ms_of_service as own
+from labs.catalog import server_own_ms as own
 from labs.tests.traces import TEMPO, RecordedSandbox, batch, roll
 from runtime.backends.pyroscope import CpuSample, flamegraph
 
@@ -92,7 +92,7 @@ def test_slow_hop_the_wrong_service_is_told_its_own_time(compose, service):
     sandbox = slow_hop_sandbox(compose)
     verdict = check("slow-hop", sandbox, SLOW_HOP, service=service, trace_id=SLOW_AT_FRONTEND)
     assert_true_to_the_sandbox(verdict, sandbox, "slow-hop")
-    assert number_in(verdict.text, "ms of their own") == round(
+    assert number_in(verdict.text, "ms of its own") == round(
         own(service, sandbox.traces[SLOW_AT_FRONTEND].spans))
     assert "frontend" not in verdict.text  # the answer, not given away
 
@@ -271,7 +271,7 @@ def test_cpu_or_wait_each_wrong_answer(compose):
     assert "not one of the slow ones" in fast.text
     hop = check("cpu-or-wait", sandbox, CPU, **{**answer, "service": "frontend"})
     assert_true_to_the_sandbox(hop, sandbox, "cpu-or-wait")
-    assert number_in(hop.text, "ms of their own") == round(own("frontend", sandbox.traces["8" * 32].spans))
+    assert number_in(hop.text, "ms of its own") == round(own("frontend", sandbox.traces["8" * 32].spans))
     cause = check("cpu-or-wait", sandbox, CPU, **{**answer, "cause": "wait"})
     assert_true_to_the_sandbox(cause, sandbox, "cpu-or-wait")
     assert ("Profiles for this span" if compose else "`· cpu` line") in cause.text
@@ -309,3 +309,17 @@ def test_where_to_look_names_the_sandboxs_own_addresses(lab):
     under_compose = LABS[lab].where(compose, situation)
     assert "make run" not in under_compose and "127.0.0.1" not in under_compose
     assert "http://localhost:" in under_compose
+
+
+def test_cpu_or_wait_a_long_roll_is_the_rolls_own_wait_not_the_hops(compose):
+    """The roller's `roll die` (its simulated roll, up to a second) outlasts a 500 ms fault at the
+    die service: the hint speaks of the hops' SERVER spans, as the check does, and stays true."""
+    trace_id = "1" * 32
+    sandbox = RecordedSandbox([roll(trace_id, die_service=500, rolling=900, lab="cpu-or-wait")],
+                              profiles={}, compose=compose)
+    situation = {"service": "die-service", "ms": 500, "cause": "wait"}
+    verdict = check("cpu-or-wait", sandbox, situation, trace_id=trace_id, service="dice-roller", cause="wait",
+                    function=None)
+    assert_true_to_the_sandbox(verdict, sandbox, "cpu-or-wait")
+    spans = sandbox.traces[trace_id].spans
+    assert number_in(verdict.text, "ms of its own") == round(own("dice-roller", spans)) < own("die-service", spans)
