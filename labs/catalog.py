@@ -566,10 +566,12 @@ class CpuOrWait(Lab):
             return ("Grafana → Explore → Tempo finds the lab's traces with a span over 400 ms:\n"
                     f"{link}\n"
                     "then the slow span's \"Profiles for this span\" (its CPU flame graph from Pyroscope).")
-        return ("make run's trace search finds the lab's traces with a span over 400 ms:\n"
-                f"{link}\n"
-                "then that span's CPU: the `· cpu` line make run prints under each SERVER span of a trace (its page "
-                f"shows it too), or its Pyroscope API:\n{sandbox.pyroscope}")
+        search = f"make run's trace search finds the lab's traces with a span over 400 ms:\n{link}\n"
+        if not sandbox.pyroscope:
+            return search + ("then that span's CPU profile, in the Pyroscope your PYROSCOPE_SERVER_ADDRESS names: "
+                             "make run receives none of them.")
+        return search + ("then that span's CPU: the `· cpu` line make run prints under each SERVER span of a trace "
+                         f"(its page shows it too), or its Pyroscope API:\n{sandbox.pyroscope}")
 
     def start(self, sandbox, rng, traffic_log):
         service = rng.choice(SERVICE_NAMES)

@@ -323,3 +323,10 @@ def test_cpu_or_wait_a_long_roll_is_the_rolls_own_wait_not_the_hops(compose):
     assert_true_to_the_sandbox(verdict, sandbox, "cpu-or-wait")
     spans = sandbox.traces[trace_id].spans
     assert number_in(verdict.text, "ms of its own") == round(own("dice-roller", spans)) < own("die-service", spans)
+
+
+def test_cpu_or_wait_under_make_run_with_a_pyroscope_of_the_learners_names_that_one():
+    sandbox = RecordedSandbox()
+    sandbox.pyroscope = ""  # make run with the learner's own PYROSCOPE_SERVER_ADDRESS keeps no profiles
+    where = LABS["cpu-or-wait"].where(sandbox, {"started": STARTED})
+    assert "PYROSCOPE_SERVER_ADDRESS" in where and "· cpu" not in where and "Pyroscope API" not in where
