@@ -107,7 +107,7 @@ class Sandbox:
 
     @property
     def traces_name(self):
-        return f"Tempo ({self.tempo})" if self.is_compose else f"make run's Tempo ({self.tempo})"
+        return f"Tempo at {self.tempo}" if self.is_compose else f"make run's Tempo at {self.tempo}"
 
     def trace_link(self, trace_id):
         """A trace as the learner reads it: make run's page of it, or Grafana's Explore."""
