@@ -4,11 +4,15 @@ test of a trace works with. One decoder, from the protocol's own protobuf messag
 `opentelemetry-proto` package): Tempo's JSON is that protobuf's JSON mapping, read by
 protobuf's own parser."""
 
+import re
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
+# A trace id as W3C trace context and OpenTelemetry write it; all zeros is the id of no trace.
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
+INVALID_TRACE_ID = "0" * 32
 KIND = {value: name.removeprefix("SPAN_KIND_") for name, value in ProtoSpan.SpanKind.items()}
 STATUS = {value: name.removeprefix("STATUS_CODE_") for name, value in Status.StatusCode.items()}
 
@@ -43,6 +47,11 @@ class Span:
     @property
     def failed(self):
         return self.status == "ERROR"
+
+
+def is_trace_id(text):
+    """Whether `text` is a trace id: 32 lowercase hex digits, not all zeros."""
+    return bool(TRACE_ID.fullmatch(text)) and text != INVALID_TRACE_ID
 
 
 def value_of(any_value):

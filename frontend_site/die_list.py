@@ -1,4 +1,5 @@
-"""The die service's list of dice, fetched at start-up and again in the background when stale."""
+"""The die service's list of dice, fetched at start-up and again in the background when stale, and
+for each page, which offers the dice the die service has when it is loaded."""
 
 import logging
 import threading
@@ -25,8 +26,9 @@ def start_daemon_thread(work):
 
 
 class DieList:
-    """The dice as last fetched. No request ever waits for a fetch: a stale list is
-    refreshed in the background, while requests go on with the list they have."""
+    """The dice as last fetched. A roll never waits for a fetch: a stale list is refreshed in
+    the background, while rolls go on with the list they have. The page asks for the list the
+    die service has now (`fresh`): a fetch, waited for at most its timeout, each its own trace."""
 
     def __init__(
         self,
@@ -45,24 +47,37 @@ class DieList:
         self._start_in_background = start_in_background
         self._lock = threading.Lock()
         self._refreshing = False
+        self._refreshed = threading.Event()  # set when the refresh under way ends
+        self._failing = False  # the last fetch failed: not asked again before _next_fetch_at
         self._identifiers = []
         self._next_fetch_at = None  # clock() from which the list is stale
 
-    def identifiers(self):
-        if self._next_fetch_at is None or self._clock() > self._next_fetch_at:
-            self._refresh_in_background()
+    def identifiers(self, fresh=False):
+        """The dice as last fetched; a stale list is refreshed in the background. With `fresh` (the
+        page's): fetched now and waited for, at most the fetch's timeout, so that a die removed a
+        moment ago (a lab's `stop`) is not offered; after a failed fetch, not before its retry, so
+        that a die service that is down does not slow every page."""
+        due = self._next_fetch_at is None or self._clock() > self._next_fetch_at
+        if due or (fresh and not self._failing):
+            refreshed = self._refresh_in_background()
+            if fresh:
+                refreshed.wait(self._timeout)
         return self._identifiers
 
     def _refresh_in_background(self):
+        """Starts a refresh unless one is under way; the Event set when it ends."""
         with self._lock:  # one refresh at a time
             if self._refreshing:
-                return
+                return self._refreshed
             self._refreshing = True
+            self._refreshed = refreshed = threading.Event()
         try:
             self._start_in_background(self.refresh)
         except RuntimeError:  # no thread to be had now: the next caller tries again
             self._refreshing = False
+            refreshed.set()
             logger.exception("Could not start the die list refresh")
+        return refreshed
 
     def refresh(self):
         """Fetches the list now, as a trace of its own: never part of the request that
@@ -75,10 +90,12 @@ class DieList:
                 if problem:
                     span.set_status(StatusCode.ERROR, problem)
                 self._identifiers = identifiers or self._identifiers
+                self._failing = bool(problem)
         finally:
             wait = self._max_age if self._identifiers else min(self._max_age, RETRY_WITHOUT_A_LIST_SECONDS)
             self._next_fetch_at = self._clock() + wait
             self._refreshing = False
+            self._refreshed.set()
 
     def _fetch(self):
         """(identifiers, None), or (None, what went wrong)."""

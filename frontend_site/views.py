@@ -54,7 +54,7 @@ def frontend():
 @get_only
 def index(request):
     """The page. Without JavaScript its form sends `/?die=X&times=N` and the roll is shown here."""
-    dice = frontend().die_list.identifiers()
+    dice = frontend().die_list.identifiers(fresh=True)  # the dice the die service has now
     choice, refusal = chosen_fault(request)
     fault_choices = CHOICES if settings.SEND_FAULTS else []
     context = {"dice": dice, "page_config": page_config(), "fault_choices": fault_choices, "fault": choice,

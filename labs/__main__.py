@@ -7,6 +7,8 @@ against the telemetry (docs/labs.md).
     python -m labs check NAME --OPTION V    0: right; 1: wrong, with a hint; 2: cannot check yet
     python -m labs stop NAME                undoes what start did (safe to run twice)
 
+A command line it cannot read exits 64 (sysexits' EX_USAGE), never 2, which means "not yet".
+
 With `make run` the labs read its traces, metrics and logs (var/run.json says where); under
 docker compose, Tempo, Prometheus and Loki on localhost.
 """
@@ -18,8 +20,9 @@ import random
 import sys
 import time
 from pathlib import Path
+from textwrap import indent
 
-from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, WRONG, SetUpFailed
+from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, USAGE, WRONG, SetUpFailed
 from labs.sandbox import Sandbox, Unreachable, stop_process
 from runtime.launcher.run_file import STATE_DIR
 
@@ -43,8 +46,16 @@ class Progress:
         return "solved" if name in self.data["solved"] else "new"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's, but a command line it cannot read exits USAGE: its own 2 is the labs' "not yet"."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"{self.prog}: error: {message}\n")
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="make run's state folder (default var/)")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("list", help="the labs and their state")
@@ -63,11 +74,12 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     progress = Progress(args.state_dir)
+    command = {"show": show, "start": start, "stop": stop, "check": check}.get(args.command, list_labs)
     try:
-        command = {"show": show, "start": start, "stop": stop, "check": check}.get(args.command, list_labs)
         return command(args, progress)
     except Unreachable as problem:
-        print(f"Cannot check now: {problem}.", file=sys.stderr)
+        doing = f"start {args.name}" if args.command == "start" else f"{args.command} now"
+        print(f"Cannot {doing}: {problem}.", file=sys.stderr)
         return CANNOT_CHECK
     except SetUpFailed as problem:
         print(f"Cannot start {args.name}: {problem}.", file=sys.stderr)
@@ -84,12 +96,19 @@ def list_labs(args, progress):
 def show(args, progress):
     lab = LABS[args.name]
     active = progress.data["active"]
+    situation = active["situation"] if active and active["name"] == lab.name else {}
     print(f"{lab.title} ({lab.name}, {progress.state_of(lab.name)})\n")
-    for heading, text in (("Goal", lab.goal), ("What to do", lab.todo), ("Where to look", lab.where),
-                          ("Your answer", f"{lab.usage()}\n  {lab.answer}")):
+    for heading, text in (("Goal", lab.goal), ("What to do", lab.todo)):
         print(f"{heading}:\n  {text}\n")
-    if active and active["name"] == lab.name and lab.briefing(active["situation"]):
-        print(lab.briefing(active["situation"]))
+    try:
+        print(f"Where to look:\n{indent(lab.where(Sandbox.find(args.state_dir), situation), '  ')}\n")
+    except Unreachable:  # none runs yet: where it will be, either way
+        print("Where to look (no sandbox runs now):\n  With make run, on its default ports:\n"
+              f"{indent(lab.where(Sandbox.expected(args.state_dir), situation), '    ')}\n"
+              f"  With docker compose:\n{indent(lab.where(Sandbox.of_compose(), situation), '    ')}\n")
+    print(f"Your answer:\n  {lab.usage()}\n  {lab.answer}\n")
+    if situation and lab.briefing(situation):
+        print(lab.briefing(situation))
     return 0
 
 
@@ -99,14 +118,16 @@ def start(args, progress):
         stop(argparse.Namespace(name=progress.data["active"]["name"], state_dir=args.state_dir), progress)
     sandbox = Sandbox.find(args.state_dir)
     progress.folder.mkdir(parents=True, exist_ok=True)
-    situation = lab.start(sandbox, random.Random(), progress.folder / "traffic.log")
-    progress.data["active"] = {"name": lab.name, "situation": situation, "started_at": time.time(),
+    started = time.time()
+    situation = {"started": started, **lab.start(sandbox, random.Random(), progress.folder / "traffic.log")}
+    progress.data["active"] = {"name": lab.name, "situation": situation, "started_at": started,
                                "sandbox": sandbox.kind}
     progress.save()
     print(f"Started {lab.name} ({sandbox.kind}): {lab.goal}\n")
     if lab.briefing(situation):
         print(lab.briefing(situation) + "\n")
-    print(f"Where to look: {lab.where}\n\nAnswer with: {lab.usage()}\nStop with:   {COMMAND} stop {lab.name}")
+    print(f"Where to look:\n{indent(lab.where(sandbox, situation), '  ')}\n\nAnswer with: {lab.usage()}\n"
+          f"Stop with:   {COMMAND} stop {lab.name}")
     return 0
 
 
@@ -144,7 +165,7 @@ def check(args, progress):
     if not active or active["name"] != lab.name:
         print(f"{lab.name} is not started: {COMMAND} start {lab.name}", file=sys.stderr)
         return CANNOT_CHECK
-    verdict = lab.check(Sandbox.find(args.state_dir), active["situation"], args)
+    verdict = lab.refusal(args) or lab.check(Sandbox.find(args.state_dir), active["situation"], args)
     if verdict.code == RIGHT:
         print(f"{verdict.text}\n\nWhy it matters: {lab.explanation}")
         if lab.name not in progress.data["solved"]:
@@ -152,7 +173,7 @@ def check(args, progress):
             progress.save()
         print(f"\nStop the lab with: {COMMAND} stop {lab.name}")
     elif verdict.code == WRONG:
-        print(f"Not yet. {verdict.text}")
+        print(f"Wrong: {verdict.text}")
     else:
         print(verdict.text, file=sys.stderr)
     return verdict.code

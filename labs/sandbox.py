@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,19 +28,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend_apis.logs import json_lines, log_file
-from backend_apis.pyroscope import SPAN_PROFILE_PATH, cpu_query
+from backend_apis.pyroscope import PYROSCOPE_PORT, SPAN_PROFILE_PATH, cpu_query
+from backend_apis.tempo import TEMPO_PORT
 from diespec.database import create_unpooled_engine
+from ops.grafana_links import SEARCH_PAGE_PATH, explore_search_url, trace_url
 from ops.services import DIE_SERVICE, FRONTEND, SERVICES
 from ops.settings import SETTINGS
 from runtime import REPO
 from runtime.launcher.control import act
 from runtime.launcher.run_file import NotRunning, exporting_to, identity, is_still, live_run
 
-COMPOSE_TEMPO = "http://localhost:3200"
+COMPOSE_TEMPO = f"http://localhost:{TEMPO_PORT}"
 COMPOSE_PROMETHEUS = "http://localhost:9090"
 COMPOSE_LOKI = "http://localhost:3100"
-COMPOSE_PYROSCOPE = "http://localhost:4040"
+COMPOSE_PYROSCOPE = f"http://localhost:{PYROSCOPE_PORT}"
+COMPOSE_GRAFANA = "http://localhost:3000"
+DASHBOARD_UID = "dice-three-services"  # dashboards/dice-three-services.json's
 TIMEOUT = 5
+# A search link reaches this far past the lab's start: further than its traffic runs.
+SEARCH_HOURS = 1
 
 
 class Unreachable(Exception):
@@ -65,15 +73,72 @@ class Sandbox:
             if not run.get("tempo"):
                 raise Unreachable("make run keeps no traces here (a collector of yours receives them, or "
                                   "--no-trace-view): restart it with neither, or use docker compose")
-            return cls("make run", run["urls"], run["tempo"], run, run.get("pyroscope") or "")
-        sandbox = cls("compose", {s.name: f"http://localhost:{s.local_port}" for s in SERVICES}, COMPOSE_TEMPO, {},
-                      COMPOSE_PYROSCOPE)
+            return cls.of_make_run(run)
         try:
             requests.get(f"{COMPOSE_PROMETHEUS}/-/ready", timeout=TIMEOUT).raise_for_status()
         except requests.RequestException:
             raise Unreachable("no sandbox is running: start it with `make run` (or `docker compose up -d`), "
                               "then try again") from None
-        return sandbox
+        return cls.of_compose()
+
+    @classmethod
+    def of_make_run(cls, run):
+        """make run's, where its run file says."""
+        return cls("make run", run["urls"], run["tempo"], run, run.get("pyroscope") or "")
+
+    @classmethod
+    def of_compose(cls):
+        return cls("compose", {s.name: f"http://localhost:{s.local_port}" for s in SERVICES}, COMPOSE_TEMPO, {},
+                   COMPOSE_PYROSCOPE)
+
+    @classmethod
+    def expected(cls, state_dir):
+        """make run as it would be, on its default ports, when none runs: what `show` names then."""
+        urls = {s.name: f"http://127.0.0.1:{s.local_port}" for s in SERVICES}
+        return cls.of_make_run({"urls": urls, "tempo": f"http://127.0.0.1:{TEMPO_PORT}",
+                                "pyroscope": f"http://127.0.0.1:{PYROSCOPE_PORT}",
+                                "logs": str(Path(state_dir) / "logs")})
+
+    # ---- where the learner looks: every address from the sandbox that runs
+
+    @property
+    def is_compose(self):
+        return self.kind == "compose"
+
+    @property
+    def traces_name(self):
+        return f"Tempo at {self.tempo}" if self.is_compose else f"make run's Tempo at {self.tempo}"
+
+    def trace_link(self, trace_id):
+        """A trace as the learner reads it: make run's page of it, or Grafana's Explore."""
+        return trace_url(trace_id, COMPOSE_GRAFANA, None if self.is_compose else self.tempo)
+
+    def search_link(self, traceql, since=None):
+        """A page of the traces a TraceQL query finds, since `since` (Unix seconds) when given:
+        make run's search page, or Grafana's Explore."""
+        if self.is_compose:
+            return explore_search_url(COMPOSE_GRAFANA, traceql, since)
+        window = {"start": int(since), "end": int(since) + SEARCH_HOURS * 3600} if since else {}
+        return f"{self.tempo}{SEARCH_PAGE_PATH}?{urlencode({'q': traceql, **window})}"
+
+    def metrics_link(self, service):
+        return f"{self.urls[service]}/metrics"
+
+    def log_path(self, service):
+        """make run's log file of `service`."""
+        return log_file(self.run["logs"], service)
+
+    @property
+    def dashboard(self):
+        return f"{COMPOSE_GRAFANA}/d/{DASHBOARD_UID}"
+
+    def profile_place(self, trace_id):
+        """Where a span's own CPU profile is read, in the learner's words."""
+        if self.is_compose:
+            return ("Grafana: the span's \"Profiles for this span\" (its CPU flame graph from Pyroscope) in its "
+                    f"trace, {self.trace_link(trace_id)}")
+        return ("the `· cpu` line make run prints under that span (its CPU and top functions, the first the "
+                f"hottest), on its trace page too, {self.trace_link(trace_id)}")
 
     # ---- reading: traces, metrics, logs
 
@@ -171,19 +236,22 @@ class Sandbox:
 
     # ---- acting: traffic, freezing a service, SQL
 
-    def start_traffic(self, log_path, *arguments):
-        """`python -m traffic` in the background, rolling at this sandbox's frontend; who it is
-        (an identity, for stop_process)."""
+    def start_traffic(self, log_path, lab, *arguments, faults=()):
+        """`python -m traffic --lab LAB` in the background, rolling at this sandbox's frontend; who
+        it is (an identity, for stop_process). `faults` (SERVICE=KIND:VALUE each) go to it on its
+        standard input, never on its command line: `ps` shows the command, not the lab's cause."""
         env = dict(os.environ)
         if self.run.get("otlp"):  # make run's receiver: the generator's spans join their traces
             env.update(exporting_to(self.run["otlp"]))
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "traffic", "--url", self.urls[FRONTEND.name],
-                 "--die-service-url", self.urls[DIE_SERVICE.name], *arguments],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                 "--die-service-url", self.urls[DIE_SERVICE.name], "--lab", lab, *arguments],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                 start_new_session=True,
             )
+        with process.stdin:
+            process.stdin.write("".join(f"{fault}\n" for fault in faults).encode())
         return identity(process.pid)
 
     def freeze(self, service):

@@ -1,7 +1,10 @@
 """Break one request on purpose: a fault travels in W3C baggage as
 `fault.<OTEL_SERVICE_NAME>=<kind>:<value>` and only the service it names applies it, at the
 start of its handling (docs/faults.md, "Break one request"). The baggage itself is extracted and passed
-on to the next hop by the OpenTelemetry instrumentations, like the trace context."""
+on to the next hop by the OpenTelemetry instrumentations, like the trace context.
+
+The labs send theirs as `lab-fault.<OTEL_SERVICE_NAME>=<kind>:<value>`: applied the same way, but
+recorded nowhere (docs/labs.md, "Lab faults")."""
 
 import logging
 import time
@@ -15,6 +18,10 @@ from ops.metrics import FAULTS_INJECTED
 logger = logging.getLogger(__name__)
 
 BAGGAGE_PREFIX = "fault."
+# A lab's faults: no span event, log line or counter says where they are or what they do, so the
+# learner finds the cause in the signals the lab is about (a span's own time, a profile), as in a
+# real incident; the tour's `fault.` entries keep their records.
+LAB_BAGGAGE_PREFIX = "lab-fault."
 MAX_DELAY_MS = 10_000  # also the most CPU a `cpu` fault may spend
 ERROR_STATUSES = (500, 502, 503, 504)
 KINDS = ("delay", "cpu", "error")
@@ -85,8 +92,8 @@ def burn_cpu_for_fault(milliseconds):
     return spins
 
 
-def baggage_key(service_name):
-    return f"{BAGGAGE_PREFIX}{service_name}"
+def baggage_key(service_name, prefix=BAGGAGE_PREFIX):
+    return f"{prefix}{service_name}"
 
 
 def baggage_entry(service_name, fault):
@@ -94,23 +101,26 @@ def baggage_entry(service_name, fault):
     return f"{baggage_key(service_name)}={fault}"
 
 
-def with_faults(faults):
-    """The current context, its baggage carrying `faults` too, pairs of (service name, Fault):
-    attached, the requests instrumentation sends it with the next call."""
+def with_faults(faults, prefix=BAGGAGE_PREFIX):
+    """The current context, its baggage carrying `faults` too, pairs of (service name, Fault), as
+    the tour's entries (or a lab's, with LAB_BAGGAGE_PREFIX): attached, the requests
+    instrumentation sends it with the next call."""
     carrying = context.get_current()
     for service_name, fault in faults:
-        carrying = baggage.set_baggage(baggage_key(service_name), str(fault), context=carrying)
+        carrying = baggage.set_baggage(baggage_key(service_name, prefix), str(fault), context=carrying)
     return carrying
 
 
 class FaultInjector:
     """Applies the fault the current request's baggage names for this service (or for the
-    database, `service_name` DATABASE with `parse_database_fault`), if any."""
+    database, `service_name` DATABASE with `parse_database_fault`), if any: the tour's entry,
+    recorded, else a lab's, applied without a record."""
 
     def __init__(self, service_name, enabled, sleep=time.sleep, parse=parse_fault, expected=EXPECTED,
                  burn=burn_cpu_for_fault):
         self.service_name = service_name
         self._key = baggage_key(service_name)
+        self._lab_key = baggage_key(service_name, LAB_BAGGAGE_PREFIX)
         self._enabled = enabled
         self._sleep = sleep
         self._burn = burn
@@ -136,23 +146,32 @@ class FaultInjector:
         return fault
 
     def take(self):
-        """The request's fault, recorded (span event, log line, counter) but left for the
-        caller to apply, or None. Never raises: a malformed entry is ignored with one WARNING line."""
-        raw = baggage.get_baggage(self._key) if self._enabled else None
-        if raw is None:
+        """The request's fault, left for the caller to apply, or None: the tour's entry recorded
+        (span event, log line, counter), a lab's not at all. Never raises: a malformed entry is
+        ignored with one WARNING line."""
+        if not self._enabled:
             return None
+        raw = baggage.get_baggage(self._key)
+        if raw is None:
+            lab_entry = baggage.get_baggage(self._lab_key)
+            return None if lab_entry is None else self._parsed(lab_entry)
+        fault = self._parsed(raw)
+        if fault is not None:
+            trace.get_current_span().add_event("fault injected",
+                                               {"fault.kind": fault.kind, "fault.value": fault.value})
+            logger.warning(
+                "Fault injected",
+                extra={"fault_target": self.service_name, "fault_kind": fault.kind, "fault_value": fault.value},
+            )
+            FAULTS_INJECTED.labels(fault.kind).inc()
+        return fault
+
+    def _parsed(self, raw):
         try:
-            fault = self._parse(str(raw))
+            return self._parse(str(raw))
         except MalformedFault:
             logger.warning(
                 "Malformed fault entry ignored",
                 extra={"fault_entry": str(raw)[:LOGGED_ENTRY_LENGTH], "expected": self._expected},
             )
             return None
-        trace.get_current_span().add_event("fault injected", {"fault.kind": fault.kind, "fault.value": fault.value})
-        logger.warning(
-            "Fault injected",
-            extra={"fault_target": self.service_name, "fault_kind": fault.kind, "fault_value": fault.value},
-        )
-        FAULTS_INJECTED.labels(fault.kind).inc()
-        return fault

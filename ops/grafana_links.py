@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 TEMPO_DATASOURCE_UID = "tempo"
 
 
-# make run serves each trace it keeps as a page here (runtime/views/page.py).
+# make run serves each trace it keeps as a page here (runtime/views/page.py), and a search's
+# traces as a page there (runtime/views/search.py).
 TRACE_PAGE_PATH = "/trace/"
+SEARCH_PAGE_PATH = "/search"
 
 
 def trace_url(trace_id, grafana_url, trace_view_url=None):
@@ -25,6 +27,17 @@ def trace_viewer(trace_view_url):
 
 
 def explore_trace_url(grafana_url, trace_id):
+    return explore_url(grafana_url, trace_id, "now-1h")
+
+
+def explore_search_url(grafana_url, traceql, since=None):
+    """Grafana's Explore with a TraceQL search, over the time since `since` (Unix seconds; the last
+    hour when None)."""
+    return explore_url(grafana_url, traceql, str(int(since * 1000)) if since else "now-1h")
+
+
+def explore_url(grafana_url, query, start):
+    """Grafana's Explore on the Tempo datasource, `query` (a trace id or TraceQL) from `start` to now."""
     pane = {
         "datasource": TEMPO_DATASOURCE_UID,
         "queries": [
@@ -32,10 +45,10 @@ def explore_trace_url(grafana_url, trace_id):
                 "refId": "A",
                 "datasource": {"type": "tempo", "uid": TEMPO_DATASOURCE_UID},
                 "queryType": "traceql",
-                "query": trace_id,
+                "query": query,
             }
         ],
-        "range": {"from": "now-1h", "to": "now"},
+        "range": {"from": start, "to": "now"},
     }
     query = urlencode({"schemaVersion": 1, "panes": json.dumps({"trace": pane}, separators=(",", ":")), "orgId": 1})
     return f"{grafana_url.rstrip('/')}/explore?{query}"

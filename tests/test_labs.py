@@ -1,7 +1,8 @@
 """The labs, played as a learner would under `make run`: start a lab, find the answer from the
 telemetry alone (make run's Tempo API, the services' /metrics, the log files it keeps — never
 the lab's own state), check it (exit 0), check a wrong one (exit 1, a hint that does not give the
-answer away), and stop it (no traffic left, nothing frozen)."""
+answer away), and stop it (no traffic left, nothing frozen). While each lab runs, nothing a learner
+reads names its cause: no span, event, log line, metric or process argument."""
 
 import contextlib
 import json
@@ -14,13 +15,16 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 import requests
 
+from backend_apis.logs import json_lines, log_file
 from backend_apis.tempo import spans_of
 from harness.ports import free_port
 from harness.processes import is_running, is_stopped
 from labs.sandbox import Sandbox, Unreachable
+from ops.services import SERVICES
 from runtime import REPO
 from runtime.launcher.control import main as control_main
 from stackcheck.learner import SOLVERS
@@ -92,10 +96,48 @@ def test_each_lab_is_solved_from_the_telemetry_alone(run, lab):
     assert "Why it matters" in checked.stdout
     refused = run.labs("check", lab, *wrong)
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert refused.stdout.startswith("Not yet.") and never_in_hint not in refused.stdout
+    assert refused.stdout.startswith("Wrong: ") and never_in_hint not in refused.stdout
+    assert_nothing_names_the_cause(run, since)
+    dice = re.findall(r"[a-z]+-\d{3}", briefing) if lab == "failing-die" else []
+    assert all(f'value="{die}"' in requests.get(run.frontend, timeout=10).text for die in dice)
     stop(run, lab)
+    # The page follows stop at once: the very next one offers none of the dice the lab removed.
+    assert not any(f'value="{die}"' in requests.get(run.frontend, timeout=10).text for die in dice)
     assert requests.get(f"{run.die_service}/healthz", timeout=2).ok  # nothing left frozen
     assert "solved" in next(line for line in run.labs("list").stdout.splitlines() if line.startswith(lab))
+
+
+# A fault as the labs choose one (delay:1650, cpu:550): in no argument or environment of a process.
+FAULT_SPEC = re.compile(r"\b(delay|cpu|error):\d+")
+# What names a fault in telemetry: `fault injected`, fault.kind, "Fault injected", lab-fault.x (not "default").
+FAULT_WORD = re.compile(r"(?<![a-z])fault", re.IGNORECASE)
+
+
+def assert_nothing_names_the_cause(run, since):
+    """Every span of every trace since the lab began, every event and attribute, every log line,
+    the fault counters and the command lines and environments of make run's and the lab's
+    processes: none says where the lab's fault is or what it does."""
+    sandbox = Sandbox.find(run.folder)
+    for summary in sandbox.search(start=int(since), limit=100_000):
+        for span in spans_of(sandbox.get_trace(summary["traceID"])):
+            told = [span.name, *map(str, span.attributes), *map(str, span.attributes.values())]
+            told += [f"{name} {attributes}" for name, attributes in span.events]
+            assert not [text for text in told if FAULT_WORD.search(text)], (span.name, told)
+    situation = json.loads((run.folder / "labs" / "state.json").read_text())["active"]["situation"]
+    for service in SERVICES:
+        for line in json_lines(log_file(run.folder / "logs", service.name), ""):
+            assert not FAULT_WORD.search(json.dumps(line)), line
+        if service.name not in situation.get("frozen", []):  # a frozen one answers no scrape
+            assert not any(sandbox.counter_values(service.name, "faults_injected_total").values()), service.name
+    ours = psutil.Process(run.process.pid).children(recursive=True)
+    if situation.get("traffic_pid"):
+        traffic = psutil.Process(situation["traffic_pid"]["pid"])
+        ours += [traffic, *traffic.children(recursive=True)]
+    for process in ours:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            command, environment = process.cmdline(), process.environ()
+            shown = " ".join([*command, *environment.values()])
+            assert "--fault" not in command and not FAULT_SPEC.search(shown), command
 
 
 def test_starting_a_second_lab_stops_the_first(run):
@@ -124,7 +166,7 @@ def test_no_sandbox_running_cannot_be_checked(tmp_path):
     (tmp_path / "labs" / "state.json").write_text(json.dumps(
         {"active": {"name": "slow-query", "situation": {"delay_ms": 500}}, "solved": []}))
     checked = subprocess.run(
-        [sys.executable, "-m", "labs", "--state-dir", str(tmp_path), "check", "slow-query", "--trace-id", "0" * 32,
+        [sys.executable, "-m", "labs", "--state-dir", str(tmp_path), "check", "slow-query", "--trace-id", "a" * 32,
          "--span-name", "x"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert checked.returncode == 2 and "make run" in checked.stderr
 

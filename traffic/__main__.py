@@ -4,6 +4,9 @@
     python -m traffic --duration 300                      # users rolling for five minutes
     python -m traffic --fault die-service=delay:1500 --fault-rate 0.2   # a fifth of the rolls slowed
     python -m traffic --batch-share 0.3 --max-batch 10    # 30 % of the rolls: 2..10 dice at once
+
+`python -m labs` starts it with `--lab NAME`: the lab's faults come on standard input, not on the
+command line, where `ps` would show them (docs/labs.md, "Lab faults").
 """
 
 import argparse
@@ -56,6 +59,10 @@ def parse_args(argv):
                         help="the share of rolls that are batches of many dice, rolled at once (default %(default)s)")
     parser.add_argument("--max-batch", type=int, default=10,
                         help=f"a batch rolls 2..N dice, N at most {MAX_TIMES} (default %(default)s)")
+    parser.add_argument("--lab", metavar="NAME",
+                        help="roll for the lab NAME (python -m labs does): the rolls' root spans carry lab.name=NAME, "
+                             "and the faults, one SERVICE=KIND:VALUE a line on standard input, travel as the lab's, "
+                             "recorded nowhere")
     parser.add_argument("--no-trace", action="store_true", help="do not trace the rolls")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://localhost:3000"))
@@ -71,6 +78,13 @@ def parse_args(argv):
         parser.error("--fault-rate and --batch-share must be from 0 to 1")
     if not 2 <= args.max_batch <= MAX_TIMES:
         parser.error(f"--max-batch must be from 2 to {MAX_TIMES}")
+    if args.lab and args.fault:
+        parser.error("--lab takes its faults on standard input, not --fault")
+    if args.lab and not sys.stdin.isatty():
+        try:
+            args.fault = [fault_argument(line) for line in sys.stdin.read().splitlines() if line.strip()]
+        except argparse.ArgumentTypeError as problem:
+            parser.error(f"standard input: {problem}")
     return args
 
 
@@ -139,7 +153,7 @@ def main(argv=None):
         use_stable_semantic_conventions()
         RequestsInstrumentor().instrument()
 
-    run = Run(url, session, faults=args.fault)
+    run = Run(url, session, faults=args.fault, lab=args.lab)
     mix = Mix(args.fault_rate if args.fault else 0.0, args.batch_share, args.max_batch)
     if args.duration is None:
         plan = make_plan(args.users, args.max_rolls, dice, args.think_min, args.think_max, args.seed, mix)

@@ -7,7 +7,7 @@ import requests
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
-from ops.faults import baggage_entry, with_faults
+from ops.faults import BAGGAGE_PREFIX, LAB_BAGGAGE_PREFIX, baggage_entry, with_faults
 from ops.telemetry import current_trace_id
 from traffic.summary import Outcome
 
@@ -15,16 +15,21 @@ tracer = trace.get_tracer("traffic")
 
 # Distinct from the dice roller's own "roll die" span.
 USER_ROLLS_SPAN = "user rolls die"
+# On that span when a lab rolls (--lab): the lab's search links find its own traces by it.
+LAB_ATTRIBUTE = "lab.name"
 # Even --duration runs stop here: every loop is bounded.
 MAX_ROLLS_PER_USER = 100_000
 
 
 class Run:
-    def __init__(self, frontend_url, session, faults=(), timeout_seconds=10.0):
-        """`faults`: [(service name, ops.faults.Fault)], carried by the rolls planned to."""
+    def __init__(self, frontend_url, session, faults=(), timeout_seconds=10.0, lab=None):
+        """`faults`: [(service name, ops.faults.Fault)], carried by the rolls planned to; for
+        `lab` (its name), as that lab's faults, recorded nowhere, and never in the summary."""
         self._frontend_url = frontend_url
         self._session = session
         self._faults = list(faults)
+        self._lab = lab
+        self._fault_prefix = LAB_BAGGAGE_PREFIX if lab else BAGGAGE_PREFIX
         self._timeout = timeout_seconds
         self._lock = threading.Lock()
         self.outcomes = []
@@ -47,14 +52,16 @@ class Run:
         # The faults travel in the baggage header, put there by us, so that they go even when
         # the rolls are not traced (and the instrumentation sends no baggage of its own).
         headers = {}
-        W3CBaggagePropagator().inject(headers, context=with_faults(faults))
-        fault = ",".join(baggage_entry(service, fault) for service, fault in faults) or None
+        W3CBaggagePropagator().inject(headers, context=with_faults(faults, self._fault_prefix))
+        fault = None if self._lab else ",".join(baggage_entry(service, fault) for service, fault in faults) or None
         return self._roll(user, die, times, headers, fault)
 
     def _roll(self, user, die, times, headers, fault):
         # One die: /roll; more: one batch, /roll-async, whose rolls the dice roller runs at once.
         path, params = ("/roll", {"die": die}) if times == 1 else ("/roll-async", {"die": die, "times": times})
         attributes = {"die.type": die, "die.count": times, "user.id": user}
+        if self._lab:
+            attributes[LAB_ATTRIBUTE] = self._lab
         with tracer.start_as_current_span(USER_ROLLS_SPAN, attributes=attributes) as span:
             started = time.perf_counter()
             try:

@@ -40,7 +40,7 @@ def statement(query):
 def with_delay(query):
     """`query` made to wait :delay_seconds inside the database before it reads (a delay fault).
     The one-row subquery comes first, so both engines run it even when no row matches."""
-    waiting = "FROM (SELECT pg_sleep(:delay_seconds) AS waited) AS fault CROSS JOIN die_specifications"
+    waiting = "FROM (SELECT pg_sleep(:delay_seconds) AS waited) AS pause CROSS JOIN die_specifications"
     return query.replace("FROM die_specifications", waiting)
 
 

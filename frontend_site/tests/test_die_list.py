@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 from opentelemetry.trace import StatusCode
@@ -130,3 +131,47 @@ def test_a_good_fetch_span_is_unset(die_service, span_exporter):
     die_list_for(die_service, Clock()).refresh()
     [span] = [s for s in span_exporter.get_finished_spans() if s.name == "fetch die list"]
     assert span.status.status_code is StatusCode.UNSET
+
+
+def test_the_page_asks_for_the_list_the_die_service_has_now(die_service):
+    """A lab's `stop` removed its dice: the next page must not offer them (the rolls' list may wait)."""
+    clock = Clock()
+    die_list = die_list_for(die_service, clock)
+    die_list.refresh()
+    die_service.routes["/dice"] = lambda q: (200, {"identifiers": ["fair"]})
+    clock.now = 3  # well within max_age
+    assert die_list.identifiers() == ["fair", "risky"]  # a roll's label: the list it has, at once
+    assert die_list.identifiers(fresh=True) == ["fair"]
+
+
+def test_the_page_waits_for_its_fetch_at_most_the_fetchs_timeout(die_service):
+    release = threading.Event()
+
+    def hanging(query):
+        release.wait(5)
+        return 200, {"identifiers": ["fair"]}
+
+    def start_in_thread(work):
+        threading.Thread(target=work).start()
+
+    die_list = die_list_for(die_service, Clock(), start_in_background=start_in_thread)
+    die_list.refresh()
+    die_service.routes["/dice"] = hanging
+    started = time.monotonic()
+    assert die_list.identifiers(fresh=True) == ["fair", "risky"]  # the die service hangs: the list it had
+    assert 0.9 <= time.monotonic() - started < 3  # its timeout is 1 s
+    release.set()
+
+
+def test_after_a_failed_fetch_the_page_does_not_ask_again_before_the_retry(die_service):
+    """A die service that is down is not asked (and waited for) on every page load."""
+    asked_before = len(die_service.requests)
+    clock = Clock()
+    die_list = die_list_for(die_service, clock)
+    die_list.refresh()
+    die_service.routes["/dice"] = lambda q: (503, {"error": "database_unavailable", "message": "-"})
+    clock.now = 1
+    assert die_list.identifiers(fresh=True) == ["fair", "risky"]  # asked, failed: the last list
+    clock.now = 2
+    assert die_list.identifiers(fresh=True) == ["fair", "risky"]  # not asked again
+    assert len(die_service.requests) - asked_before == 2

@@ -3,14 +3,16 @@ within MAX_BYTES, served on loopback with the part of Tempo's HTTP API that the 
 check and a learner's curl use:
 
     GET /api/traces/<trace id>   the trace, in Tempo's JSON (backend_apis/tempo.py)
-    GET /api/search              ?tags=key=value ...&minDuration=&maxDuration=&limit=&start=&end=
+    GET /api/search              ?tags=key=value ...&q=<TraceQL>&minDuration=&maxDuration=&limit=&start=&end=
     GET /ready
     GET /trace/<trace id>        the trace as a page (runtime/views/page.py), for a browser
+    GET /search                  a search's traces as a page (runtime/views/search.py), for a browser
+
+`q` takes the part of TraceQL in runtime/backends/traceql.py.
 
 so that one client reads traces under compose (Tempo on :3200) and without Docker alike."""
 
 import json
-import re
 import shlex
 import threading
 import time
@@ -23,17 +25,16 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from backend_apis.spans import resource_spans_of, spans_of_resource_spans
 from backend_apis.tempo import SEARCH_PATH, TEMPO_PORT, TRACES_PATH, trace_json
-from ops.grafana_links import TRACE_PAGE_PATH
+from ops.grafana_links import SEARCH_PAGE_PATH, TRACE_PAGE_PATH
+from runtime.backends import traceql
 from runtime.backends.http import LoopbackHandler, LoopbackServer, Refused
+from runtime.backends.traceql import parse_duration
 
 # Traces are kept for the last quarter of an hour, as a learner looks back, and never past
 # MAX_BYTES of their protobuf (make run's memory for them is about twice that: docs/performance.md).
 KEEP_SECONDS = 15 * 60
 MAX_BYTES = 128 * 2**20
 DEFAULT_LIMIT = 20  # Tempo's
-DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-TRACE_ID = re.compile(r"[0-9a-f]{32}")
-NANOSECONDS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 
 @dataclass
@@ -108,18 +109,6 @@ class TraceStore:
         return len(self._traces)
 
 
-def is_trace_id(text):
-    """Whether `text` is a trace id as the traces carry it: 32 lowercase hex digits, not all zeros (W3C)."""
-    return bool(TRACE_ID.fullmatch(text)) and text.strip("0") != ""
-
-
-def parse_duration(text):
-    """Go's durations, as Tempo takes them ("1.5s", "100ms", "1m30s"), in nanoseconds."""
-    parts = DURATION.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(text)
-    return sum(float(number) * NANOSECONDS[unit] for number, unit in parts)
-
 
 def time_range(query, now=None):
     """A search's [start, end] in Unix ns, as Tempo 3 takes `start` and `end` (Unix seconds):
@@ -141,6 +130,7 @@ def search(store, query):
     tags = dict(pair.split("=", 1) for pair in shlex.split(query.get("tags", "")) if "=" in pair)
     least = parse_duration(query["minDuration"]) if query.get("minDuration") else 0
     most = parse_duration(query["maxDuration"]) if query.get("maxDuration") else float("inf")
+    spansets = traceql.parse(query["q"]) if query.get("q", "").strip() else []
     start, end = time_range(query)
     limit = int(query.get("limit") or DEFAULT_LIMIT)
     traces = store.newest_first()
@@ -148,7 +138,10 @@ def search(store, query):
     for trace_id, kept in traces:
         if not (least <= kept.ended_ns - kept.began_ns <= most and kept.began_ns <= end and kept.ended_ns >= start):
             continue
-        if tags and not any(_matches(span, tags) for span in store.get(trace_id)):
+        spans = store.get(trace_id) if tags or spansets else []
+        if tags and not any(_matches(span, tags) for span in spans):
+            continue
+        if spansets and not traceql.matches(spansets, spans):
             continue
         found.append({
             "traceID": trace_id, "rootServiceName": kept.root_service, "rootTraceName": kept.root_name,
@@ -172,9 +165,10 @@ def _text(value):
 
 class TempoApi(LoopbackServer):
     """The API above, over a TraceStore, on 127.0.0.1:`port` (a free port when that is taken;
-    0: a free one at once). `page(trace_id)` answers a trace's page: (status, HTML), at /trace/<id>."""
+    0: a free one at once). `page(trace_id)` answers a trace's page: (status, HTML), at /trace/<id>;
+    `search_page(query, found, problem)` a search's, at /search."""
 
-    def __init__(self, store, port=TEMPO_PORT, page=None):
+    def __init__(self, store, port=TEMPO_PORT, page=None, search_page=None):
         class Handler(LoopbackHandler):
             def get(self, url):
                 query = {key: values[-1] for key, values in parse_qs(url.query).items()}
@@ -191,6 +185,12 @@ class TempoApi(LoopbackServer):
                         return _json(200, search(store, query))
                     except ValueError as error:
                         return _json(400, {"error": f"bad search: {error}"})
+                if search_page and url.path == SEARCH_PAGE_PATH:
+                    try:
+                        status, html = 200, search_page(query, search(store, query)["traces"], None)
+                    except ValueError as error:
+                        status, html = 400, search_page(query, [], str(error))
+                    return status, "text/html; charset=utf-8", html.encode()
                 if url.path == "/ready":
                     return 200, "text/plain", b"ready"
                 if url.path == "/":
@@ -212,9 +212,11 @@ them, so that the labs and your <code>curl</code> read them as they would read T
 <ul>
 <li><code>{escape(TRACE_PAGE_PATH)}&lt;trace id&gt;</code>: a trace as a page (its waterfall, attributes,
 events, CPU, log lines)</li>
+<li><a href="{SEARCH_PAGE_PATH}?q=%7Bduration+%3E+1s%7D"><code>{SEARCH_PAGE_PATH}?q={{duration &gt; 1s}}</code></a>:
+a search as a page (TraceQL's spansets of conditions joined by <code>&amp;&amp;</code>)</li>
 <li><code>{TRACES_PATH}&lt;trace id&gt;</code>: a trace in Tempo's JSON</li>
 <li><a href="{SEARCH_PATH}?minDuration=1s&amp;limit=20"><code>{SEARCH_PATH}?minDuration=1s&amp;limit=20</code></a>:
-the newest traces over a second (also <code>tags=key=value</code>, <code>maxDuration</code>, <code>start</code>
-and <code>end</code>)</li>
+the newest traces over a second, as JSON (also <code>q</code>, <code>tags=key=value</code>,
+<code>maxDuration</code>, <code>start</code> and <code>end</code>)</li>
 </ul></main></body></html>
 """

@@ -13,6 +13,7 @@ from runtime.backends.otlp import OTLP_HTTP_PORT, OtlpReceiver
 from runtime.backends.pyroscope import ProfileStore, PyroscopeApi
 from runtime.backends.tempo import TempoApi, TraceStore
 from runtime.launcher.run_file import exporting_to
+from runtime.views.search import render_search
 from runtime.views.terminal import TraceView
 
 # How often the services' profiling agents send their samples to make run (the agent's own
@@ -46,7 +47,7 @@ class LocalTelemetry:
             started.callback(self.view.close)
             self.receiver = OtlpReceiver(on_spans=self.view.add, keep=False, port=otlp_port)
             started.callback(self.receiver.close)
-            self.tempo = TempoApi(self.traces, port=tempo_port, page=self.view.page)
+            self.tempo = TempoApi(self.traces, port=tempo_port, page=self.view.page, search_page=render_search)
             started.callback(self.tempo.close)
             self.pyroscope = PyroscopeApi(self.profiles, port=pyroscope_port) if profiles else None
             if self.pyroscope:

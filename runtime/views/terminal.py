@@ -11,8 +11,8 @@ import time
 from collections import OrderedDict
 
 from backend_apis.logs import trace_log_lines
+from backend_apis.spans import is_trace_id
 from runtime.backends.pyroscope import top_functions
-from runtime.backends.tempo import is_trace_id
 from runtime.views.page import arriving_page, not_a_trace_id_page, not_seen_page, render_page
 from runtime.views.tree import render_trace, server_spans
 
