@@ -38,6 +38,9 @@ def start_profiling(service_name):
             server_address=address,
             sample_rate=SAMPLE_RATE_HZ,
             upload_interval=settings.read("PYROSCOPE_UPLOAD_INTERVAL_SECONDS"),
+            # Each sample labelled `pid`: with several workers, a profile says which worker's
+            # CPU it is, and so which spans' samples have all arrived (the span's process.pid).
+            report_pid=True,
         )
     except Exception as error:  # no wheel for this platform, or the agent cannot read its own process
         logger.warning("Profiling is off: the Pyroscope agent cannot run here", extra={"reason": str(error)})
