@@ -49,6 +49,11 @@ def test_a_page_shows_each_span_and_the_traces_log_lines_and_escapes_what_caller
     page = render_page(TRACE_ID, SPANS, cpu, lines)
     assert page.count("<tr class=") == 2 and "Roll completed" in page and "roll=4" in page
     assert "cpu: 80 ms: burn_cpu_for_fault 80 ms" in page
+    # Each SERVER span's CPU in the waterfall itself, not only behind a click.
+    rows = re.findall(r"<tr class=.*?</tr>", page)
+    assert [re.sub(r"<details>.*?</details>", "", row).count(figure) for row, figure in zip(
+        rows, ('title="its profile has not arrived">arriving<', 'title="80 ms: burn_cpu_for_fault 80 ms">80 ms<'),
+        strict=True)] == [1, 1]
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
