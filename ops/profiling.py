@@ -4,6 +4,7 @@ PYROSCOPE_SERVER_ADDRESS. Called from ops/telemetry.py once per worker process, 
 the agent's threads would not survive a fork, so the master never starts one."""
 
 import logging
+import math
 import socket
 import threading
 import types
@@ -20,6 +21,15 @@ logger = logging.getLogger(__name__)
 # against 2.5 % for this one (docs/performance.md, "What profiles cost").
 SAMPLE_RATE_HZ = 50
 SAMPLE_INTERVAL_MS = 1000 // SAMPLE_RATE_HZ
+
+
+def sampled_range_ms(cpu_ms, sigmas=2):
+    """(least, most) a profile reads of `cpu_ms` spent on a thread, `sigmas` standard deviations
+    apart (2: 19 times in 20). The agent (py-spy) samples at random moments, SAMPLE_RATE_HZ a
+    second on average, to avoid keeping step with the code it samples: the samples of N ms are a
+    Poisson count, of mean N / SAMPLE_INTERVAL_MS, each worth SAMPLE_INTERVAL_MS."""
+    spread = sigmas * math.sqrt(SAMPLE_INTERVAL_MS * cpu_ms)
+    return max(cpu_ms - spread, 0), cpu_ms + spread
 
 
 def start_profiling(service_name):

@@ -1,5 +1,5 @@
 """Profiles, the fourth signal (docs/telemetry.md, "Profiles"): the real Pyroscope agent in real
-gunicorn workers (two a service) pushes to make run's receiver (runtime/backends/pyroscope.py),
+gunicorn workers (the dice roller's two) pushes to make run's receiver (runtime/backends/pyroscope.py),
 and what it pushed, decoded, says which span computed and in which function, and which span
 only waited."""
 
@@ -16,6 +16,7 @@ import requests
 from backend_apis.pyroscope import CPU_PROFILE_TYPE
 from harness.ports import free_port
 from harness.stack import Stack
+from ops.profiling import SAMPLE_INTERVAL_MS, sampled_range_ms
 from runtime.backends.otlp import OtlpReceiver
 from runtime.backends.pyroscope import ARRIVED, SILENT, WAITING, ProfileStore, PyroscopeApi, top_functions
 from runtime.views.tree import SAMPLED, SpanCpu, cpu_summary, render_trace
@@ -28,12 +29,14 @@ BURNER = "burn_cpu_for_fault"
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
     receiver = OtlpReceiver()
-    profiles = PyroscopeApi(ProfileStore(upload_seconds=1), port=0)
+    # A profile comes within 150 ms of its window's end here: a second's grace is ample.
+    profiles = PyroscopeApi(ProfileStore(upload_seconds=1, grace_seconds=1), port=0)
     stack = Stack(
         tmp_path_factory.mktemp("profiles"), OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="100", PYROSCOPE_SERVER_ADDRESS=profiles.url, PYROSCOPE_UPLOAD_INTERVAL_SECONDS="1",
-        WEB_CONCURRENCY="2",
-    ).start()
+    )
+    stack.roller.env["WEB_CONCURRENCY"] = "2"  # its spans come from two workers
+    stack.start()
     # The first rolls pay for imports and connections: warm up first, as a learner's sandbox is.
     for _ in range(3):
         stack.frontend.get("/roll", params={"die": "fair"})
@@ -68,6 +71,12 @@ def wait_for_profile(profiles, span, timeout=30.0):  # a cap, not a wait: CI loa
     return profiles.store.select({"service_name": span.service}, span_ids={span.span_id})
 
 
+def spent_within_reach(nanoseconds, span):
+    least, most = sampled_range_ms(span.ms, sigmas=3)
+    assert least <= nanoseconds / 1e6 <= most + SAMPLE_INTERVAL_MS, (nanoseconds / 1e6, span.ms)
+    return True
+
+
 def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profiled):
     stack, receiver, profiles = profiled
     computing = roller_server_span(stack, receiver, "cpu:300")
@@ -75,9 +84,10 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
 
     samples = wait_for_profile(profiles, computing)
     spent = sum(sample.nanoseconds for sample in samples)
-    # Sampled, not measured: on this shared machine the sampler's own turns come late or early
-    # (and runnable time counts as CPU), so a 300 ms burn reads 220 to 340 ms: at least half.
-    assert spent >= 150e6, spent
+    # Sampled, not measured: at random moments, 50 a second on average (docs/telemetry.md, "How
+    # close a figure is"); on this shared machine the burn takes longer than its 300 ms of CPU,
+    # and the figure follows the span's time. Within three standard deviations of it.
+    assert spent_within_reach(spent, computing)
     assert top_functions(samples)[0][0] == BURNER
     assert {sample.labels["trace_id"] for sample in samples} == {computing.trace_id}
     # The worker's own samples: the agent's `pid` label is the span's process.pid.
@@ -144,7 +154,7 @@ def test_a_workers_spans_wait_for_that_workers_profile_not_another_ones(profiled
     [computing] = [span for span in traces[trace_id] if span.service == "dice-roller" and span.kind == "SERVER"]
     assert computing.resource["process.pid"] == first
     samples = wait_for_profile(profiles, computing)
-    assert sum(sample.nanoseconds for sample in samples) >= 100e6  # at least half of it: sampled
+    assert spent_within_reach(sum(sample.nanoseconds for sample in samples), computing)
 
 
 def test_the_query_api_answers_in_pyroscopes_shapes(profiled):
@@ -159,7 +169,7 @@ def test_the_query_api_answers_in_pyroscopes_shapes(profiled):
     assert answer.status_code == 200
     graph = answer.json()["flamegraph"]
     assert graph["names"][0] == "total" and BURNER in graph["names"]
-    assert int(graph["total"]) >= 150e6  # at least half of it: sampled (see above)
+    assert spent_within_reach(int(graph["total"]), computing)  # sampled (see above)
     assert all(isinstance(value, str) for value in graph["levels"][0]["values"])
     # The burner is where the time was spent: the node with the most self time.
     nodes = [level["values"][i:i + 4] for level in graph["levels"] for i in range(0, len(level["values"]), 4)]

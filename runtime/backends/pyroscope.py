@@ -172,10 +172,11 @@ class ProfileStore:
     SPAN_BYTES = 300  # a span's list of samples and its slot in the index
 
     def __init__(self, window_seconds=WINDOW_SECONDS, max_bytes=MAX_BYTES, clock=time.time,
-                 upload_seconds=AGENT_UPLOAD_SECONDS):
+                 upload_seconds=AGENT_UPLOAD_SECONDS, grace_seconds=PUSH_GRACE_SECONDS):
         self._window_ns = window_seconds * 1e9
         self._max_bytes = max_bytes
         self._upload_ns = upload_seconds * 10**9
+        self._grace_ns = grace_seconds * 1e9
         self._samples = deque()  # oldest first
         self._by_span = {}  # span id -> [its samples], oldest first
         self._names = Shared()  # every string: functions, services, label names and values
@@ -262,7 +263,7 @@ class ProfileStore:
             return ARRIVED
         window_ns = agent.window_ns if agent and agent.window_ns else self._upload_ns
         window_end = -(-end_ns // window_ns) * window_ns  # profiles are windows aligned on the interval
-        if self._clock() * 1e9 < window_end + PUSH_GRACE_SECONDS * 1e9:
+        if self._clock() * 1e9 < window_end + self._grace_ns:
             return WAITING
         return SILENT if agent else NO_AGENT
 
