@@ -115,8 +115,9 @@ def test_a_computing_span_has_the_burner_on_top_and_a_waiting_span_no_cpu(profil
 def test_a_workers_spans_wait_for_that_workers_profile_not_another_ones(profiled):
     """Two workers of the dice roller: one computes a span and is frozen before it sends that
     window's profile; the other computes on and sends its own past the span's end. The span's
-    samples have not arrived (make run would print "no samples" for a span that computed): they
-    come from its own worker, once it resumes."""
+    samples have not arrived (make run would print "no samples" for a span that computed), nor
+    once its window has long closed (its worker is stopped): they come from its own worker,
+    once it resumes."""
     stack, receiver, profiles = profiled
     store = profiles.store
     workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(stack.roller.process.pid)],
@@ -144,11 +145,16 @@ def test_a_workers_spans_wait_for_that_workers_profile_not_another_ones(profiled
                 assert roll_on_the_roller("cpu:50").status_code == 200  # `other` computes, and sends
             assert store.coverage("dice-roller", other, ended_ns) == ARRIVED
             waited = store.coverage("dice-roller", first, ended_ns)
+            # Its window closed, and the grace for its push passed: a stopped worker's window is
+            # no silence, it comes when the worker runs again.
+            time.sleep(max(0.0, -(-ended_ns // 10**9) + 1.1 - time.time()))
+            waited_while_frozen = store.coverage("dice-roller", first, ended_ns)
         finally:
             os.kill(first, signal.SIGCONT)
         if waited == WAITING:
             break
     assert waited == WAITING, "the frozen worker's window was sent every time before it froze"
+    assert waited_while_frozen == WAITING
     traces = receiver.wait_for(lambda traces: any(
         span.service == "dice-roller" and span.kind == "SERVER" for span in traces.get(trace_id, [])))
     [computing] = [span for span in traces[trace_id] if span.service == "dice-roller" and span.kind == "SERVER"]

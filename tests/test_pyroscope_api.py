@@ -139,9 +139,9 @@ def test_a_process_s_samples_have_arrived_when_that_process_sent_them_not_anothe
     """Arrival per process (the `pid` label the services' agents send): a worker's profile says
     nothing of another worker's spans. A worker sends nothing for a window without a sample:
     once the window of a span's end has closed (and a moment for the push), what is kept of it
-    is all of it; a process that has never sent a profile is told apart."""
-    now = [1000.0]
-    store = ProfileStore(clock=lambda: now[0], upload_seconds=2)
+    is all of it, unless the process is stopped; a process that has never sent a profile is told apart."""
+    now, frozen = [1000.0], set()
+    store = ProfileStore(clock=lambda: now[0], upload_seconds=2, stopped=lambda pid: str(pid) in frozen)
     span_end = int(1001.5e9)  # in the window [1000, 1002)
     store.add([profile("dice-roller", "1", 1000, [(["f"], 10, {})]),
                profile("dice-roller", "2", 1002, [(["f"], 10, {})])])
@@ -153,3 +153,5 @@ def test_a_process_s_samples_have_arrived_when_that_process_sent_them_not_anothe
     assert store.coverage("dice-roller", 1, span_end) == SILENT  # it sent nothing for that window
     assert store.coverage("dice-roller", 3, span_end) == NO_AGENT  # it never sent anything
     assert store.coverage("frontend", 1, span_end) == NO_AGENT
+    frozen.add("1")
+    assert store.coverage("dice-roller", 1, span_end) == WAITING  # stopped (make freeze): it sends it once resumed

@@ -18,6 +18,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import psutil
+
 from backend_apis.pyroscope import CPU_PROFILE_TYPE, PUSH_PATH, PYROSCOPE_PORT, SPAN_PROFILE_PATH, STACKTRACES_PATH
 from runtime.backends import protobuf_wire as wire
 from runtime.backends.http import LoopbackHandler, LoopbackServer, Refused, inflate
@@ -38,7 +40,8 @@ MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*
 ARRIVED = "arrived"  # its process has sent its profiles up to the span's end: all its samples are here
 SILENT = "silent"  # ... not that far, but the window of the span's end has closed: the agent sends
 #                    nothing for a window without a sample, so all its samples are here too
-WAITING = "waiting"  # the window of the span's end is still open, or its profile on its way
+WAITING = "waiting"  # the window of the span's end is still open, its profile on its way, or its
+#                      process stopped (make freeze): it sends that window when it runs again
 NO_AGENT = "no agent"  # its window has closed and its process has never sent a profile
 
 
@@ -152,6 +155,15 @@ class Shared:
         return True
 
 
+def process_stopped(pid):
+    """Whether process `pid` of this machine is stopped (SIGSTOP: make freeze, a lab, a paused
+    container), so that its agent cannot send what it has; False when it is gone or unknown."""
+    try:
+        return psutil.Process(int(pid)).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except (psutil.Error, ValueError):
+        return False
+
+
 @dataclass
 class Agent:
     """One process's profiling agent, as its profiles tell: up to when its samples have arrived,
@@ -172,7 +184,9 @@ class ProfileStore:
     SPAN_BYTES = 300  # a span's list of samples and its slot in the index
 
     def __init__(self, window_seconds=WINDOW_SECONDS, max_bytes=MAX_BYTES, clock=time.time,
-                 upload_seconds=AGENT_UPLOAD_SECONDS, grace_seconds=PUSH_GRACE_SECONDS):
+                 upload_seconds=AGENT_UPLOAD_SECONDS, grace_seconds=PUSH_GRACE_SECONDS, stopped=process_stopped):
+        """`stopped(pid)`: whether that process is stopped, its profiles held up with it."""
+        self._stopped = stopped
         self._window_ns = window_seconds * 1e9
         self._max_bytes = max_bytes
         self._upload_ns = upload_seconds * 10**9
@@ -263,7 +277,7 @@ class ProfileStore:
             return ARRIVED
         window_ns = agent.window_ns if agent and agent.window_ns else self._upload_ns
         window_end = -(-end_ns // window_ns) * window_ns  # profiles are windows aligned on the interval
-        if self._clock() * 1e9 < window_end + self._grace_ns:
+        if self._clock() * 1e9 < window_end + self._grace_ns or (pid is not None and self._stopped(pid)):
             return WAITING
         return SILENT if agent else NO_AGENT
 
