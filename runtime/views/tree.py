@@ -122,7 +122,7 @@ def cpu_summary(cpu):
         return f"no samples (the span waited, or computed for less than {SAMPLE_INTERVAL_MS} ms)"
     if cpu.over_counted:
         return (f"{math.ceil(cpu.span_ns / 1e6)} ms at most: its samples say {cpu.nanoseconds / 1e6:.0f} ms, more than "
-                f"it ran (the sampler catching up after a pause); on top: {cpu.functions[0][0]}")
+                f"it ran (the sampler catching up after it was held up); on top: {cpu.functions[0][0]}")
     top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in cpu.functions)
     return f"{cpu.nanoseconds / 1e6:.0f} ms: {top}"
 
