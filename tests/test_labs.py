@@ -211,6 +211,9 @@ def test_runserver_beside_make_run_sends_its_spans_to_make_runs_trace_view(run):
         assert kept, "the trace never reached make run's trace view"
         spans = spans_of(requests.get(f"{run.tempo}/api/traces/{trace_id}", timeout=2).json())
         assert {span.service for span in spans} == {"frontend", "dice-roller", "die-service"}
+        # Django's runserver runs no profiling agent: its span says so, instead of "no samples".
+        page = requests.get(f"{run.tempo}/trace/{trace_id}", timeout=5).text
+        assert page.count('">not profiled</td>') == 1
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)

@@ -131,11 +131,11 @@ class TraceView:
         return 200, render_page(trace_id, spans, self._cpu_of(spans), log_lines)
 
     def _profiles_in(self, spans):
-        return all(self._span_cpu(span).resolved for span in server_spans(spans)) if self.profiles else True
+        return self.profiles is None or all(self._span_cpu(span).resolved for span in server_spans(spans))
 
     def _cpu_of(self, spans):
         """{span id: SpanCpu} of the SERVER spans ({} without profiles: they go elsewhere, or nowhere)."""
-        return {span.span_id: self._span_cpu(span) for span in server_spans(spans)} if self.profiles else {}
+        return {} if self.profiles is None else {span.span_id: self._span_cpu(span) for span in server_spans(spans)}
 
     def _span_cpu(self, span):
         """What is known of `span`'s CPU: its own samples (those labelled with its id: taken on its
