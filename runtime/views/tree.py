@@ -35,9 +35,9 @@ class SpanCpu:
 
     @property
     def over_counted(self):
-        """Whether its samples say more than the span's own time plus one sampling step: a thread
-        cannot compute for longer than it runs, so those are the sampler catching up after it
-        was held up (a frozen process, a busy machine), each sample worth less than a step."""
+        """Whether its samples say more than the span's own time plus one sampling step, which a
+        thread cannot compute: samples are taken at random moments (docs/telemetry.md, "How close
+        a figure is"), and back to back when the sampler catches up after it was held up."""
         return self.nanoseconds > self.span_ns + SAMPLE_INTERVAL_MS * 1_000_000
 
 
@@ -121,8 +121,8 @@ def cpu_summary(cpu):
     if not cpu.nanoseconds:
         return f"no samples (the span waited, or computed for less than {SAMPLE_INTERVAL_MS} ms)"
     if cpu.over_counted:
-        return (f"{math.ceil(cpu.span_ns / 1e6)} ms at most: its samples say {cpu.nanoseconds / 1e6:.0f} ms, more than "
-                f"it ran (the sampler catching up after it was held up); on top: {cpu.functions[0][0]}")
+        return (f"{math.ceil(cpu.span_ns / 1e6)} ms at most (sampled {cpu.nanoseconds / 1e6:.0f} ms, more than it "
+                f"ran); on top: {cpu.functions[0][0]}")
     top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in cpu.functions)
     return f"{cpu.nanoseconds / 1e6:.0f} ms: {top}"
 
