@@ -153,5 +153,8 @@ def test_a_process_s_samples_have_arrived_when_that_process_sent_them_not_anothe
     assert store.coverage("dice-roller", 1, span_end) == SILENT  # it sent nothing for that window
     assert store.coverage("dice-roller", 3, span_end) == NO_AGENT  # it never sent anything
     assert store.coverage("frontend", 1, span_end) == NO_AGENT
+    # An agent that does not say its pid: its service's one process, whatever pid its spans say.
+    store.add([Profile("learners-app", 1000 * 10**9, 1002 * 10**9, [CpuSample("learners-app", {}, ("f",), 10, 0)])])
+    assert store.coverage("learners-app", 4321, span_end) == store.coverage("learners-app", None, span_end) == ARRIVED
     frozen.add("1")
     assert store.coverage("dice-roller", 1, span_end) == WAITING  # stopped (make freeze): it sends it once resumed

@@ -272,7 +272,9 @@ class ProfileStore:
         """What is known of the samples of a span that ended at `end_ns` (Unix ns) in process
         `pid` of `service`: ARRIVED, SILENT, WAITING or NO_AGENT (above)."""
         with self._lock:
-            agent = self._agents.get((service, None if pid is None else str(pid)))
+            # An agent that does not say its pid (not report_pid: a program of the learner's) is
+            # taken as the one process of its service.
+            agent = self._agents.get((service, None if pid is None else str(pid))) or self._agents.get((service, None))
         if agent and agent.until_ns >= end_ns:
             return ARRIVED
         window_ns = agent.window_ns if agent and agent.window_ns else self._upload_ns
