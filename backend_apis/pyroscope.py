@@ -10,6 +10,8 @@ PUSH_PATH = "/push.v1.PusherService/Push"
 STACKTRACES_PATH = "/querier.v1.QuerierService/SelectMergeStacktraces"
 SPAN_PROFILE_PATH = "/querier.v1.QuerierService/SelectMergeSpanProfile"
 CPU_PROFILE_TYPE = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+# pyroscope-otel's attribute on each span whose samples it labels (a span without it was not profiled).
+PROFILE_ID_ATTRIBUTE = "pyroscope.profile.id"
 
 
 def cpu_query(service, since_seconds, span_ids=None):

@@ -4,6 +4,7 @@ PYROSCOPE_SERVER_ADDRESS. Called from ops/telemetry.py once per worker process, 
 the agent's threads would not survive a fork, so the master never starts one."""
 
 import logging
+import math
 import socket
 import threading
 import types
@@ -22,6 +23,15 @@ SAMPLE_RATE_HZ = 50
 SAMPLE_INTERVAL_MS = 1000 // SAMPLE_RATE_HZ
 
 
+def sampled_range_ms(cpu_ms, sigmas=2):
+    """(least, most) a profile reads of `cpu_ms` spent on a thread, `sigmas` standard deviations
+    apart (2: 19 times in 20). The agent (py-spy) samples at random moments, SAMPLE_RATE_HZ a
+    second on average, to avoid keeping step with the code it samples: the samples of N ms are a
+    Poisson count, of mean N / SAMPLE_INTERVAL_MS, each worth SAMPLE_INTERVAL_MS."""
+    spread = sigmas * math.sqrt(SAMPLE_INTERVAL_MS * cpu_ms)
+    return max(cpu_ms - spread, 0), cpu_ms + spread
+
+
 def start_profiling(service_name):
     """Starts the agent when PYROSCOPE_SERVER_ADDRESS is set; returns the span processor that
     tags its samples (for the tracer provider), or None when profiling is off or cannot run
@@ -38,6 +48,9 @@ def start_profiling(service_name):
             server_address=address,
             sample_rate=SAMPLE_RATE_HZ,
             upload_interval=settings.read("PYROSCOPE_UPLOAD_INTERVAL_SECONDS"),
+            # Each sample labelled `pid`: with several workers, a profile says which worker's
+            # CPU it is, and so which spans' samples have all arrived (the span's process.pid).
+            report_pid=True,
         )
     except Exception as error:  # no wheel for this platform, or the agent cannot read its own process
         logger.warning("Profiling is off: the Pyroscope agent cannot run here", extra={"reason": str(error)})

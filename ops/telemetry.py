@@ -82,7 +82,9 @@ def create_tracer_provider(service_name, span_profiles=None):
     `span_profiles` (ops/profiling.py), each SERVER span's CPU samples carry its id."""
     defaults = Resource({"service.version": VERSION, "deployment.environment.name": "local"})
     # OTEL_RESOURCE_ATTRIBUTES overrides the defaults; OTEL_SERVICE_NAME, when not empty, the name.
-    resource = defaults.merge(Resource.create({"service.name": otel_service_name(service_name)}))
+    # process.pid: the worker that served a span, as its CPU samples say (ops/profiling.py).
+    resource = defaults.merge(Resource.create({"service.name": otel_service_name(service_name),
+                                               "process.pid": os.getpid()}))
     provider = TracerProvider(resource=resource)
     if span_profiles is not None:  # before any span starts, so that none escapes it
         provider.add_span_processor(span_profiles)

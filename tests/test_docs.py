@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness.stack import Stack
+from ops.profiling import sampled_range_ms
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 from runtime import REPO
 
@@ -255,3 +256,13 @@ def test_every_labs_command_is_one_the_labs_take():
             done = subprocess.run([sys.executable, "-m", "labs", *arguments], cwd=REPO, capture_output=True,
                                   text=True, timeout=30)
             assert done.returncode == 0 and done.stdout, (page, arguments, done.stderr)
+
+
+def test_the_documented_reach_of_a_cpu_figure_is_the_samplers():
+    """docs/telemetry.md's range for a `cpu:N` fault is the one the agent's sampling gives
+    (ops/profiling.py): the samples of N ms at random moments, 50 a second on average."""
+    text = " ".join((REPO / "docs" / "telemetry.md").read_text().split())
+    for milliseconds, least, most in re.findall(r"`cpu:(\d+)` between ([\d,]+) and ([\d,]+)", text):
+        expected = [round(bound) for bound in sampled_range_ms(int(milliseconds))]
+        assert [int(least.replace(",", "")), int(most.replace(",", ""))] == expected, milliseconds
+    assert re.search(r"`cpu:300` between 145 and 455 ms", text)

@@ -263,6 +263,8 @@ def test_runserver_beside_make_run_sends_its_spans_and_its_lines_to_make_run(run
         # The frontend's own line of that roll, on the trace's page, from runserver's log file.
         page = requests.get(f"{run.tempo}/trace/{trace_id}", timeout=10).text
         assert "Dice roller response received" in page and "frontend-runserver" in page
+        # Django's runserver runs no profiling agent: its span says so, instead of "no samples".
+        assert page.count('">not profiled</td>') == 1
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)

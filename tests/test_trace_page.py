@@ -15,6 +15,7 @@ from backend_apis.logs import trace_log_lines
 from runtime.backends.tempo import TempoApi, TraceStore
 from runtime.views.page import render_page
 from runtime.views.terminal import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView
+from runtime.views.tree import PENDING, SAMPLED, SpanCpu
 from tests.browser import launch
 from tests.make_run import MakeRun
 from tests.otlp import make_span
@@ -44,9 +45,16 @@ def test_a_page_shows_each_span_and_the_traces_log_lines_and_escapes_what_caller
     lines = trace_log_lines(logs, TRACE_ID)
     assert [(service, line["message"]) for service, line in lines] == [
         ("frontend", "Roll request received"), ("dice-roller", "Roll completed")]
-    page = render_page(TRACE_ID, SPANS, {"2" * 16: (120 * MS, [("burn_cpu_for_fault", 120 * MS)])}, lines)
+    cpu = {"2" * 16: SpanCpu(SAMPLED, 80 * MS, (("burn_cpu_for_fault", 80 * MS),), 90 * MS),
+           "1" * 16: SpanCpu(PENDING)}
+    page = render_page(TRACE_ID, SPANS, cpu, lines)
     assert page.count("<tr class=") == 2 and "Roll completed" in page and "roll=4" in page
-    assert "cpu: 120 ms: burn_cpu_for_fault 120 ms" in page
+    assert "cpu: 80 ms: burn_cpu_for_fault 80 ms" in page
+    # Each SERVER span's CPU in the waterfall itself, not only behind a click.
+    rows = re.findall(r"<tr class=.*?</tr>", page)
+    assert [re.sub(r"<details>.*?</details>", "", row).count(figure) for row, figure in zip(
+        rows, ('title="its profile has not arrived">arriving<', 'title="80 ms: burn_cpu_for_fault 80 ms">80 ms<'),
+        strict=True)] == [1, 1]
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 

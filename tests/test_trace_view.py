@@ -7,11 +7,13 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from backend_apis.pyroscope import PROFILE_ID_ATTRIBUTE
 from runtime.backends.otlp import OtlpReceiver
+from runtime.backends.pyroscope import PUSH_GRACE_SECONDS, CpuSample, Profile, ProfileStore
 from runtime.backends.tempo import TraceStore
 from runtime.launcher.telemetry import wanted
 from runtime.views.log_lines import DEFAULT_SHOW, shows_trees, terminal_line
-from runtime.views.terminal import MISSING_PARENT_SECONDS, QUIET_SECONDS, TraceView
+from runtime.views.terminal import MISSING_PARENT_SECONDS, PROFILE_WAIT_SECONDS, QUIET_SECONDS, TraceView
 from runtime.views.tree import render_trace
 from tests.otlp import make_span
 
@@ -210,3 +212,116 @@ def test_every_line_on_demand_each_one_short_line(show):
     assert shows_trees(show) == (show == "all")
     assert terminal_line(show)(json_line("INFO", "Roll completed", trace_id=TRACE, roll_value=4)) == \
         f"12:03:04.123Z dice-roller  INFO     Roll completed  trace {TRACE[:8]}"
+
+
+def profiled_span(span_id, service, name, start_ms, end_ms, pid=7, parent=""):
+    """A SERVER span as a profiled worker (process `pid`) exports it: pyroscope-otel's profile id on it."""
+    return make_span(TRACE, hex_id(span_id), hex_id(parent), service, "SERVER", name, start_ms * MS, end_ms * MS,
+                     {PROFILE_ID_ATTRIBUTE: hex_id(span_id)}, resource={"service.name": service, "process.pid": pid})
+
+
+def cpu_profile(service, pid, window_end_s, span_id=None, samples=0, window_s=2):
+    """A profile of `pid` for the window of `window_s` ending at `window_end_s`: `samples` 20 ms
+    samples of `span_id` (with one of the worker's own, so that it is sent at all)."""
+    labels = {"pid": str(pid), **({"span_id": hex_id(span_id)} if span_id else {})}
+    end_ns = int(window_end_s * 1e9)
+    stack = ("handle", "burn_cpu_for_fault")
+    return Profile(service, end_ns - window_s * 10**9, end_ns,
+                   [CpuSample(service, labels, stack, samples * 20 * MS, end_ns),
+                    CpuSample(service, {"pid": str(pid)}, ("gunicorn", "run"), 20 * MS, end_ns)])
+
+
+@pytest.fixture
+def profiled():
+    """A trace view with profiles, its clock and the profile store's one and the same, moved by
+    the test: (view, profile store, clock, out)."""
+    clock, out = Clock(), io.StringIO()
+    profiles = ProfileStore(clock=clock, upload_seconds=2)
+    view = TraceView(TraceStore(), profiles, out=out, clock=clock)
+    yield view, profiles, clock, out
+    view.close()
+
+
+def cpu_lines(out):
+    return [line.split("· cpu  ", 1)[1] for line in out.getvalue().splitlines() if "· cpu  " in line]
+
+
+def test_another_workers_profile_does_not_tell_a_spans_cpu_and_a_pending_line_is_printed_again(profiled):
+    """Two workers of the dice roller, sending every 10 s (the agent's default): worker 8's
+    profile covering the span's end is no news of worker 7's span, which waits for its own
+    worker's; once the trace is printed without it, its CPU line comes again when it arrives."""
+    view, profiles, clock, out = profiled
+    profiles.add([cpu_profile("dice-roller", 7, 0, window_s=10)])  # both have sent before
+    view.add([profiled_span("r1", "dice-roller", "GET /roll", 100, 450, pid=7)])
+    profiles.add([cpu_profile("dice-roller", 8, 10, window_s=10)])  # the other worker's window [0, 10)
+    clock.now = 1.4  # the trace is complete (quiet), its profile not in: it waits
+    view.flush()
+    assert out.getvalue() == ""
+    clock.now = 1.4 + PROFILE_WAIT_SECONDS  # printed without it
+    view.flush()
+    assert cpu_lines(out) == ["its profile has not arrived"]
+    profiles.add([cpu_profile("dice-roller", 7, 10, span_id="r1", samples=15, window_s=10)])  # its own worker's
+    view.flush()
+    assert out.getvalue().splitlines()[-1] == (
+        f"trace {TRACE}  dice-roller GET /roll  · cpu  300 ms: burn_cpu_for_fault 300 ms")
+    view.flush()
+    assert len(cpu_lines(out)) == 2  # printed again once only
+    # The trace page, opened now, says the same.
+    assert "300 ms: burn_cpu_for_fault 300 ms" in view.page(TRACE)[1]
+
+
+def test_a_silent_window_resolves_to_no_samples_and_a_process_that_never_sent_is_said_apart(profiled):
+    """The agent sends nothing for a window without a sample: a waiting span on a worker idle
+    after it gets no profile at all. Once its window has closed (and a moment for the push),
+    its CPU is known: none. A process whose agent has never sent anything is no silence."""
+    view, profiles, clock, out = profiled
+    profiles.add([cpu_profile("dice-roller", 7, 2)])  # worker 7's agent sends (a window before the span)
+    view.add([profiled_span("r1", "dice-roller", "GET /roll", 2100, 2400, pid=7),
+              profiled_span("d1", "die-service", "GET /dice", 2200, 2300, pid=9, parent="r1")])
+    clock.now = 4 + PUSH_GRACE_SECONDS - 0.1
+    view.flush()
+    assert out.getvalue() == ""  # complete, but their window [2, 4) may still have a profile coming
+    clock.now = 4 + PUSH_GRACE_SECONDS
+    view.flush()
+    assert cpu_lines(out) == [
+        "no samples (the span waited, or computed for less than 20 ms)",
+        "no profile: its process (pid 9) has sent none (is its Pyroscope agent sending?)"]
+
+
+def test_a_span_no_agent_profiled_says_so_at_once_and_profiles_sent_elsewhere_make_no_cpu_line(profiled):
+    """runserver runs no agent: its spans carry no profile id, and wait for nothing."""
+    view, profiles, clock, out = profiled
+    view.add([span("f1", "", "frontend", "SERVER", "GET /roll", 100, 200)])
+    clock.now = QUIET_SECONDS + 0.3
+    view.flush()
+    assert cpu_lines(out) == ["not profiled (no Pyroscope agent ran in its process, as under runserver)"]
+    # make run with the user's PYROSCOPE_SERVER_ADDRESS: no profiles here, nothing waited for, nothing said.
+    elsewhere, printed = TraceView(TraceStore(), None, out=io.StringIO(), clock=clock), None
+    try:
+        elsewhere.add([profiled_span("r1", "dice-roller", "GET /roll", 0, 100)])
+        clock.now += QUIET_SECONDS + 0.1
+        elsewhere.flush()
+        printed = elsewhere._out.getvalue()
+    finally:
+        elsewhere.close()
+    assert printed.startswith(f"trace {TRACE}") and "cpu" not in printed
+
+
+def test_a_spans_cpu_is_never_more_than_it_ran_plus_one_sampling_step(profiled):
+    """A 7.4 ms span whose samples say 140 ms (the sampler catching up on its thread after a
+    freeze, seen in a real run): its CPU is at most its own time, said as such."""
+    view, profiles, clock, out = profiled
+    short = make_span(TRACE, hex_id("r1"), "", "dice-roller", "SERVER", "GET /roll", 100 * MS, int(107.4 * MS),
+                      {PROFILE_ID_ATTRIBUTE: hex_id("r1")}, resource={"service.name": "dice-roller", "process.pid": 7})
+    one_sample = make_span(TRACE, hex_id("r2"), hex_id("r1"), "die-service", "SERVER", "GET /dice", 101 * MS,
+                           103 * MS, {PROFILE_ID_ATTRIBUTE: hex_id("r2")},
+                           resource={"service.name": "die-service", "process.pid": 9})
+    view.add([short, one_sample])
+    profiles.add([cpu_profile("dice-roller", 7, 2, span_id="r1", samples=7),
+                  cpu_profile("die-service", 9, 2, span_id="r2", samples=1)])
+    clock.now = QUIET_SECONDS + 0.3
+    view.flush()
+    assert cpu_lines(out) == [
+        "8 ms at most (sampled 140 ms, more than it ran); on top: burn_cpu_for_fault",
+        "20 ms: burn_cpu_for_fault 20 ms"]  # one sample in a 2 ms span: a sampling step, as sampled
+    assert ">≤ 8 ms</td>" in view.page(TRACE)[1]

@@ -31,7 +31,8 @@ from runtime.backends.http import LoopbackHandler, LoopbackServer, Refused
 from runtime.backends.traceql import parse_duration
 
 # Traces are kept for the last quarter of an hour, as a learner looks back, and never past
-# MAX_BYTES of their protobuf (make run's memory for them is about twice that: docs/performance.md).
+# MAX_BYTES of their protobuf (make run's memory for them is about 1.4 times that, measured:
+# docs/performance.md, "make run over half an hour").
 KEEP_SECONDS = 15 * 60
 MAX_BYTES = 128 * 2**20
 DEFAULT_LIMIT = 20  # Tempo's

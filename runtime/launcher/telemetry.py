@@ -41,7 +41,7 @@ class LocalTelemetry:
     def __init__(self, out, logs_dir, profiles=True, otlp_port=OTLP_HTTP_PORT, tempo_port=TEMPO_PORT,
                  pyroscope_port=PYROSCOPE_PORT):
         self.traces = TraceStore()
-        self.profiles = ProfileStore() if profiles else None
+        self.profiles = ProfileStore(upload_seconds=PROFILE_UPLOAD_SECONDS) if profiles else None
         with contextlib.ExitStack() as started:
             self.view = TraceView(self.traces, self.profiles, out=out, logs_dir=logs_dir)
             started.callback(self.view.close)

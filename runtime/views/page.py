@@ -7,7 +7,7 @@ shown is escaped: attributes carry what callers sent (a die's name)."""
 from html import escape
 
 from runtime.backends.tempo import KEEP_SECONDS, MAX_BYTES
-from runtime.views.tree import cpu_summary, depth_first, event_fields, status_text
+from runtime.views.tree import cpu_figure, cpu_summary, depth_first, event_fields, status_text
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }
@@ -34,14 +34,17 @@ def render_page(trace_id, spans, cpu, log_lines):
         details += [f"<li>event <b>{escape(name)}</b> "
                     + " ".join(f"<code>{escape(field)}</code>" for field in event_fields(attributes)) + "</li>"
                     for name, attributes in span.events]
+        cpu_cell = "<td></td>"
         if span.span_id in cpu:
             details.append(f"<li>cpu: {escape(cpu_summary(cpu[span.span_id]))}</li>")
+            cpu_cell = (f'<td class="mono" title="{escape(cpu_summary(cpu[span.span_id]))}">'
+                        f"{escape(cpu_figure(cpu[span.span_id]))}</td>")
         rows.append(
             f'<tr class="{"error" if span.status == "ERROR" else ""}">'
             f"<td>{escape(span.service)}</td><td>{escape(span.kind)}</td>"
             f'<td style="padding-left:{0.5 + depth * 1.2:.1f}rem"><details><summary>{escape(span.name)}</summary>'
             f"<ul>{''.join(details)}</ul></details></td>"
-            f'<td class="mono">{(span.end_ns - span.start_ns) / 1e6:.1f} ms</td>'
+            f'<td class="mono">{(span.end_ns - span.start_ns) / 1e6:.1f} ms</td>{cpu_cell}'
             f'<td class="status">{escape(outcome)}</td>'
             f'<td class="bar-cell"><div class="bar" style="margin-left:{left:.2f}%;width:{width:.2f}%"></div></td></tr>'
         )
@@ -59,9 +62,10 @@ def render_page(trace_id, spans, cpu, log_lines):
 <html lang="en"><head><meta charset="utf-8"><title>Trace {escape(trace_id)}</title><style>{STYLE}</style></head>
 <body><main>
 <h1>Trace <code>{escape(trace_id)}</code></h1>
-<p>{len(spans)} spans, {took:.0f} ms. Click a span for its attributes and events.
+<p>{len(spans)} spans, {took:.0f} ms. Click a span for its attributes and events; <b>cpu</b> is each SERVER
+span's CPU, from its profile (point at it for where it went).
 The same trace as JSON: <a href="/api/traces/{escape(trace_id)}">/api/traces/{escape(trace_id)}</a> (Tempo's API).</p>
-<table><thead><tr><th>service</th><th>kind</th><th>span</th><th>duration</th><th>status</th><th>when</th></tr></thead>
+<table><thead><tr><th>service</th><th>kind</th><th>span</th><th>duration</th><th>cpu</th><th>status</th><th>when</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
 <h2>Log lines of this trace</h2>
 {log_table}

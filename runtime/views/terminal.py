@@ -3,7 +3,7 @@ tree once it is complete, one line a span (service, kind, name, duration, status
 and one line an event under it, and kept in the trace store (runtime/backends/tempo.py) for
 the labs and the trace pages. With profiles, each SERVER span also gets a line of the CPU it
 spent and where: the trace is printed once its services' profiles have arrived, or after
-PROFILE_WAIT_SECONDS."""
+PROFILE_WAIT_SECONDS; a CPU line still pending then is printed again once it is known."""
 
 import sys
 import threading
@@ -11,10 +11,20 @@ import time
 from collections import OrderedDict
 
 from backend_apis.logs import trace_log_lines
+from backend_apis.pyroscope import PROFILE_ID_ATTRIBUTE
 from backend_apis.spans import is_trace_id
-from runtime.backends.pyroscope import top_functions
+from runtime.backends.pyroscope import NO_AGENT, WAITING, top_functions
 from runtime.views.page import arriving_page, not_a_trace_id_page, not_seen_page, render_page
-from runtime.views.tree import render_trace, server_spans
+from runtime.views.tree import (
+    NO_PROFILE,
+    PENDING,
+    SAMPLED,
+    UNPROFILED,
+    SpanCpu,
+    cpu_summary,
+    render_trace,
+    server_spans,
+)
 
 # A trace is printed once no span of it has arrived for this long (the services export their
 # spans every half second here, each on its own).
@@ -47,10 +57,12 @@ class TraceView:
         self.store = store
         self.profiles = profiles
         self._lock = threading.Condition()  # notified as traces are kept: the pages waiting for one wake
+        self._printing = threading.Lock()  # the printer thread's flush and close's (or a test's)
         self._pending = {}  # trace id -> [spans]
         self._last_arrival = {}  # trace id -> clock()
         self._complete = {}  # trace id -> ([spans], clock() when complete): waiting for its profiles
         self._printed = OrderedDict()  # the ids of the last traces printed, as the store keeps them
+        self._cpu_pending = {}  # trace id -> [its SERVER spans printed with their CPU pending]
         self._stop = threading.Event()
         self._printer = threading.Thread(target=self._print_finished, name="trace-view", daemon=True)
         self._printer.start()
@@ -90,8 +102,27 @@ class TraceView:
                 self._printed[trace_id] = True
                 while len(self._printed) > REMEMBERED_TRACES:
                     self._printed.popitem(last=False)
-        for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
-            print(render_trace(trace_id, spans, self._cpu_of(spans)), file=self._out, flush=True)
+        with self._printing:
+            for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
+                cpu = self._cpu_of(spans)
+                print(render_trace(trace_id, spans, cpu), file=self._out, flush=True)
+                pending = [span for span in server_spans(spans) if not cpu[span.span_id].resolved] if cpu else []
+                if pending:
+                    self._cpu_pending[trace_id] = pending
+            self._print_resolved_cpu()
+
+    def _print_resolved_cpu(self):
+        """A CPU line printed as pending, printed again once its profile has arrived, or its
+        window closed without one (the agent sends nothing for a window without a sample)."""
+        for trace_id, spans in list(self._cpu_pending.items()):
+            for span in list(spans):
+                cpu = self._span_cpu(span)
+                if cpu.resolved:
+                    spans.remove(span)
+                    print(f"trace {trace_id}  {span.service} {span.name}  · cpu  {cpu_summary(cpu)}",
+                          file=self._out, flush=True)
+            if not spans:
+                del self._cpu_pending[trace_id]
 
     @staticmethod
     def _quiet_seconds(spans):
@@ -123,24 +154,26 @@ class TraceView:
             return len(self._pending.get(trace_id, ()))
 
     def _profiles_in(self, spans):
-        return all(self._profile_arrived(span) for span in server_spans(spans)) if self.profiles else True
-
-    def _profile_arrived(self, span):
-        """Whether `span`'s service has sent its samples up to the span's end: it has all of them."""
-        return self.profiles.received_until(span.service) >= span.end_ns
+        return self.profiles is None or all(self._span_cpu(span).resolved for span in server_spans(spans))
 
     def _cpu_of(self, spans):
-        """{span id: (CPU ns, top functions) or None when its profile has not arrived} of the SERVER spans."""
-        if not self.profiles:
-            return {}
-        cpu = {}
-        for span in server_spans(spans):
-            if not self._profile_arrived(span):
-                cpu[span.span_id] = None
-                continue
-            samples = self.profiles.select({"service_name": span.service}, span_ids={span.span_id})
-            cpu[span.span_id] = (sum(sample.nanoseconds for sample in samples), top_functions(samples))
-        return cpu
+        """{span id: SpanCpu} of the SERVER spans ({} without profiles: they go elsewhere, or nowhere)."""
+        return {} if self.profiles is None else {span.span_id: self._span_cpu(span) for span in server_spans(spans)}
+
+    def _span_cpu(self, span):
+        """What is known of `span`'s CPU: its own samples (those labelled with its id: taken on its
+        thread while it ran), once its process has sent them all."""
+        if PROFILE_ID_ATTRIBUTE not in span.attributes:
+            return SpanCpu(UNPROFILED)
+        pid = span.resource.get("process.pid")
+        coverage = self.profiles.coverage(span.service, pid, span.end_ns)
+        if coverage == WAITING:
+            return SpanCpu(PENDING, pid=pid)
+        if coverage == NO_AGENT:
+            return SpanCpu(NO_PROFILE, pid=pid)
+        samples = self.profiles.select({"service_name": span.service}, span_ids={span.span_id})
+        return SpanCpu(SAMPLED, sum(sample.nanoseconds for sample in samples), tuple(top_functions(samples)),
+                       span.end_ns - span.start_ns, pid)
 
     def close(self):
         self._stop.set()

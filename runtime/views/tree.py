@@ -1,11 +1,44 @@
 """A trace drawn as text: the tree `make run` prints (terminal.py) and its trace page (page.py)
 lay out the same way."""
 
+import math
+from dataclasses import dataclass
+
 from ops.profiling import SAMPLE_INTERVAL_MS
 
 # The services' and span names' columns, wider when a trace's names need it.
 SERVICE_COLUMN = 12
 NAME_COLUMN = 28
+
+
+# What is known of a SERVER span's CPU (SpanCpu.state).
+SAMPLED = "sampled"  # all of its samples have arrived (none, maybe)
+PENDING = "pending"  # its profile is on its way
+UNPROFILED = "unprofiled"  # no agent ran in its process (runserver; PYROSCOPE_SERVER_ADDRESS unset)
+NO_PROFILE = "no profile"  # its process has an agent that has sent nothing at all
+
+
+@dataclass(frozen=True)
+class SpanCpu:
+    """A SERVER span's CPU as its samples say: `nanoseconds` in `functions` ([(function, ns)],
+    most first), of a span that ran `span_ns`; `pid`, its process."""
+
+    state: str
+    nanoseconds: int = 0
+    functions: tuple = ()
+    span_ns: int = 0
+    pid: object = None
+
+    @property
+    def resolved(self):
+        return self.state != PENDING
+
+    @property
+    def over_counted(self):
+        """Whether its samples say more than the span's own time plus one sampling step, which a
+        thread cannot compute: samples are taken at random moments (docs/telemetry.md, "How close
+        a figure is"), and back to back when the sampler catches up after it was held up."""
+        return self.nanoseconds > self.span_ns + SAMPLE_INTERVAL_MS * 1_000_000
 
 
 def server_spans(spans):
@@ -36,7 +69,7 @@ def depth_first(spans):
 
 def render_trace(trace_id, spans, cpu=None):
     """The trace as an indented tree, parents before children, siblings by start time; under
-    each SERVER span in `cpu` ({span id: (ns, top functions) or None}), the CPU it spent."""
+    each SERVER span in `cpu` ({span id: SpanCpu}), the CPU it spent."""
     cpu = cpu or {}
     start = min(span.start_ns for span in spans)
     took = (max(span.end_ns for span in spans) - start) / 1e6
@@ -77,12 +110,29 @@ def event_fields(attributes):
     return [f"{key}={value}" for key, value in attributes.items() if key != "exception.stacktrace"]
 
 
-def cpu_summary(spent):
-    """`300 ms: burn_cpu_for_fault 290 ms, sum 10 ms`, or why there is no figure."""
-    if spent is None:
+def cpu_summary(cpu):
+    """`300 ms: burn_cpu_for_fault 290 ms, sum 10 ms`, or why there is no figure (a SpanCpu)."""
+    if cpu.state == PENDING:
         return "its profile has not arrived"
-    nanoseconds, functions = spent
-    if not nanoseconds:
+    if cpu.state == UNPROFILED:
+        return "not profiled (no Pyroscope agent ran in its process, as under runserver)"
+    if cpu.state == NO_PROFILE:
+        return f"no profile: its process (pid {cpu.pid}) has sent none (is its Pyroscope agent sending?)"
+    if not cpu.nanoseconds:
         return f"no samples (the span waited, or computed for less than {SAMPLE_INTERVAL_MS} ms)"
-    top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in functions)
-    return f"{nanoseconds / 1e6:.0f} ms: {top}"
+    if cpu.over_counted:
+        return (f"{math.ceil(cpu.span_ns / 1e6)} ms at most (sampled {cpu.nanoseconds / 1e6:.0f} ms, more than it "
+                f"ran); on top: {cpu.functions[0][0]}")
+    top = ", ".join(f"{function} {ns / 1e6:.0f} ms" for function, ns in cpu.functions)
+    return f"{cpu.nanoseconds / 1e6:.0f} ms: {top}"
+
+
+def cpu_figure(cpu):
+    """The same in a word or two, for the trace page's waterfall."""
+    if cpu.state != SAMPLED:
+        return {PENDING: "arriving", UNPROFILED: "not profiled", NO_PROFILE: "no profile"}[cpu.state]
+    if not cpu.nanoseconds:
+        return "no samples"
+    if cpu.over_counted:
+        return f"≤ {math.ceil(cpu.span_ns / 1e6)} ms"
+    return f"{cpu.nanoseconds / 1e6:.0f} ms"
