@@ -1,5 +1,5 @@
 # One image for the three services; compose picks the service by its gunicorn command.
-FROM python:3.11.14-slim-bookworm
+FROM python:3.11.17-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

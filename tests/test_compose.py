@@ -289,10 +289,12 @@ def test_the_die_service_reads_the_specifications_file_mounted_read_only():
 
 
 def test_the_docs_name_the_image_tags_compose_runs():
+    """Every pinned image, the services' own Python base included, is named in the Versions table."""
     readme = (REPO / "docs/compose.md").read_text()
-    for service in SERVICES_IN_COMPOSE.values():
-        if service["image"] != "dice-sandbox:stage3":
-            assert f"`{service['image']}`" in readme, service["image"]
+    python_base = re.search(r"^FROM (\S+)", (REPO / "Dockerfile").read_text(), re.M).group(1)
+    images = [s["image"] for s in SERVICES_IN_COMPOSE.values() if s["image"] != "dice-sandbox:stage3"]
+    for image in [*images, python_base]:
+        assert f"`{image}`" in readme, image
 
 
 def test_the_readme_lists_the_versions_compose_runs():
