@@ -2,8 +2,8 @@
 
     python -m bench                 # 30 s per scenario, 10 clients, the profile pass, 20 rounds of
                                     # batches (about nine minutes)
-    python -m bench --short         # 0.3 s per scenario, rolls of 0..0.05 s, 2 rounds of batches:
-                                    # proves it runs, judges nothing
+    python -m bench --short         # 0.3 s per scenario, rolls of 0..0.05 s, 2 rounds of batches,
+                                    # alike stacks shared: proves it runs, judges nothing
 """
 
 import argparse
@@ -72,12 +72,19 @@ def main(argv=None):
             scenarios.update(run_side_by_side(compared, receiver, logs, args.clients, args.seconds,
                                               args.max_requests, turns=args.turns, short=args.short,
                                               postgres=postgres, profiles=profiles))
-        for scenario in chosen:
-            if scenario not in compared:
+        alone = [scenario for scenario in chosen if scenario not in compared]
+        if args.short and alone:
+            # Proving that each runs, one after another, those whose stacks are alike on one stack
+            # (delay, crowd_50 and crowd_100 differ only in their clients).
+            print("  " + ", ".join(scenario.title for scenario in alone) + " ...", file=sys.stderr)
+            scenarios.update(run_side_by_side(alone, receiver, logs, args.clients, args.seconds, args.max_requests,
+                                              short=True, postgres=postgres, profiles=profiles, share_stacks=True))
+        elif alone:
+            for scenario in alone:
                 print(f"  {scenario.title} ...", file=sys.stderr)
                 scenarios[scenario.name] = run_scenario(
                     scenario, receiver, logs / scenario.name, args.clients, args.seconds, args.max_requests,
-                    short=args.short, postgres=postgres, profiles=profiles,
+                    postgres=postgres, profiles=profiles,
                 )
         scenarios = {scenario.name: scenarios[scenario.name] for scenario in chosen}  # in the table's order
         layers = {}

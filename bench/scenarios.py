@@ -67,18 +67,22 @@ def run_scenario(scenario, receiver, log_dir, clients, seconds, max_requests, sh
 
 
 def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_requests, turns=1, short=False,
-                     profile_dir=None, postgres=None, profiles=None):
+                     profile_dir=None, postgres=None, profiles=None, share_stacks=False):
     """{name: figures} of scenarios whose stacks run at once, the load going to each in turn,
     `turns` times for seconds/turns: whatever slows the shared machine for a while (another
     tenant, a throttled core) falls on all of them alike, so that their ratios are fair.
     With `profile_dir`, py-spy samples the workers meanwhile and the figures say how each
     service's CPU per roll splits into layers (bench/profile.py). `postgres` (harness/postgres.py)
     holds the databases of the scenarios on PostgreSQL; `profiles` (runtime/backends/pyroscope.py)
-    receives the profiles of the scenarios with profiles on."""
-    stacks = {}
+    receives the profiles of the scenarios with profiles on. `share_stacks`: scenarios that start
+    the same stack get one between them (--short: their memory is then one figure, the stack's)."""
+    stacks, started = {}, {}
     try:
         for scenario in scenarios:
-            stacks[scenario.name] = _start(scenario, receiver, log_dir / scenario.name, short, postgres, profiles)
+            same = _stack_settings(scenario, short) if share_stacks else scenario.name
+            if same not in started:
+                started[same] = _start(scenario, receiver, log_dir / scenario.name, short, postgres, profiles)
+            stacks[scenario.name] = started[same]
         if not short:  # connection pools, first imports: a short run measures nothing worth warming up for
             for scenario in scenarios:
                 run_load(_url(stacks[scenario.name]), _clients(scenario, clients), seconds, WARM_UP_ROLLS)
@@ -93,13 +97,19 @@ def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_request
         memory = {name: {service.name: peak_rss_mb(service.process.pid) for service in stack.services}
                   for name, stack in stacks.items()}
     finally:
-        for stack in stacks.values():
+        for stack in started.values():
             stack.stop()  # SIGTERM: each service exports its last spans before it exits
     return {
         scenario.name: _figures(scenario, measured[scenario.name], memory[scenario.name], _clients(scenario, clients),
                                 receiver, short, profile_dir and profile_dir / scenario.name)
         for scenario in scenarios
     }
+
+
+def _stack_settings(scenario, short):
+    """What the scenario's stack is started with: two scenarios alike in it can share one."""
+    return (scenario.chain, _max_delay(scenario, short), scenario.telemetry, tuple(sorted(scenario.workers.items())),
+            scenario.database, scenario.profiles)
 
 
 def _start(scenario, receiver, log_dir, short, postgres, profiles):
