@@ -55,13 +55,16 @@ def test_the_rules_unit_tests_pass():
 
 
 def test_the_unit_tests_fail_for_a_rule_that_is_wrong(tmp_path):
-    """The tests can fail: the same tests against the rules with the page's factor lowered to 13."""
+    """The tests can fail: the page's first test (20x for 70 min: no page 40 min in, at 13.3x)
+    against the rules with the page's factor lowered to 13. One test of the file, not its five:
+    promtool spends a fifth of the CPU."""
     broken = tmp_path / "stack/prometheus/rules"
     broken.mkdir(parents=True)
     (broken / "slo.yml").write_text((RULES_DIR / "slo.yml").read_text().replace("> 14.4", "> 13"))
     (tmp_path / "tests/prometheus_rules").mkdir(parents=True)
     test_file = tmp_path / "tests/prometheus_rules/slo_page_1h_test.yml"
-    test_file.write_text((REPO / "tests/prometheus_rules/slo_page_1h_test.yml").read_text())
+    page_tests = yaml.safe_load((REPO / "tests/prometheus_rules/slo_page_1h_test.yml").read_text())
+    test_file.write_text(yaml.safe_dump({**page_tests, "tests": page_tests["tests"][:1]}))
     tested = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300)
     assert tested.returncode == 1 and "FAILED" in tested.stdout + tested.stderr
 
