@@ -22,9 +22,10 @@ class MakeRun:
     """`python -m runtime` on free ports, as `make run` runs it, with its state in `folder` (and
     its SQLite database, unless `env` says another DATABASE_URL)."""
 
-    def __init__(self, folder, otlp_port=None, **env_of_the_shell):
+    def __init__(self, folder, otlp_port=None, prometheus=True, **env_of_the_shell):
         """`otlp_port`: where its OTLP receiver is asked to listen (a free port unless given;
-        make run's own default, 4318, with "default")."""
+        make run's own default, 4318, with "default"). `prometheus=False`: `--no-prometheus`, for
+        the tests that read no Prometheus (it and its Alertmanager cost a second of CPU to start)."""
         self.folder = folder
         ports = free_ports(3)
         self.ports = ports
@@ -33,6 +34,7 @@ class MakeRun:
         otlp = [] if otlp_port == "default" else ["--otlp-port", str(otlp_port or free_port())]
         # Its Prometheus and Alertmanager, when installed (runtime/launcher/prometheus.py): never compose's ports.
         self.prometheus_port, self.alertmanager_port = free_ports(2)
+        alerting = ["--prometheus-port", str(self.prometheus_port), "--alertmanager-port", str(self.alertmanager_port)]
         env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
         env.update({"OTEL_SDK_DISABLED": "false", "ROLL_MAX_DELAY_SECONDS": "0.05",
                     "DATABASE_URL": f"sqlite:///{folder / 'dice.sqlite3'}", **env_of_the_shell})
@@ -40,7 +42,7 @@ class MakeRun:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)), "--tempo-port",
              self.tempo.rsplit(":", 1)[1], "--pyroscope-port", str(free_port()), *otlp, "--state-dir", str(folder),
-             "--prometheus-port", str(self.prometheus_port), "--alertmanager-port", str(self.alertmanager_port)],
+             *(alerting if prometheus else ["--no-prometheus"])],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=self.log,
             start_new_session=True,  # as a terminal's job: its signals reach make run alone, never its gunicorns
         )
