@@ -214,13 +214,13 @@ def test_each_curl_example_answers_as_documented(stack, page, line):
 
 @pytest.mark.slow
 def test_each_traffic_command_runs_as_documented(stack):
-    """Run as written, but bounded: at most 5 users of 3 rolls, no thinking, 1 s for a duration."""
+    """Run as written, but bounded: at most 5 users of 3 rolls, no thinking, 0.2 s for a duration."""
     examples = traffic_examples()
     assert len(examples) >= 4
 
     def bounded(command):
         args = shlex.split(command)[3:]  # after `python -m traffic`
-        for flag, most in (("--users", 5), ("--max-rolls", 3), ("--duration", 1)):
+        for flag, most in (("--users", 5), ("--max-rolls", 3), ("--duration", 0.2)):
             if flag in args:
                 at = args.index(flag) + 1
                 args[at] = str(min(float(args[at]), most)).removesuffix(".0")
