@@ -31,10 +31,10 @@ $(NODE_TOOLS): tests/node_tools/package-lock.json
 	command -v npm >/dev/null || scripts/install-system-packages.sh
 	npm ci --prefix tests/node_tools --silent --no-audit --no-fund
 
-# The whole test suite; installs Prometheus, Alertmanager, Chromium, PostgreSQL and its exporter (Debian packages)
-# when missing.
+# The whole test suite; installs Prometheus, Alertmanager, Chromium's headless shell, PostgreSQL and its exporter
+# (Debian packages) when missing.
 test: $(VENV)/installed $(NODE_TOOLS)
-	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v chromium >/dev/null \
+	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v chromium-headless-shell >/dev/null \
 		&& command -v prometheus-postgres-exporter >/dev/null \
 		&& ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/install-system-packages.sh
 	$(PYTHON) -m pytest -n 2 --dist loadfile -m "not e2e"

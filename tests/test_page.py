@@ -1,4 +1,4 @@
-"""The page in a real browser: Debian's chromium driven by Playwright, against the three
+"""The page in a real browser: Debian's Chromium (its headless shell) driven by Playwright, against the three
 services as real gunicorn processes. No browser is downloaded."""
 
 import json
