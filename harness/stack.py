@@ -163,3 +163,27 @@ class Stack:
             service.terminate()
         for service in reversed(self.services):
             service.wait_stopped()
+
+
+class SharedStacks:
+    """Stacks that tests only read from, one for each set of settings, started the first time a
+    test asks for those settings and stopped together (tests/conftest.py keeps them for a whole
+    run): `stacks.get(ROLL_MAX_DELAY_SECONDS=1)` is the same stack for every test that asks for it.
+    Their tests never stop, freeze or reconfigure a service, and count only what they send
+    themselves (a counter's increase, not its value): a test that does more starts its own Stack."""
+
+    def __init__(self, log_dir):
+        self.log_dir = Path(log_dir)
+        self.stacks = {}
+
+    def get(self, **env):
+        settings = tuple(sorted((key, str(value)) for key, value in env.items()))
+        if settings not in self.stacks:
+            folder = self.log_dir / f"stack-{len(self.stacks)}"
+            folder.mkdir(parents=True)
+            self.stacks[settings] = Stack(folder, **env).start()
+        return self.stacks[settings]
+
+    def stop(self):
+        for stack in self.stacks.values():
+            stack.stop()

@@ -111,12 +111,22 @@ def test_two_workers_seed_once_and_report_their_pools_together(deployment):
         "3", [(3,)])
 
 
-@pytest.mark.parametrize("outage", ["stopped", "frozen"])
-def test_postgresql_down_is_a_quick_503_and_rolls_return_by_themselves(start_stack, postgres_server, outage):
-    """Through the roller, the die service's 503 is a 502 bad_gateway (docs/api.md)."""
+@pytest.fixture(scope="module")
+def on_postgresql(tmp_path_factory, postgres_server):
+    """The services with the default timeouts on a database of their own, for the outages below:
+    each takes PostgreSQL down and brings it back."""
     url = postgres_server.create_database(f"dice_{uuid.uuid4().hex[:12]}")
-    stack = start_stack(DATABASE_URL=url)  # the default timeouts
+    stack = Stack(tmp_path_factory.mktemp("outage"), DATABASE_URL=url).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+def test_postgresql_down_is_a_quick_503_and_rolls_return_by_themselves(on_postgresql, postgres_server, outage):
+    """Through the roller, the die service's 503 is a 502 bad_gateway (docs/api.md)."""
+    stack = on_postgresql
     assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
+    seen = len(stack.die_service.log_lines())  # the lines of an outage before this one
     stop, start = {
         "stopped": (postgres_server.pg_ctl_stop, postgres_server.pg_ctl_start),
         "frozen": (postgres_server.pause, postgres_server.resume),
@@ -136,7 +146,7 @@ def test_postgresql_down_is_a_quick_503_and_rolls_return_by_themselves(start_sta
         assert (direct.status_code, direct.json()["error"]) == (503, "database_unavailable")
         assert ready.status_code == 503 and stack.die_service.get("/healthz").status_code == 200
     assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
-    lines = [json.loads(line) for line in stack.die_service.log_lines() if '"Database ' in line]
+    lines = [json.loads(line) for line in stack.die_service.log_lines()[seen:] if '"Database ' in line]
     outage = [(line["level"], line["message"]) for line in lines if "pool" not in line["message"]]
     assert outage == [("ERROR", "Database unavailable"), ("INFO", "Database available again")]
 

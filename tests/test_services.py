@@ -63,8 +63,17 @@ def test_a_stack_that_cannot_start_leaves_none_of_its_services_running(tmp_path)
     assert [service.process.poll() is not None for service in stack.services] == [True, True, True]
 
 
-def test_die_service_down_then_back(start_stack):
-    stack = start_stack()
+@pytest.fixture(scope="module")
+def restarted(tmp_path_factory):
+    """A stack of this module's for the two tests below, which stop one service each and start
+    it again: each leaves the three services up as it found them."""
+    stack = Stack(tmp_path_factory.mktemp("restarted")).start()
+    yield stack
+    stack.stop()
+
+
+def test_die_service_down_then_back(restarted):
+    stack = restarted
     stack.die_service.stop()
 
     # Connection refused: answered at once, not after DIE_SERVICE_TIMEOUT_SECONDS.
@@ -78,8 +87,8 @@ def test_die_service_down_then_back(start_stack):
     assert stack.roller.get("/readyz").status_code == 200
 
 
-def test_roller_down_is_503_at_the_frontend_then_back(start_stack):
-    stack = start_stack()
+def test_roller_down_is_503_at_the_frontend_then_back(restarted):
+    stack = restarted
     stack.roller.stop()
     assert median_answer(stack.frontend, 503, "dice_roller_unavailable") < 0.1
 
@@ -87,8 +96,8 @@ def test_roller_down_is_503_at_the_frontend_then_back(start_stack):
     assert stack.frontend.get("/roll", params={"die": "fair"}).status_code == 200
 
 
-def test_ten_concurrent_slow_rolls_take_about_one_delay(start_stack):
-    stack = start_stack(ROLL_MAX_DELAY_SECONDS=1)
+def test_ten_concurrent_slow_rolls_take_about_one_delay(shared_slow_stack):
+    stack = shared_slow_stack
     stack.frontend.get("/roll", params={"die": "fair"})  # warm the connection pools
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=10) as pool:

@@ -85,25 +85,20 @@ def _boots(service):
     return sum("Booting worker" in line for line in service.log_lines())
 
 
-def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(tmp_path):
-    """Saturation: the gauge counts the rolls being handled, summed over the roller's two workers."""
-    stack = Stack(tmp_path, ROLL_MAX_DELAY_SECONDS=1)
-    stack.roller.env["WEB_CONCURRENCY"] = "2"
-    stack.start()
+def test_requests_in_flight_rise_while_slow_rolls_wait_and_fall_back_to_zero(shared_slow_stack):
+    """Saturation: the gauge counts the rolls being handled, summed over each service's two workers."""
+    stack = shared_slow_stack
     rolls = 8
-    try:
-        with ThreadPoolExecutor(max_workers=rolls) as pool:
-            answers = [pool.submit(stack.frontend.get, "/roll", params={"die": "fair"}) for _ in range(rolls)]
-            # Uniform 0..1 s each: the chance that fewer than two are still waiting now is tiny.
-            waiting = {service.name: value(scrape(service), "http_requests_in_flight")
-                       for service in (stack.frontend, stack.roller)}
-            statuses = [answer.result().status_code for answer in answers]
-        assert statuses == [200] * rolls
-        assert 2 <= waiting["frontend"] <= rolls and 2 <= waiting["dice-roller"] <= rolls, waiting
-        for service in stack.services:
-            assert value(scrape(service), "http_requests_in_flight") == 0, service.name
-    finally:
-        stack.stop()
+    with ThreadPoolExecutor(max_workers=rolls) as pool:
+        answers = [pool.submit(stack.frontend.get, "/roll", params={"die": "fair"}) for _ in range(rolls)]
+        # Uniform 0..1 s each: the chance that fewer than two are still waiting now is tiny.
+        waiting = {service.name: value(scrape(service), "http_requests_in_flight")
+                   for service in (stack.frontend, stack.roller)}
+        statuses = [answer.result().status_code for answer in answers]
+    assert statuses == [200] * rolls
+    assert 2 <= waiting["frontend"] <= rolls and 2 <= waiting["dice-roller"] <= rolls, waiting
+    for service in stack.services:
+        assert value(scrape(service), "http_requests_in_flight") == 0, service.name
 
 
 def test_no_collector_one_clear_line_and_full_service(start_stack):

@@ -106,8 +106,17 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
         receiver.close()
 
 
-def test_fault_rate_breaks_the_planned_share_of_rolls(start_stack):
-    stack = start_stack()
+def bad_gateways(stack):
+    """The frontend's rolls answered 502 so far, and the die service's injected errors."""
+    metrics = scrape(stack.frontend)
+    answered = sum(s.value for (name, labels), s in metrics.items()
+                   if name == "frontend_roll_requests_total" and dict(labels)["status"] == "502")
+    return answered, value(scrape(stack.die_service), "faults_injected_total", default=0, kind="error")
+
+
+def test_fault_rate_breaks_the_planned_share_of_rolls(shared_stack):
+    stack = shared_stack
+    before = bad_gateways(stack)
     result = run_traffic(
         "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "4", "--max-rolls", "12",
         "--think-min", "0", "--think-max", "0", "--seed", "5", "--json", "--no-trace",
@@ -121,10 +130,7 @@ def test_fault_rate_breaks_the_planned_share_of_rolls(start_stack):
     assert summary["rolls"] == len(planned) and 0.3 <= faulted / len(planned) <= 0.7
     assert summary["by_fault"] == {"fault.die-service=error:503": faulted, "none": len(planned) - faulted}
     # Each faulted roll failed at the die service, which the roller reports as a bad gateway.
-    metrics = scrape(stack.frontend)
-    bad_gateway = sum(s.value for (name, labels), s in metrics.items()
-                      if name == "frontend_roll_requests_total" and dict(labels)["status"] == "502")
-    assert bad_gateway == faulted
-    assert value(scrape(stack.die_service), "faults_injected_total", kind="error") == faulted
+    answered, injected = bad_gateways(stack)
+    assert (answered - before[0], injected - before[1]) == (faulted, faulted)
     link = summary["fault_traces"]["fault.die-service=error:503"]
     assert link["status"] == 502 and link["trace_url"]
