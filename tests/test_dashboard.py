@@ -151,6 +151,10 @@ def test_every_prometheus_expression_returns_data(tmp_path, postgres_server):
         checked = check_config(tmp_path / "check.yml")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         prometheus = PrometheusServer(config, tmp_path).start()
+        # Each job scraped once before the traffic: a counter's increase is measured from its first
+        # sample, so rolls made before it would count for no rate (and the burn-rate alert, no burn).
+        up = prometheus.wait_for("up", lambda result: len(result) == len(targets_by_job))
+        assert len(up) == len(targets_by_job), up
         fair = _traffic(stack, seconds=1.0)
         stack.die_service.stop()  # the dice roller sees connection errors
         for _ in range(3):
