@@ -65,6 +65,13 @@ def scrape(service, openmetrics=False):
     }
 
 
+def increase(before, after):
+    """Scrape `after` with each series less its value in scrape `before` (0 if it was not there
+    yet): what was sent between the two, on a stack that other tests share."""
+    return {key: sample._replace(value=sample.value - (before[key].value if key in before else 0))
+            for key, sample in after.items()}
+
+
 MISSING = object()
 
 

@@ -11,7 +11,7 @@ from harness.ports import free_port
 from ops.services import SPANS_PER_ROLL, spans_per_batch
 from runtime import REPO
 from runtime.backends.otlp import OtlpReceiver
-from tests.helpers import scrape, value
+from tests.helpers import increase, scrape, value
 from traffic.plan import Mix, make_plan
 
 pytestmark = pytest.mark.slow
@@ -24,9 +24,10 @@ def run_traffic(*args, env=None):
     )
 
 
-def test_summary_counts_equal_the_frontends_metrics(start_stack):
-    """Sixteen users rolling at once: more than requests' default pool of ten connections."""
-    stack = start_stack(ROLL_MAX_DELAY_SECONDS="0.1")
+def test_summary_counts_equal_the_frontends_metrics(shared_slow_stack):
+    """Sixteen users rolling at once (rolls of 0..1 s): more than requests' default pool of ten connections."""
+    stack = shared_slow_stack
+    before = scrape(stack.frontend)
     result = run_traffic(
         "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "16", "--max-rolls", "3",
         "--think-min", "0", "--think-max", "0", "--seed", "1", "--json", "--no-trace",
@@ -36,7 +37,7 @@ def test_summary_counts_equal_the_frontends_metrics(start_stack):
     assert "Connection pool is full" not in result.stderr
     summary = json.loads(result.stdout)
     assert 16 <= summary["rolls"] == summary["planned"] <= 48
-    metrics = scrape(stack.frontend)
+    metrics = increase(before, scrape(stack.frontend))
     for die, statuses in summary["by_die_and_status"].items():
         for status, count in statuses.items():
             assert value(metrics, "frontend_roll_requests_total", die_type=die, status=status) == count
@@ -106,17 +107,9 @@ def test_summary_trace_ids_are_traces_rooted_at_the_generator(start_stack):
         receiver.close()
 
 
-def bad_gateways(stack):
-    """The frontend's rolls answered 502 so far, and the die service's injected errors."""
-    metrics = scrape(stack.frontend)
-    answered = sum(s.value for (name, labels), s in metrics.items()
-                   if name == "frontend_roll_requests_total" and dict(labels)["status"] == "502")
-    return answered, value(scrape(stack.die_service), "faults_injected_total", default=0, kind="error")
-
-
 def test_fault_rate_breaks_the_planned_share_of_rolls(shared_stack):
     stack = shared_stack
-    before = bad_gateways(stack)
+    before = {service: scrape(service) for service in (stack.frontend, stack.die_service)}
     result = run_traffic(
         "--url", stack.frontend.url, "--die-service-url", stack.die_service.url, "--users", "4", "--max-rolls", "12",
         "--think-min", "0", "--think-max", "0", "--seed", "5", "--json", "--no-trace",
@@ -130,7 +123,11 @@ def test_fault_rate_breaks_the_planned_share_of_rolls(shared_stack):
     assert summary["rolls"] == len(planned) and 0.3 <= faulted / len(planned) <= 0.7
     assert summary["by_fault"] == {"fault.die-service=error:503": faulted, "none": len(planned) - faulted}
     # Each faulted roll failed at the die service, which the roller reports as a bad gateway.
-    answered, injected = bad_gateways(stack)
-    assert (answered - before[0], injected - before[1]) == (faulted, faulted)
+    metrics = increase(before[stack.frontend], scrape(stack.frontend))
+    bad_gateway = sum(s.value for (name, labels), s in metrics.items()
+                      if name == "frontend_roll_requests_total" and dict(labels)["status"] == "502")
+    assert bad_gateway == faulted
+    injected = increase(before[stack.die_service], scrape(stack.die_service))
+    assert value(injected, "faults_injected_total", kind="error") == faulted
     link = summary["fault_traces"]["fault.die-service=error:503"]
     assert link["status"] == 502 and link["trace_url"]
