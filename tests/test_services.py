@@ -157,7 +157,7 @@ def test_local_run_starts_all_three_prints_their_traces_and_ctrl_c_stops_them(tm
         runner = subprocess.Popen([sys.executable, "-m", "runtime", "--ports", ",".join(map(str, ports)),
                                    "--tempo-port", str(tempo_port), "--pyroscope-port", str(free_port()),
                                    "--otlp-port", str(free_port()),
-                                   "--prometheus-port", str(free_port()), "--alertmanager-port", str(free_port()),
+                                   "--no-prometheus",  # not what is tested here (tests/test_prometheus_stack.py)
                                    "--state-dir", str(tmp_path)], cwd=REPO,
                                   env=env, stdout=printed, stderr=log,
                                   # Started as a script's background job is: SIGINT ignored. Ctrl-C

@@ -143,7 +143,7 @@ def test_a_trace_never_seen_is_said_so_with_what_make_run_keeps():
 
 @pytest.mark.slow
 def test_the_pages_trace_link_opens_the_trace_under_make_run(tmp_path):
-    run = MakeRun(tmp_path)
+    run = MakeRun(tmp_path, prometheus=False)
     try:
         run.wait_until_up()
         with sync_playwright() as playwright:
