@@ -662,6 +662,8 @@ class BudgetBurn(Lab):
                          '(increase(http_request_duration_seconds_bucket{{le="1.5"}}[{window}s])) > 0'),
     }
     TOLERANCE = 0.05
+    # A reading of the last two minutes counts down to this share of the burn rate now.
+    EARLIEST_SHARE = 0.8
     # A Prometheus that has just started evaluates its rules within one interval (15 s).
     RULES_WAIT_SECONDS = 20
 
@@ -733,7 +735,8 @@ class BudgetBurn(Lab):
         if answer.culprit != culprit:
             return Verdict(WRONG, self._culprit_hint(answer.culprit, situation["objective"]))
         return Verdict(RIGHT, f"Right: {answer.objective} burns its budget {burning[answer.objective]:.1f}x as fast as "
-                              f"30 days allow (at this rate it lasts {30 / burning[answer.objective]:.1f} days), from "
+                              f"30 days allow (at this rate a whole month's budget lasts "
+                              f"{30 / burning[answer.objective]:.1f} days), from "
                               f"the {answer.culprit}, the deepest hop whose own answers "
                               + ("fail" if answer.objective == "roll-availability" else "are slow")
                               + f": the lab broke it for {situation['share']:.0%} of the rolls.")
@@ -748,12 +751,14 @@ class BudgetBurn(Lab):
 
     def _burn_rate_range(self, sandbox, objective, now):
         """The lowest and highest the hour's burn rate was over the last two minutes, as Prometheus computed
-        it: the subquery's steps, and `now`, the newest value (evaluated after the last step)."""
+        it: the subquery's steps, and `now`, the newest value (evaluated after the last step). Never lower
+        than EARLIEST_SHARE of now: while the lab's first minutes fill the hour, the rate climbs from 0,
+        and "any reading since" would take any number at all (a newcomer's 0.05 was right)."""
         expression = self.BURN_RATE.format(slo=objective)
         found = [now]
         for function in ("min", "max"):
             found += [value for _, value in sandbox.promql(f"{function}_over_time(({expression})[2m:15s])")]
-        return min(found), max(found)
+        return max(min(found), self.EARLIEST_SHARE * now), max(found)
 
     def _culprit_hint(self, named, objective):
         names = [service.name for service in self.CHAIN]
