@@ -481,6 +481,10 @@ class LogsForATrace(Lab):
             return Verdict(CANNOT_CHECK, "The dice roller's log line of that trace has not arrived yet: wait a few "
                                          "seconds and check again.")
         logged = lines[0]["failed"]
+        if answer.failed == situation.get("times") != logged:
+            return Verdict(WRONG, f"{answer.failed} is how many dice the batch rolled (its `times`), not how many "
+                                  "of them failed: the roller's `Async roll batch failed` line of this trace has "
+                                  "a `failed` field of its own.")
         if answer.failed != logged:
             return Verdict(WRONG, f"The roller's `Async roll batch failed` line of this trace does not say "
                                   f"failed={answer.failed}: find the line with the trace id {situation['trace_id']} "

@@ -230,6 +230,15 @@ def test_logs_for_a_trace_a_wrong_count(compose):
     assert missing.code == CANNOT_CHECK
 
 
+def test_logs_for_a_trace_the_batch_size_is_told_for_what_it_is(compose):
+    """A newcomer answered the batch's `times` (17): the hint spoke of another batch's line."""
+    trace_id = "4" * 32
+    sandbox = RecordedSandbox(lines=[{"message": "Async roll batch failed", "failed": 9, "trace_id": trace_id}],
+                              compose=compose)
+    wrong = check("logs-for-a-trace", sandbox, {"trace_id": trace_id, "failed": 9, "times": 17}, failed=17)
+    assert wrong.code == WRONG and "how many dice the batch rolled" in wrong.text and "9" not in wrong.text
+
+
 # ---- slow-query
 
 def test_slow_query_each_wrong_answer(compose):
