@@ -21,6 +21,7 @@ from labs.sandbox import SqlFailed, Unreachable
 from labs.traces import own_ms
 from ops.faults import DATABASE
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND, SERVICES
+from roller.dice import ROLL_SPAN
 from traffic.runner import LAB_ATTRIBUTE
 
 # check's exit codes: right, wrong, and "cannot check yet" (not started, no sandbox, a trace still
@@ -177,15 +178,18 @@ class SlowHop(Lab):
                    "that is where you start reading, its code, its logs, its profile.")
     options = (Option("--service", str, "SERVICE", "frontend, dice-roller or die-service", choices=SERVICE_NAMES),
                Option("--trace-id", str, "TRACE_ID", "a slow trace"))
-    search = '{resource.service.name="frontend" && kind=server && duration > 1s}'
+    # Over the longest a plain roll takes (its own wait, up to ROLL_MAX_DELAY_SECONDS = 1 s, and the
+    # hops' milliseconds) and under the shortest a delayed one does (the lab's delay, 1.2 s at least).
+    SLOW_MS = 1200
+    search = '{resource.service.name="frontend" && kind=server && duration > 1200ms}'
 
     def where(self, sandbox, situation):
         link = self.search_link(sandbox, situation.get("started"))
         if sandbox.is_compose:
-            return ("Grafana → Explore → Tempo finds the lab's traces over a second:\n"
+            return ("Grafana → Explore → Tempo finds the lab's traces over 1.2 s:\n"
                     f"{link}\n"
                     f"(TraceQL: {self.search}). Open one and compare each span with its children.")
-        return ("make run's trace search finds the lab's traces over a second:\n"
+        return ("make run's trace search finds the lab's traces over 1.2 s:\n"
                 f"{link}\n"
                 "Open one (its page, or its tree in make run's terminal) and compare each span's length with its "
                 "children's.")
@@ -205,14 +209,23 @@ class SlowHop(Lab):
         hop, held = slowest_hop(spans)
         if held < situation["delay_ms"] * 0.8:
             took = trace_ms(spans)
-            if took < 1000:
-                link = self.search_link(sandbox, situation.get("started"))
+            link = self.search_link(sandbox, situation.get("started"))
+            if took < self.SLOW_MS:
                 return Verdict(WRONG, f"That trace took {took:.0f} ms: not one of the slow ones. This lab's slow "
-                                      f"rolls take over a second: {link}")
+                                      f"rolls take over {self.SLOW_MS / 1000:g} s: {link}")
+            # The services' spans alone: a caller's (the traffic generator's) covers its wait for them too.
+            holder = max((span for span in spans if span.service in SERVICE_NAMES),
+                         key=lambda span: own_ms(span, spans))
+            if holder.name == ROLL_SPAN and own_ms(holder, spans) >= took / 2:
+                return Verdict(WRONG, f"That trace took {took / 1000:.1f} s, most of it in the dice roller's "
+                                      f"`{ROLL_SPAN}` span ({own_ms(holder, spans):.0f} ms): the roll's own wait, "
+                                      "up to a second by design (ROLL_MAX_DELAY_SECONDS), not a hop's. No hop's "
+                                      f"SERVER span holds much of its own here. Pick another of the lab's slow "
+                                      f"traces: {link}")
             return Verdict(WRONG, f"That trace took {took / 1000:.1f} s, but no hop of it holds the time: its "
                                   f"slowest span of its own, the {hop.service}'s, spent {held:.0f} ms outside its "
                                   "children; the rest went between spans (a request waiting its turn). Pick another "
-                                  "of the lab's slow traces.")
+                                  f"of the lab's slow traces: {link}")
         if answer.service != hop.service:
             return Verdict(WRONG, _not_that_hop(answer.service, spans))
         if hop.service != situation["service"]:
@@ -341,7 +354,7 @@ class SlowestInBatch(Lab):
         spans, refusal = self.trace_or_verdict(sandbox, answer.trace_id, situation)
         if refusal:
             return refusal
-        rolls = [s for s in spans if s.name == "roll die" and "die.roll_index" in s.attributes]
+        rolls = [s for s in spans if s.name == ROLL_SPAN and "die.roll_index" in s.attributes]
         if len(rolls) < 2:
             return Verdict(WRONG, f"That trace is not a batch: it has {len(rolls)} `roll die` span"
                                   f"{'' if len(rolls) == 1 else 's'}. A batch is a /roll-async trace with several: "
@@ -468,6 +481,10 @@ class LogsForATrace(Lab):
             return Verdict(CANNOT_CHECK, "The dice roller's log line of that trace has not arrived yet: wait a few "
                                          "seconds and check again.")
         logged = lines[0]["failed"]
+        if answer.failed == situation.get("times") != logged:
+            return Verdict(WRONG, f"{answer.failed} is how many dice the batch rolled (its `times`), not how many "
+                                  "of them failed: the roller's `Async roll batch failed` line of this trace has "
+                                  "a `failed` field of its own.")
         if answer.failed != logged:
             return Verdict(WRONG, f"The roller's `Async roll batch failed` line of this trace does not say "
                                   f"failed={answer.failed}: find the line with the trace id {situation['trace_id']} "
@@ -662,6 +679,8 @@ class BudgetBurn(Lab):
                          '(increase(http_request_duration_seconds_bucket{{le="1.5"}}[{window}s])) > 0'),
     }
     TOLERANCE = 0.05
+    # A reading of the last two minutes counts down to this share of the burn rate now.
+    EARLIEST_SHARE = 0.8
     # A Prometheus that has just started evaluates its rules within one interval (15 s).
     RULES_WAIT_SECONDS = 20
 
@@ -733,7 +752,8 @@ class BudgetBurn(Lab):
         if answer.culprit != culprit:
             return Verdict(WRONG, self._culprit_hint(answer.culprit, situation["objective"]))
         return Verdict(RIGHT, f"Right: {answer.objective} burns its budget {burning[answer.objective]:.1f}x as fast as "
-                              f"30 days allow (at this rate it lasts {30 / burning[answer.objective]:.1f} days), from "
+                              f"30 days allow (at this rate a whole month's budget lasts "
+                              f"{30 / burning[answer.objective]:.1f} days), from "
                               f"the {answer.culprit}, the deepest hop whose own answers "
                               + ("fail" if answer.objective == "roll-availability" else "are slow")
                               + f": the lab broke it for {situation['share']:.0%} of the rolls.")
@@ -748,12 +768,14 @@ class BudgetBurn(Lab):
 
     def _burn_rate_range(self, sandbox, objective, now):
         """The lowest and highest the hour's burn rate was over the last two minutes, as Prometheus computed
-        it: the subquery's steps, and `now`, the newest value (evaluated after the last step)."""
+        it: the subquery's steps, and `now`, the newest value (evaluated after the last step). Never lower
+        than EARLIEST_SHARE of now: while the lab's first minutes fill the hour, the rate climbs from 0,
+        and "any reading since" would take any number at all (a newcomer's 0.05 was right)."""
         expression = self.BURN_RATE.format(slo=objective)
         found = [now]
         for function in ("min", "max"):
             found += [value for _, value in sandbox.promql(f"{function}_over_time(({expression})[2m:15s])")]
-        return min(found), max(found)
+        return max(min(found), self.EARLIEST_SHARE * now), max(found)
 
     def _culprit_hint(self, named, objective):
         names = [service.name for service in self.CHAIN]

@@ -266,3 +266,16 @@ def test_the_documented_reach_of_a_cpu_figure_is_the_samplers():
         expected = [round(bound) for bound in sampled_range_ms(int(milliseconds))]
         assert [int(least.replace(",", "")), int(most.replace(",", ""))] == expected, milliseconds
     assert re.search(r"`cpu:300` between 145 and 455 ms", text)
+
+
+def test_no_file_holds_a_merge_conflicts_markers():
+    """A conflict committed unresolved once reached the README's first screen."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    marked = []
+    for name in tracked:
+        path = REPO / name
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".png", ".lock"):
+            text = path.read_text(errors="replace")
+            if any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in text.splitlines()):
+                marked.append(name)
+    assert marked == []

@@ -10,6 +10,7 @@ import pytest
 from runtime.backends.pyroscope import (
     ARRIVED,
     NO_AGENT,
+    NO_AGENT_WINDOWS,
     PUSH_GRACE_SECONDS,
     SILENT,
     WAITING,
@@ -151,8 +152,13 @@ def test_a_process_s_samples_have_arrived_when_that_process_sent_them_not_anothe
     assert store.coverage("dice-roller", 1, span_end) == WAITING  # its profile may be on its way
     now[0] = 1002 + PUSH_GRACE_SECONDS
     assert store.coverage("dice-roller", 1, span_end) == SILENT  # it sent nothing for that window
-    assert store.coverage("dice-roller", 3, span_end) == NO_AGENT  # it never sent anything
+    # A process that never sent anything may be one just started, its first upload late: waited
+    # for a few windows more, then said to have no agent.
+    assert store.coverage("dice-roller", 3, span_end) == WAITING
+    now[0] = 1002 + PUSH_GRACE_SECONDS + NO_AGENT_WINDOWS * 2
+    assert store.coverage("dice-roller", 3, span_end) == NO_AGENT
     assert store.coverage("frontend", 1, span_end) == NO_AGENT
+    assert store.coverage("dice-roller", 1, span_end) == SILENT
     # An agent that does not say its pid: its service's one process, whatever pid its spans say.
     store.add([Profile("learners-app", 1000 * 10**9, 1002 * 10**9, [CpuSample("learners-app", {}, ("f",), 10, 0)])])
     assert store.coverage("learners-app", 4321, span_end) == store.coverage("learners-app", None, span_end) == ARRIVED

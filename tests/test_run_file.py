@@ -56,3 +56,9 @@ def test_make_freeze_without_a_service_says_the_make_form(tmp_path, capsys):
     assert control_main(["freeze", "--state-dir", str(tmp_path)]) == 2
     said = capsys.readouterr().err
     assert said.startswith("usage: make freeze|resume|reload SERVICE=NAME") and "die-service" in said
+
+
+def test_make_freeze_of_a_name_that_is_no_service_says_so(tmp_path, capsys):
+    assert control_main(["freeze", "roller", "--state-dir", str(tmp_path)]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("'roller' is not a service of make run. usage: make freeze") and "dice-roller" in said

@@ -9,7 +9,7 @@ import requests
 
 from backend_apis.tempo import spans_of
 from harness.ports import free_port
-from runtime.backends.tempo import TempoApi, TraceStore, parse_duration, time_range
+from runtime.backends.tempo import TempoApi, TraceStore, parse_duration, search, time_range
 from stackcheck import promises
 from tests.otlp import make_span
 
@@ -177,3 +177,12 @@ def test_the_store_keeps_the_traces_of_its_window_only():
     store.add("3" * 32, one_span_trace("3" * 32))
     assert [trace_id for trace_id, _ in store.newest_first()] == ["3" * 32, "2" * 32]
     assert store.get("1" * 32) == [] and len(store.get("2" * 32)) == 1
+
+
+def test_a_search_lists_the_newest_first_by_when_they_began_as_tempo_does():
+    """A slow trace completes (and is kept) after a quick one that began later: newest first is by start."""
+    store = TraceStore()
+    quick, slow = "1" * 32, "2" * 32
+    store.add(quick, [span(quick, "1" * 16, "", "frontend", "SERVER", "GET /roll", 10, 20)])
+    store.add(slow, [span(slow, "1" * 16, "", "frontend", "SERVER", "GET /roll", 5, 3000)])
+    assert [found["traceID"] for found in search(store, {})["traces"]] == [quick, slow]

@@ -57,7 +57,7 @@ def burning_roller(**overrides):
 def test_the_objective_its_burn_rate_and_the_hop_are_right():
     verdict = check(burning_roller())
     assert verdict.code == RIGHT
-    assert "roll-availability burns its budget 40.2x" in verdict.text and "lasts 0.7 days" in verdict.text
+    assert "roll-availability burns its budget 40.2x" in verdict.text and "budget lasts 0.7 days" in verdict.text
 
 
 def test_the_newest_burn_rate_counts_though_the_two_minutes_steps_came_before_it():
@@ -149,3 +149,13 @@ def test_start_against_a_prometheus_without_the_rules_says_so(tmp_path):
     lab.RULES_WAIT_SECONDS = 1  # a Prometheus just started has them within an evaluation interval
     with pytest.raises(SetUpFailed, match="has not loaded the SLO rules"):
         lab.start(FakeSandbox(objectives=()), random.Random(1), tmp_path / "traffic.log")
+
+
+def test_a_reading_from_before_the_burn_built_up_is_not_right():
+    """A young lab: the hour's rate climbed from 0 in the last two minutes. A number from the
+    climb's foot (a newcomer's 0.05, 1, 5) is no reading of the burn rate; one near now is."""
+    climbing = burning_roller(burning={"roll-availability": 24.8}, low=0.0, high=24.8)
+    for far_below in (0.05, 1.0, 5.0, 18.0):
+        assert check(climbing, burn_rate=far_below).code == WRONG, far_below
+    for near in (20.0, 23.0, 24.8, 26.0):
+        assert check(climbing, burn_rate=near).code == RIGHT, near

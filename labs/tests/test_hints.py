@@ -61,6 +61,7 @@ def compose(request):
 # ---- slow-hop: a slow trace, and the service whose span holds its time
 
 SLOW_HOP = {"service": "frontend", "delay_ms": 1500}
+LONG_PLAIN = "7" * 32
 
 
 def slow_hop_sandbox(compose):
@@ -87,6 +88,15 @@ def test_slow_hop_a_long_trace_whose_time_no_hop_holds_is_never_called_fast(comp
     assert_true_to_the_sandbox(verdict, sandbox, "slow-hop")
     assert "not one of the slow ones" not in verdict.text and "no hop of it holds the time" in verdict.text
     assert number_in(verdict.text, "s, but") == round(trace_ms(sandbox.traces[QUEUED].spans) / 1000, 1)
+
+
+def test_slow_hop_a_long_plain_roll_is_told_its_time_is_the_rolls_own_wait(compose):
+    """A plain roll past 1.2 s on a busy machine (the newcomer's 2164d394...): its time is the
+    dice roller's `roll die`, the roll's designed wait, not queueing and not a hop's delay."""
+    sandbox = RecordedSandbox([roll(LONG_PLAIN, rolling=1180, queued=40)], compose=compose)
+    verdict = check("slow-hop", sandbox, SLOW_HOP, service="frontend", trace_id=LONG_PLAIN)
+    assert_true_to_the_sandbox(verdict, sandbox, "slow-hop")
+    assert "`roll die` span (1180 ms)" in verdict.text and "between spans" not in verdict.text
 
 
 @pytest.mark.parametrize("service", ["dice-roller", "die-service"])
@@ -218,6 +228,15 @@ def test_logs_for_a_trace_a_wrong_count(compose):
     assert "does not say failed=4" in wrong.text and "failed=3" not in wrong.text
     missing = check("logs-for-a-trace", RecordedSandbox(compose=compose), situation, failed=3)
     assert missing.code == CANNOT_CHECK
+
+
+def test_logs_for_a_trace_the_batch_size_is_told_for_what_it_is(compose):
+    """A newcomer answered the batch's `times` (17): the hint spoke of another batch's line."""
+    trace_id = "4" * 32
+    sandbox = RecordedSandbox(lines=[{"message": "Async roll batch failed", "failed": 9, "trace_id": trace_id}],
+                              compose=compose)
+    wrong = check("logs-for-a-trace", sandbox, {"trace_id": trace_id, "failed": 9, "times": 17}, failed=17)
+    assert wrong.code == WRONG and "how many dice the batch rolled" in wrong.text and "9" not in wrong.text
 
 
 # ---- slow-query

@@ -34,6 +34,8 @@ AGENT_UPLOAD_SECONDS = 10
 # How late a profile may arrive after its window closed (the agent sends it as the window
 # closes; a busy machine delays it) before the window is taken as silent.
 PUSH_GRACE_SECONDS = 3
+# How many upload windows more a process that has sent no profile at all is waited for.
+NO_AGENT_WINDOWS = 3
 MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*')
 
 # What is known of a span's samples (ProfileStore.coverage).
@@ -279,7 +281,10 @@ class ProfileStore:
             return ARRIVED
         window_ns = agent.window_ns if agent and agent.window_ns else self._upload_ns
         window_end = -(-end_ns // window_ns) * window_ns  # profiles are windows aligned on the interval
-        if self._clock() * 1e9 < window_end + self._grace_ns or (pid is not None and self._stopped(pid)):
+        # A process that has sent nothing yet may be one just started, whose agent's first upload
+        # comes a few windows late: it is given NO_AGENT_WINDOWS more before it is said to have none.
+        patience = self._grace_ns + (0 if agent else NO_AGENT_WINDOWS * window_ns)
+        if self._clock() * 1e9 < window_end + patience or (pid is not None and self._stopped(pid)):
             return WAITING
         return SILENT if agent else NO_AGENT
 

@@ -134,7 +134,9 @@ def search(store, query):
     spansets = traceql.parse(query["q"]) if query.get("q", "").strip() else []
     start, end = time_range(query)
     limit = int(query.get("limit") or DEFAULT_LIMIT)
-    traces = store.newest_first()
+    # Newest first by when each trace began, as Tempo orders them (the store keeps them as they
+    # completed: a slow trace completes after a quick one that began later).
+    traces = sorted(store.newest_first(), key=lambda item: item[1].began_ns, reverse=True)
     found = []
     for trace_id, kept in traces:
         if not (least <= kept.ended_ns - kept.began_ns <= most and kept.began_ns <= end and kept.ended_ns >= start):

@@ -47,7 +47,8 @@ def main(argv=None):
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="make run's state folder (default var/)")
     args = parser.parse_args(argv)
     if args.service not in NAMES:
-        print(f"usage: {USAGE}", file=sys.stderr)
+        unknown = f"{args.service!r} is not a service of make run. " if args.service else ""
+        print(f"{unknown}usage: {USAGE}", file=sys.stderr)
         return 2
     try:
         pid = control(args.state_dir, args.action, args.service)

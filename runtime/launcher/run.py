@@ -90,8 +90,9 @@ class RunningService:
                 log.flush()
                 text = shown(line) if to_terminal else None
                 if text is not None:
-                    try:
-                        print(text, file=sys.stderr, flush=True)
+                    try:  # the line and its newline in one write: three services share the terminal
+                        sys.stderr.write(text + "\n")
+                        sys.stderr.flush()
                     except (OSError, ValueError):
                         to_terminal = False
 

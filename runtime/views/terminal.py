@@ -79,8 +79,8 @@ class TraceView:
         for trace_id, spans_of_trace in late.items():
             self.store.add(trace_id, spans_of_trace)
             names = ", ".join(sorted({f"{span.service} {span.name}" for span in spans_of_trace}))
-            print(f"trace {trace_id}  +{len(spans_of_trace)} late span{'s' if len(spans_of_trace) > 1 else ''} "
-                  f"({names}), kept with it", file=self._out, flush=True)
+            self._say(f"trace {trace_id}  +{len(spans_of_trace)} late span{'s' if len(spans_of_trace) > 1 else ''} "
+                      f"({names}), kept with it")
 
     def flush(self, everything=False):
         """Keeps the traces that are complete, and prints those whose profiles are in (all, with `everything`)."""
@@ -105,7 +105,7 @@ class TraceView:
         with self._printing:
             for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
                 cpu = self._cpu_of(spans)
-                print(render_trace(trace_id, spans, cpu), file=self._out, flush=True)
+                self._say(render_trace(trace_id, spans, cpu))
                 pending = [span for span in server_spans(spans) if not cpu[span.span_id].resolved] if cpu else []
                 if pending:
                     self._cpu_pending[trace_id] = pending
@@ -119,10 +119,15 @@ class TraceView:
                 cpu = self._span_cpu(span)
                 if cpu.resolved:
                     spans.remove(span)
-                    print(f"trace {trace_id}  {span.service} {span.name}  · cpu  {cpu_summary(cpu)}",
-                          file=self._out, flush=True)
+                    self._say(f"trace {trace_id}  {span.service} {span.name}  · cpu  {cpu_summary(cpu)}")
             if not spans:
                 del self._cpu_pending[trace_id]
+
+    def _say(self, text):
+        """`text` and its newline in one write: the services' lines share the terminal, from threads
+        of their own, and print()'s two writes let one of theirs in between."""
+        self._out.write(text + "\n")
+        self._out.flush()
 
     @staticmethod
     def _quiet_seconds(spans):
