@@ -37,7 +37,7 @@ test: $(VENV)/installed $(NODE_TOOLS)
 	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v chromium-headless-shell >/dev/null \
 		&& command -v prometheus-postgres-exporter >/dev/null \
 		&& ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || scripts/install-system-packages.sh
-	$(PYTHON) -m pytest -n 2 --dist loadfile -m "not e2e"
+	$(PYTHON) -m pytest -n 3 --dist loadfile -m "not e2e"
 
 # The end-to-end tests that take minutes of real traffic (docs/development.md): the SLO alerts
 # through Prometheus and Alertmanager to a webhook, the budget-burn lab under make run.

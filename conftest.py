@@ -45,3 +45,31 @@ def postgres_server():
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+# The files whose tests read the run's shared stacks (tests/conftest.py shared_stacks). make test's
+# pytest-xdist workers take them as one file (below), so that each of those stacks starts once in
+# a run rather than once on each worker. A file missing here costs CPU, never a failure.
+SHARED_STACK_FILES = {
+    "tests/test_bad_input.py", "tests/test_openapi.py", "tests/test_prometheus_stack.py",
+    "tests/test_secure_defaults.py", "tests/test_services.py", "tests/test_telemetry_modes.py",
+    "tests/test_traffic.py",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile (make test): each test file goes to one worker whole, so that its
+    module-scoped stacks start once, and SHARED_STACK_FILES go together. (pytest-xdist's own
+    --dist loadgroup would read xdist_group marks instead, but under pytest 9.2 it silently
+    stops grouping: pytest-xdist issue 1386.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedStackFiles(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            file = super()._split_scope(nodeid)
+            return "the shared stacks' files" if file in SHARED_STACK_FILES else file
+
+    return SharedStackFiles(config, log)
