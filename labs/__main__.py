@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from textwrap import indent
 
-from labs.catalog import CANNOT_CHECK, COMMAND, LABS, RIGHT, USAGE, WRONG, SetUpFailed
+from labs.catalog import LABS
+from labs.lab import CANNOT_CHECK, COMMAND, RIGHT, USAGE, WRONG, SetUpFailed
 from labs.sandbox import Sandbox, Unreachable, stop_process
 from runtime.launcher.run_file import STATE_DIR
 

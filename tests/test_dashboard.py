@@ -94,7 +94,7 @@ def shipped_queries():
     found = [("traceql", t["query"]) for _, t in targets("tempo") if t.get("queryType") == "traceql"]
     found += [("logql", t["expr"]) for _, t in targets("loki")]
     found += [(language, query) for language in ("traceql", "logql") for query in page_queries(language)]
-    # The labs' search links (labs/catalog.py): Grafana's Explore gets them under compose.
+    # The labs' search links (labs/catalog/): Grafana's Explore gets them under compose.
     found += [("traceql", lab.search_query()) for lab in LABS.values() if lab.search]
     tempo = next(d for d in DATASOURCES["datasources"] if d["uid"] == "tempo")
     # `$$` is how the provisioning file writes a literal `$`.

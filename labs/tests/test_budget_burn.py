@@ -8,7 +8,8 @@ from argparse import Namespace
 
 import pytest
 
-from labs.catalog import CANNOT_CHECK, RIGHT, WRONG, BudgetBurn, SetUpFailed
+from labs.catalog.budget_burn import BudgetBurn
+from labs.lab import CANNOT_CHECK, RIGHT, WRONG, SetUpFailed
 from labs.sandbox import Unreachable
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from labs.__main__ import main, parse_args
-from labs.catalog import CANNOT_CHECK, COMMAND, USAGE, WRONG
+from labs.lab import CANNOT_CHECK, COMMAND, USAGE, WRONG
 from runtime import REPO
 
 

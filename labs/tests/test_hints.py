@@ -11,9 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from labs.catalog import CANNOT_CHECK, FIRST_TRACES_SECONDS, LABS, RIGHT, WRONG, trace_id_problem, trace_ms
-from labs.catalog import server_own_ms as own
+from labs.catalog import LABS
+from labs.lab import CANNOT_CHECK, FIRST_TRACES_SECONDS, RIGHT, WRONG, trace_id_problem
 from labs.tests.traces import TEMPO, RecordedSandbox, batch, roll
+from labs.traces import server_own_ms as own
+from labs.traces import trace_ms
 from runtime.backends.pyroscope import CpuSample, flamegraph
 
 STARTED = time.time() - 120  # the lab began two minutes ago: its first traces are in
