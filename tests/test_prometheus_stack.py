@@ -1,11 +1,13 @@
 """make run's Prometheus and Alertmanager (runtime/launcher/prometheus.py): the stack's config with
-only hosts, ports and paths rewritten, the two started on loopback beside the services when their
-binaries are on PATH, said in the banner and recorded in run.json, and a clear line when they are not."""
+only hosts, ports and paths rewritten, the alerts' links on Prometheus' own pages, the two started
+on loopback beside the services when their binaries are on PATH, said in the banner and recorded
+in run.json, and a clear line when they are not."""
 
 import json
 import shutil
 import socket
 import subprocess
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -20,6 +22,7 @@ from runtime.launcher.prometheus import (
     PROMETHEUS_CONFIG,
     PrometheusStack,
     local_prometheus_config,
+    local_rules,
     port_or_free_one,
     prometheus_command,
 )
@@ -46,6 +49,51 @@ def test_the_local_config_is_the_stacks_with_only_hosts_ports_and_paths_rewritte
     (tmp_path / "prometheus.yml").write_text(local_prometheus_config(LOCAL))
     checked = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
                              text=True)
+    assert checked.returncode == 0 and "24 rules found" in checked.stdout, checked.stdout + checked.stderr
+
+
+STACK_RULES = PROMETHEUS_CONFIG.parent / "rules" / "slo.yml"
+
+
+def _rules(text):
+    return [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"]]
+
+
+def _graph_queries(link, prometheus):
+    """The queries of a link to Prometheus' graph page, by graph, with its time ranges."""
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{prometheus}/graph", link
+    query = parse_qs(parts.query)
+    count = len([key for key in query if key.endswith(".expr")])
+    return [query[f"g{index}.expr"][0] for index in range(count)], {query[f"g{index}.range_input"][0]
+                                                                   for index in range(count)}
+
+
+def test_make_runs_rules_are_the_stacks_with_the_alerts_links_on_its_own_prometheus(tmp_path):
+    prometheus = "http://127.0.0.1:9190"
+    local_text = local_rules(STACK_RULES.read_text(), prometheus)
+    local, stack = _rules(local_text), _rules(STACK_RULES.read_text())
+    links = ("dashboard", "explore")
+
+    def without_links(rule):
+        return {**rule, "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k not in links}}
+
+    assert [without_links(rule) for rule in local] == [without_links(rule) for rule in stack]
+    assert "localhost:3000" not in local_text  # no Grafana under make run
+    alerts = [(mine, theirs) for mine, theirs in zip(local, stack, strict=True) if "alert" in mine]
+    assert len(alerts) == 4
+    burn_rates = [f"slo:sli_error:ratio_rate{window} / on(slo) slo:error_budget:ratio"
+                  for window in ("1h", "6h", "1d", "3d")]
+    for mine, theirs in alerts:
+        # The dashboard's link opened its SLO row's burn-rate panel: here, its four queries.
+        assert _graph_queries(mine["annotations"]["dashboard"], prometheus) == (burn_rates, {"6h"})
+        # Explore's link opened the alert's burn rate for its objective: the same query here, which
+        # Prometheus fills in with the alert's objective as it did for Grafana's.
+        [pane] = json.loads(parse_qs(urlsplit(theirs["annotations"]["explore"]).query)["panes"][0]).values()
+        assert _graph_queries(mine["annotations"]["explore"], prometheus) == ([pane["queries"][0]["expr"]], {"6h"})
+        assert "{{ $labels.slo }}" in mine["annotations"]["explore"]
+    (tmp_path / "slo.yml").write_text(local_text)
+    checked = subprocess.run(["promtool", "check", "rules", str(tmp_path / "slo.yml")], capture_output=True, text=True)
     assert checked.returncode == 0 and "24 rules found" in checked.stdout, checked.stdout + checked.stderr
 
 
@@ -104,6 +152,14 @@ def test_prometheus_and_alertmanager_start_on_loopback_with_the_rules_and_stop(t
         assert poll_until(lambda: scraped() == set(addresses.items()), timeout=20), scraped()
         groups = requests.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
         assert {group["name"] for group in groups} == {"slo-objectives", "slo-sli", "slo-alerts"}
+        # The alerts' links open this Prometheus, with queries it answers.
+        alerts = [rule for group in groups for rule in group["rules"] if rule["type"] == "alerting"]
+        for alert in alerts:
+            for link in (alert["annotations"]["dashboard"], alert["annotations"]["explore"]):
+                for query in _graph_queries(link, prometheus)[0]:
+                    filled = query.replace("{{ $labels.slo }}", "roll-latency")
+                    answer = requests.get(f"{prometheus}/api/v1/query", params={"query": filled}, timeout=5).json()
+                    assert answer["status"] == "success", (filled, answer)
 
         def alerting_there():
             answer = requests.get(f"{prometheus}/api/v1/alertmanagers", timeout=5).json()["data"]

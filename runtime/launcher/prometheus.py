@@ -2,17 +2,22 @@
 (`apt install prometheus prometheus-alertmanager`): the stack's own configuration
 (stack/prometheus/prometheus.yml and its rules, stack/alertmanager/alertmanager.yml) with only the
 hosts, ports and paths rewritten, listening on loopback, their data under the run's state folder.
+The alerts' two links, which open Grafana under compose, open the same queries on Prometheus' own
+graph page: make run has no Grafana.
 The SLO rules and alerts (docs/slo.md) then work without Docker, and every PromQL query of the docs
 can be tried locally. Without the binaries, make run says how to get them and carries on.
 
 The tests start them the same way, with shorter scrape and evaluation intervals."""
 
 import contextlib
+import json
+import re
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 import yaml
@@ -22,6 +27,7 @@ from runtime import REPO
 STACK = REPO / "stack"
 PROMETHEUS_CONFIG = STACK / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG = STACK / "alertmanager" / "alertmanager.yml"
+DASHBOARD = REPO / "dashboards" / "dice-three-services.json"
 # The ports compose publishes them on: make run takes them when they are free.
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
@@ -32,12 +38,13 @@ INSTALL_HINT = "apt install prometheus prometheus-alertmanager"
 RETENTION = "30d"
 
 
-def local_prometheus_config(targets, alertmanager=None, scrape_interval=None, evaluation_interval=None):
+def local_prometheus_config(targets, alertmanager=None, scrape_interval=None, evaluation_interval=None,
+                            rules_folder=None):
     """stack/prometheus/prometheus.yml for a Prometheus on this machine, as YAML text: each
     `container:port` target pointed at its local address (`targets`: container name → host:port),
     the jobs with nothing to scrape here left out (postgres-exporter under make run), the rules
-    read from this checkout, and the alerts sent to `alertmanager` (host:port), or nowhere. The
-    tests shorten the intervals; make run keeps the stack's."""
+    read from `rules_folder` (make run's copies, local_rules) or this checkout, and the alerts sent
+    to `alertmanager` (host:port), or nowhere. The tests shorten the intervals; make run keeps the stack's."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     if scrape_interval:
         config["global"]["scrape_interval"] = scrape_interval
@@ -51,13 +58,59 @@ def local_prometheus_config(targets, alertmanager=None, scrape_interval=None, ev
             jobs.append(job)
     config["scrape_configs"] = jobs
     # Relative to the compose file's folder; the local config is written elsewhere.
-    config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / pattern) for pattern in config["rule_files"]]
+    folder = Path(rules_folder) if rules_folder else PROMETHEUS_CONFIG.parent / "rules"
+    config["rule_files"] = [str(folder / Path(pattern).name) for pattern in config["rule_files"]]
     if alertmanager:
         config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
     else:
         del config["alerting"]
     header = f"# Written from {PROMETHEUS_CONFIG.relative_to(REPO)} by make run (runtime/launcher/prometheus.py).\n"
     return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def local_rules(text, prometheus_url):
+    """A rule file of stack/prometheus/rules/ for make run's Prometheus at `prometheus_url`, as YAML
+    text: each alert's `dashboard` and `explore` links, which open Grafana, open the same queries on
+    Prometheus' graph page instead (the dashboard panel's, a graph each; Explore's), over the same
+    time range. Nothing else changes."""
+    rules = yaml.safe_load(text)
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            links = rule.get("annotations", {})
+            if "dashboard" in links:
+                links["dashboard"] = graph_link(prometheus_url, *_dashboard_queries(links["dashboard"]))
+            if "explore" in links:
+                links["explore"] = graph_link(prometheus_url, *_explore_queries(links["explore"]))
+    header = "# Written from stack/prometheus/rules/ by make run: the alerts' links open this Prometheus.\n"
+    return header + yaml.safe_dump(rules, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def graph_link(prometheus_url, queries, time_range):
+    """Prometheus' graph page with `queries`, a graph each, over the last `time_range` ("6h"). An
+    alert's template in a query ({{ $labels.slo }}) stays as it is, for Prometheus to fill in."""
+    def encoded(query):
+        parts = re.split(r"(\{\{.*?\}\})", query)
+        return "".join(part if part.startswith("{{") else quote(part, safe="") for part in parts)
+
+    return f"{prometheus_url}/graph?" + "&".join(
+        f"g{index}.expr={encoded(query)}&g{index}.tab=0&g{index}.range_input={time_range}"
+        for index, query in enumerate(queries))
+
+
+def _dashboard_queries(link):
+    """(the queries of the panel a dashboard link opens, its time range) from the dashboard's JSON."""
+    query = parse_qs(urlsplit(link).query)
+    panel_id = int(query["viewPanel"][0].removeprefix("panel-"))
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    panels += [inner for panel in panels for inner in panel.get("panels", [])]
+    [panel] = [panel for panel in panels if panel.get("id") == panel_id]
+    return [target["expr"] for target in panel["targets"]], query["from"][0].removeprefix("now-")
+
+
+def _explore_queries(link):
+    """(the queries of a link to Grafana's Explore, its time range)."""
+    [pane] = json.loads(parse_qs(urlsplit(link).query)["panes"][0]).values()
+    return [query["expr"] for query in pane["queries"]], pane["range"]["from"].removeprefix("now-")
 
 
 def _host_and_port(target):
@@ -147,12 +200,15 @@ class PrometheusStack:
         if self.binaries["alertmanager"]:
             self.backends["alertmanager"] = self._backend("alertmanager", ALERTMANAGER_CONFIG, alertmanager_command)
         folder = self.state_dir / "prometheus"
-        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "rules").mkdir(parents=True, exist_ok=True)
         alertmanager = self.backends.get("alertmanager")
         config_path = folder / "prometheus.yml"
+        prometheus = self.backends["prometheus"] = self._backend("prometheus", config_path, prometheus_command)
+        for rules in sorted((PROMETHEUS_CONFIG.parent / "rules").glob("*.yml")):
+            (folder / "rules" / rules.name).write_text(local_rules(rules.read_text(), prometheus.url))
         config_path.write_text(local_prometheus_config(
-            self.service_addresses, alertmanager.url.removeprefix("http://") if alertmanager else None))
-        self.backends["prometheus"] = self._backend("prometheus", config_path, prometheus_command)
+            self.service_addresses, alertmanager.url.removeprefix("http://") if alertmanager else None,
+            rules_folder=folder / "rules"))
         for backend in self.backends.values():
             backend.start()
         return self
