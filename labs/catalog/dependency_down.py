@@ -1,7 +1,5 @@
 """The dependency-down lab: a dependency that stops answering"""
 
-
-
 from backend_apis.tempo import spans_of
 from labs.lab import CANNOT_CHECK, RIGHT, TRAFFIC_SECONDS, WRONG, Lab, Option, Verdict
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND

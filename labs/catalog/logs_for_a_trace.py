@@ -1,6 +1,5 @@
 """The logs-for-a-trace lab: from a trace to its log line"""
 
-
 import requests
 
 from labs.lab import CANNOT_CHECK, RIGHT, WRONG, Lab, Option, Verdict

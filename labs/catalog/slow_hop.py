@@ -1,8 +1,17 @@
 """The slow-hop lab: find the hop that makes some rolls slow"""
 
-
-
-from labs.lab import RIGHT, SERVICE_NAMES, TRAFFIC_SECONDS, WRONG, Lab, Option, Verdict, not_that_hop
+from labs.lab import (
+    RIGHT,
+    SERVICE_NAMES,
+    SLOW_ROLL_MS,
+    SLOW_ROLLS,
+    TRAFFIC_SECONDS,
+    WRONG,
+    Lab,
+    Option,
+    Verdict,
+    not_that_hop,
+)
 from labs.traces import own_ms, slowest_hop, trace_ms
 from roller.dice import ROLL_SPAN
 
@@ -19,10 +28,8 @@ class SlowHop(Lab):
                    "that is where you start reading, its code, its logs, its profile.")
     options = (Option("--service", str, "SERVICE", "frontend, dice-roller or die-service", choices=SERVICE_NAMES),
                Option("--trace-id", str, "TRACE_ID", "a slow trace"))
-    # Over the longest a plain roll takes (its own wait, up to ROLL_MAX_DELAY_SECONDS = 1 s, and the
-    # hops' milliseconds) and under the shortest a delayed one does (the lab's delay, 1.2 s at least).
-    SLOW_MS = 1200
-    search = '{resource.service.name="frontend" && kind=server && duration > 1200ms}'
+    # The lab's delay, 1.2 s at least, makes each delayed roll one of the slow ones.
+    search = SLOW_ROLLS
 
     def where(self, sandbox, situation):
         link = self.search_link(sandbox, situation.get("started"))
@@ -51,9 +58,9 @@ class SlowHop(Lab):
         if held < situation["delay_ms"] * 0.8:
             took = trace_ms(spans)
             link = self.search_link(sandbox, situation.get("started"))
-            if took < self.SLOW_MS:
+            if took < SLOW_ROLL_MS:
                 return Verdict(WRONG, f"That trace took {took:.0f} ms: not one of the slow ones. This lab's slow "
-                                      f"rolls take over {self.SLOW_MS / 1000:g} s: {link}")
+                                      f"rolls take over {SLOW_ROLL_MS / 1000:g} s: {link}")
             # The services' spans alone: a caller's (the traffic generator's) covers its wait for them too.
             holder = max((span for span in spans if span.service in SERVICE_NAMES),
                          key=lambda span: own_ms(span, spans))

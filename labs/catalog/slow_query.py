@@ -1,7 +1,5 @@
 """The slow-query lab: the query that held the time"""
 
-
-
 from labs.lab import RIGHT, TRAFFIC_SECONDS, WRONG, Lab, Option, Verdict, span_name_hint
 from ops.faults import DATABASE
 

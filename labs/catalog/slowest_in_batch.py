@@ -1,7 +1,5 @@
 """The slowest-in-batch lab: the roll that held a batch up"""
 
-
-
 from labs.lab import RIGHT, TRAFFIC_SECONDS, WRONG, Lab, Option, Verdict
 from roller.dice import ROLL_SPAN
 

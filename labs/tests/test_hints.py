@@ -17,6 +17,7 @@ from labs.tests.traces import TEMPO, RecordedSandbox, batch, roll
 from labs.traces import server_own_ms as own
 from labs.traces import trace_ms
 from runtime.backends.pyroscope import CpuSample, flamegraph
+from runtime.backends.traceql import matches, parse
 
 STARTED = time.time() - 120  # the lab began two minutes ago: its first traces are in
 SLOW_AT_FRONTEND, FAST, QUEUED, SLOW_AT_DIE = "a" * 32, "b" * 32, "c" * 32, "d" * 32
@@ -266,6 +267,18 @@ def test_slow_query_each_wrong_answer(compose):
 
 
 # ---- cpu-or-wait
+
+
+@pytest.mark.parametrize(("lab", "fault"), [("slow-hop", {"dice_roller": 1200}), ("cpu-or-wait", {"dice_roller": 400}),
+                                            ("cpu-or-wait", {"die_service": 400})])
+def test_a_labs_search_lists_its_slow_rolls_and_never_a_plain_one(lab, fault):
+    """A plain roll waits up to a second of its own (the roller's `roll die` span), so its frontend and
+    roller spans pass 400 ms: the search a lab prints lists only rolls that hold its fault."""
+    query = parse(LABS[lab].search_query())
+    assert not matches(query, roll("1" * 32, rolling=1000, lab=lab).spans)  # the longest plain roll
+    assert matches(query, roll("2" * 32, rolling=850, lab=lab, **fault).spans)
+    assert not matches(query, roll("3" * 32, rolling=850, lab="another", **fault).spans)  # another lab's
+
 
 def cpu_sandbox(compose, cpu_ms, ended_seconds_ago=60):
     computing, fast = roll("8" * 32, dice_roller=700, lab="cpu-or-wait", ended_seconds_ago=ended_seconds_ago), \
