@@ -18,6 +18,7 @@ from harness.processes import is_running
 from ops.services import SERVICES
 from runtime import REPO
 from runtime.launcher.prometheus import (
+    DEBIAN_NO_WEB_UI,
     INSTALL_HINT,
     PROMETHEUS_CONFIG,
     PrometheusStack,
@@ -141,9 +142,13 @@ def test_prometheus_and_alertmanager_start_on_loopback_with_the_rules_and_stop(t
     stack = PrometheusStack(tmp_path, tmp_path, addresses, prometheus_port, alertmanager_port).start()
     try:
         lines = stack.banner_lines()  # waits until both are ready
-        assert lines == [f"  prometheus      http://127.0.0.1:{prometheus_port}  (the SLOs, the docs' PromQL)",
-                         f"  alertmanager    http://127.0.0.1:{alertmanager_port}  (the SLO alerts)"]
         prometheus, alertmanager = stack.run_fields()["prometheus"], stack.run_fields()["alertmanager"]
+        # Debian's Alertmanager has no web pages: the banner gives its API and amtool, which list the alerts.
+        assert DEBIAN_NO_WEB_UI in " ".join(requests.get(f"{alertmanager}/", timeout=5).text.split())
+        assert lines == [f"  prometheus      {prometheus}  (the SLOs, the docs' PromQL)",
+                         f"  alertmanager    {alertmanager}/api/v2/alerts  (the SLO alerts; this Alertmanager has no "
+                         f"web pages: `amtool --alertmanager.url={alertmanager} alert query` lists them too)"]
+        assert isinstance(requests.get(f"{alertmanager}/api/v2/alerts", timeout=5).json(), list)
 
         def scraped():
             targets = requests.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]

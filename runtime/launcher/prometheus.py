@@ -34,6 +34,8 @@ ALERTMANAGER_PORT = 9093
 # Debian names Alertmanager's binary prometheus-alertmanager; upstream's archive, alertmanager.
 BINARIES = {"prometheus": ("prometheus",), "alertmanager": ("prometheus-alertmanager", "alertmanager")}
 INSTALL_HINT = "apt install prometheus prometheus-alertmanager"
+# What Debian's Alertmanager answers on its front page, for want of the web UI it does not package.
+DEBIAN_NO_WEB_UI = "does not include a web application"
 # Compose keeps 30 days, the SLOs' window (docker-compose.yml): so does make run.
 RETENTION = "30d"
 
@@ -162,6 +164,13 @@ class Backend:
             return requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200
         return False
 
+    def has_web_pages(self):
+        """Whether its front page is its web UI: Debian's Alertmanager ships none, and says so there."""
+        with contextlib.suppress(requests.RequestException):
+            front = requests.get(f"{self.url}/", timeout=2)
+            return front.ok and DEBIAN_NO_WEB_UI not in " ".join(front.text.split())  # its lines wrap
+        return False
+
     def wait_until_ready(self, timeout=20.0):
         """Whether it answers its readiness endpoint within `timeout` (False at once if it exited)."""
         deadline = time.monotonic() + timeout
@@ -244,10 +253,14 @@ class PrometheusStack:
         for name, what in (("prometheus", "the SLOs, the docs' PromQL"), ("alertmanager", "the SLO alerts")):
             if name not in self.backends:
                 lines.append(f"  {name:<15} not installed: `{INSTALL_HINT}` adds the alerts (docs/slo.md)")
-            elif ready[name]:
-                lines.append(f"  {name:<15} {self.backends[name].url}  ({what})")
-            else:
+            elif not ready[name]:
                 lines.append(f"  {name:<15} did not start: see {self.backends[name].log_path}")
+            elif name == "alertmanager" and not self.backends[name].has_web_pages():
+                url = self.backends[name].url
+                lines.append(f"  {name:<15} {url}/api/v2/alerts  ({what}; this Alertmanager has no web pages: "
+                             f"`amtool --alertmanager.url={url} alert query` lists them too)")
+            else:
+                lines.append(f"  {name:<15} {self.backends[name].url}  ({what})")
         return lines
 
     def stop(self):
