@@ -150,6 +150,7 @@ class BudgetBurn(Lab):
                     "deep down becomes a 502 above it): the deepest service whose own answers are 5xx is where it "
                     "starts. sum by (job) (rate(http_requests_total{status=~\"5..\"}[5m]))")
         return (f"The {named} is not where the time goes. A caller is as slow as its callee and more: the deepest "
-                "service whose own answers are slow holds the time. Compare the services' p95 (the dashboard's "
-                "\"Latency p50 / p95 / p99 by service\"), or a slow roll's trace: the span whose children do not "
-                "cover its time.")
+                "service whose own answers are slow holds the time. Compare the services' p95, "
+                "histogram_quantile(0.95, sum by (job, le) (rate(http_request_duration_seconds_bucket"
+                "{route!~\"/metrics|/healthz|/readyz\"}[5m]))), or a slow roll's trace: the span whose children do "
+                "not cover its time.")

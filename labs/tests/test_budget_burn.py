@@ -98,6 +98,8 @@ def test_a_slow_hop_is_found_by_its_own_time():
     assert check(sandbox, situation, objective="roll-latency", burn_rate=21.0, culprit="frontend").code == RIGHT
     verdict = check(sandbox, situation, objective="roll-latency", burn_rate=21.0, culprit="dice-roller")
     assert verdict.code == WRONG and "deepest service whose own answers are slow" in verdict.text
+    # A query the learner can run where they are (make run has Prometheus, not the dashboard).
+    assert "dashboard" not in verdict.text and "histogram_quantile(0.95, sum by (job, le)" in verdict.text
 
 
 def test_a_die_is_not_a_hop_and_its_own_failures_do_not_count():
