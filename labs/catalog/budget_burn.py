@@ -77,10 +77,15 @@ class BudgetBurn(Lab):
             # roller's 2 s, so the slow hop is one of the other two.
             hop, fault = rng.choice(self.CHAIN[:2]).name, f"delay:{rng.randrange(1700, 2600, 100)}"
         share = rng.choice(self.SHARES)
+        # What burns already, from earlier traffic (another lab's, say): the briefing says so, since it
+        # shows beside the lab's own burn until it leaves the hour.
+        before = {labels["slo"]: value for labels, value in sandbox.promql(self.BURN_RATES)
+                  if not math.isnan(value) and value > 1}
         pid = sandbox.start_traffic(traffic_log, self.name, "--users", "4", "--think-min", "0.05", "--think-max", "0.3",
                                     "--duration", str(TRAFFIC_SECONDS), "--dice", "fair,coin", "--fault-rate",
                                     str(share), faults=[f"{hop}={fault}"])
-        return {"objective": objective, "hop": hop, "fault": fault, "share": share, "traffic_pid": pid}
+        return {"objective": objective, "hop": hop, "fault": fault, "share": share, "traffic_pid": pid,
+                "burning_before": before}
 
     @staticmethod
     def _rules_evaluated(sandbox):
@@ -91,7 +96,14 @@ class BudgetBurn(Lab):
         return objectives == {"roll-availability", "roll-latency"}
 
     def briefing(self, situation):
-        return "Prometheus scrapes and evaluates every 15 s: the burn rates show after a minute or so."
+        text = "Prometheus scrapes and evaluates every 15 s: the burn rates show after a minute or so."
+        before = situation.get("burning_before") or {}
+        if before:
+            text += ("\nBefore the lab began, earlier traffic (another lab's, say) already burned "
+                     + " and ".join(f"{slo} {rate:.1f}x" for slo, rate in sorted(before.items()))
+                     + " over the last hour: that fades as it leaves the hour, while the lab's own burn grows, "
+                       "first over the last 5 minutes (slo:sli_error:ratio_rate5m). A fresh make run starts clean.")
+        return text
 
     def check(self, sandbox, situation, answer):
         burning = {labels["slo"]: value for labels, value in sandbox.promql(self.BURN_RATES) if not math.isnan(value)}

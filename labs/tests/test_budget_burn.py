@@ -136,6 +136,17 @@ def test_start_sets_one_hop_failing_or_slow_for_a_share_of_the_rolls(seed, tmp_p
         assert kind == "delay" and 1500 < int(value) <= 2500 and situation["hop"] != "die-service"
 
 
+def test_start_says_what_burned_before_it_began(tmp_path):
+    """An earlier lab's burn shows in the hour's burn rates beside this lab's own: the briefing says so."""
+    lab = BudgetBurn()
+    situation = lab.start(FakeSandbox(burning={"roll-latency": 4.64, "roll-availability": 0.3}), random.Random(1),
+                          tmp_path / "traffic.log")
+    assert situation["burning_before"] == {"roll-latency": 4.64}
+    assert "already burned roll-latency 4.6x over the last hour" in lab.briefing(situation)
+    clean = lab.start(FakeSandbox(burning={"roll-latency": 0.0}), random.Random(1), tmp_path / "traffic.log")
+    assert "already" not in lab.briefing(clean)
+
+
 def test_start_without_prometheus_says_what_it_needs(tmp_path):
     class NoPrometheus(FakeSandbox):
         prometheus = None
