@@ -20,7 +20,8 @@ from bench.report import render_table, targets
 from bench.scenarios import SCENARIOS, SHORT_MAX_DELAY_SECONDS, SIDE_BY_SIDE, run_scenario, run_side_by_side
 from harness.postgres import PostgresServer
 from runtime.backends.otlp import OtlpReceiver
-from runtime.backends.pyroscope import ProfileStore, PyroscopeApi
+from runtime.backends.profiles import ProfileStore
+from runtime.backends.pyroscope import PyroscopeApi
 
 
 def parse_args(argv):

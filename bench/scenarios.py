@@ -73,7 +73,7 @@ def run_side_by_side(scenarios, receiver, log_dir, clients, seconds, max_request
     tenant, a throttled core) falls on all of them alike, so that their ratios are fair.
     With `profile_dir`, py-spy samples the workers meanwhile and the figures say how each
     service's CPU per roll splits into layers (bench/profile.py). `postgres` (harness/postgres.py)
-    holds the databases of the scenarios on PostgreSQL; `profiles` (runtime/backends/pyroscope.py)
+    holds the databases of the scenarios on PostgreSQL; `profiles` (runtime/backends/profiles.py)
     receives the profiles of the scenarios with profiles on. `share_stacks`: scenarios that start
     the same stack get one between them (--short: their memory is then one figure, the stack's)."""
     stacks, started = {}, {}

@@ -1,5 +1,5 @@
 """Pushes as the Pyroscope agent sends them, for the tests of make run's Pyroscope
-(runtime/backends/pyroscope.py): a PushRequest whose one series carries one pprof profile, the
+(runtime/backends/pprof.py): a PushRequest whose one series carries one pprof profile, the
 protobuf written field by field as runtime/backends/protobuf_wire.py reads it."""
 
 import gzip

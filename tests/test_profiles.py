@@ -18,7 +18,8 @@ from harness.ports import free_port
 from harness.stack import Stack
 from ops.profiling import SAMPLE_INTERVAL_MS, sampled_range_ms
 from runtime.backends.otlp import OtlpReceiver
-from runtime.backends.pyroscope import ARRIVED, SILENT, WAITING, ProfileStore, PyroscopeApi, top_functions
+from runtime.backends.profiles import ARRIVED, SILENT, WAITING, ProfileStore, top_functions
+from runtime.backends.pyroscope import PyroscopeApi
 from runtime.views.tree import SAMPLED, SpanCpu, cpu_summary, render_trace
 
 pytestmark = pytest.mark.slow

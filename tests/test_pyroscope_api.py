@@ -1,4 +1,4 @@
-"""make run's Pyroscope (runtime/backends/pyroscope.py), in process: the flame graph in Pyroscope's
+"""make run's Pyroscope (runtime/backends/pyroscope.py, profiles.py, pprof.py), in process: the flame graph in Pyroscope's
 shape, label selectors, the recent window. The real agent's pushes are in tests/test_profiles.py."""
 
 import gc
@@ -7,7 +7,8 @@ import tracemalloc
 
 import pytest
 
-from runtime.backends.pyroscope import (
+from runtime.backends.pprof import decode_push
+from runtime.backends.profiles import (
     ARRIVED,
     NO_AGENT,
     NO_AGENT_WINDOWS,
@@ -17,10 +18,9 @@ from runtime.backends.pyroscope import (
     CpuSample,
     Profile,
     ProfileStore,
-    decode_push,
     flamegraph,
-    parse_label_selector,
 )
+from runtime.backends.pyroscope import parse_label_selector
 from tests.pprof import push
 
 

@@ -17,7 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from backend_apis.pyroscope import PUSH_PATH
 from runtime.backends.http import MAX_BODY_BYTES, LoopbackHandler, LoopbackServer
 from runtime.backends.otlp import OtlpReceiver
-from runtime.backends.pyroscope import ProfileStore, PyroscopeApi
+from runtime.backends.profiles import ProfileStore
+from runtime.backends.pyroscope import PyroscopeApi
 from runtime.backends.tempo import TempoApi, TraceStore
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}

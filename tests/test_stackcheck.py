@@ -213,7 +213,7 @@ def test_profiles_arrived():
 
 
 def test_a_span_profile_with_the_burner_on_top():
-    from runtime.backends.pyroscope import CpuSample, flamegraph
+    from runtime.backends.profiles import CpuSample, flamegraph
 
     def graph(*stacks):
         return flamegraph([CpuSample("dice-roller", {}, stack, spent, 0) for stack, spent in stacks])

@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from backend_apis.pyroscope import PROFILE_ID_ATTRIBUTE
 from runtime.backends.otlp import OtlpReceiver
-from runtime.backends.pyroscope import NO_AGENT_WINDOWS, PUSH_GRACE_SECONDS, CpuSample, Profile, ProfileStore
+from runtime.backends.profiles import NO_AGENT_WINDOWS, PUSH_GRACE_SECONDS, CpuSample, Profile, ProfileStore
 from runtime.backends.tempo import TraceStore
 from runtime.launcher.telemetry import wanted
 from runtime.views.log_lines import DEFAULT_SHOW, shows_trees, terminal_line

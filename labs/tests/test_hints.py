@@ -16,7 +16,7 @@ from labs.lab import CANNOT_CHECK, FIRST_TRACES_SECONDS, RIGHT, WRONG, trace_id_
 from labs.tests.traces import TEMPO, RecordedSandbox, batch, roll
 from labs.traces import server_own_ms as own
 from labs.traces import trace_ms
-from runtime.backends.pyroscope import CpuSample, flamegraph
+from runtime.backends.profiles import CpuSample, flamegraph
 from runtime.backends.traceql import matches, parse
 
 STARTED = time.time() - 120  # the lab began two minutes ago: its first traces are in

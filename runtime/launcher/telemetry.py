@@ -10,7 +10,8 @@ from backend_apis.tempo import TEMPO_PORT
 from ops.settings import SETTINGS, SettingError
 from ops.telemetry import tracing_enabled
 from runtime.backends.otlp import OTLP_HTTP_PORT, OtlpReceiver
-from runtime.backends.pyroscope import ProfileStore, PyroscopeApi
+from runtime.backends.profiles import ProfileStore
+from runtime.backends.pyroscope import PyroscopeApi
 from runtime.backends.tempo import TempoApi, TraceStore
 from runtime.launcher.run_file import exporting_to
 from runtime.views.search import render_search

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from backend_apis.logs import trace_log_lines
 from backend_apis.pyroscope import PROFILE_ID_ATTRIBUTE
 from backend_apis.spans import is_trace_id, own_ms
-from runtime.backends.pyroscope import NO_AGENT, WAITING, top_functions
+from runtime.backends.profiles import NO_AGENT, WAITING, top_functions
 from runtime.views.page import arriving_page, not_a_trace_id_page, not_seen_page, render_page
 from runtime.views.tree import (
     NO_PROFILE,
