@@ -1,5 +1,6 @@
 """make run's Pyroscope (runtime/backends/pyroscope.py, profiles.py, pprof.py), in process: the
-flame graph in Pyroscope's shape, label selectors, the recent window. The real agent's pushes are in tests/test_profiles.py."""
+flame graph in Pyroscope's shape, label selectors, the recent window. The real agent's pushes are
+in tests/test_profiles.py."""
 
 import gc
 import time
