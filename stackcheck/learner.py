@@ -11,9 +11,9 @@ import re
 import time
 
 from backend_apis.pyroscope import hottest_function
-from backend_apis.spans import own_ms
 from backend_apis.tempo import spans_of
 from labs.catalog.cpu_or_wait import spent_computing
+from labs.traces import own_ms
 from ops.services import DICE_ROLLER, DIE_SERVICE, FRONTEND
 
 SERVICES = ("frontend", "dice-roller", "die-service")

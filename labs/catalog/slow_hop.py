@@ -1,6 +1,5 @@
 """The slow-hop lab: find the hop that makes some rolls slow"""
 
-from backend_apis.spans import own_ms
 from labs.lab import (
     RIGHT,
     SERVICE_NAMES,
@@ -13,7 +12,7 @@ from labs.lab import (
     Verdict,
     not_that_hop,
 )
-from labs.traces import slowest_hop, trace_ms
+from labs.traces import own_ms, slowest_hop, trace_ms
 from roller.dice import ROLL_SPAN
 
 

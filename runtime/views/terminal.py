@@ -1,10 +1,9 @@
 """Traces in the terminal, for `make run`: each trace the OTLP receiver gathers is printed as a
 tree once it is complete, one line a span (service, kind, name, duration, status, error.type)
 and one line an event under it, and kept in the trace store (runtime/backends/tempo.py) for
-the labs and the trace pages. With profiles, each SERVER span that held CPU_LINE_OWN_MS or more of
-its own time also gets a line of the CPU it spent and where: the trace is printed once its services'
-profiles have arrived, or after PROFILE_WAIT_SECONDS; a CPU line still pending then is printed again
-once it is known."""
+the labs and the trace pages. With profiles, each SERVER span also gets a line of the CPU it
+spent and where: the trace is printed once its services' profiles have arrived, or after
+PROFILE_WAIT_SECONDS; a CPU line still pending then is printed again once it is known."""
 
 import sys
 import threading
@@ -13,7 +12,7 @@ from collections import OrderedDict
 
 from backend_apis.logs import trace_log_lines
 from backend_apis.pyroscope import PROFILE_ID_ATTRIBUTE
-from backend_apis.spans import is_trace_id, own_ms
+from backend_apis.spans import is_trace_id
 from runtime.backends.profiles import NO_AGENT, WAITING, top_functions
 from runtime.views.page import arriving_page, not_a_trace_id_page, not_seen_page, render_page
 from runtime.views.tree import (
@@ -36,10 +35,6 @@ QUIET_SECONDS = 1.0
 MISSING_PARENT_SECONDS = 6.0
 # How long a complete trace waits for its services' profiles before it is printed without.
 PROFILE_WAIT_SECONDS = 4.0
-# A SERVER span gets a CPU line in the terminal when it held this much time of its own (outside its
-# children), where "computing or waiting?" is a question: a plain roll's hops hold a few ms each, and
-# three "no samples" lines a roll buried the rest under traffic. The trace page shows every span's CPU.
-CPU_LINE_OWN_MS = 100
 # How many printed traces are remembered, so that a late span of one joins it with a note.
 REMEMBERED_TRACES = 10_000
 # How long a trace's page waits for a trace still arriving, or not seen yet (its spans come a
@@ -109,10 +104,9 @@ class TraceView:
                     self._printed.popitem(last=False)
         with self._printing:
             for trace_id, spans in sorted(finished, key=lambda item: min(span.start_ns for span in item[1])):
-                cpu = self._cpu_lines(spans)
+                cpu = self._cpu_of(spans)
                 self._say(render_trace(trace_id, spans, cpu))
-                pending = [span for span in server_spans(spans)
-                           if span.span_id in cpu and not cpu[span.span_id].resolved]
+                pending = [span for span in server_spans(spans) if not cpu[span.span_id].resolved] if cpu else []
                 if pending:
                     self._cpu_pending[trace_id] = pending
             self._print_resolved_cpu()
@@ -166,11 +160,6 @@ class TraceView:
 
     def _profiles_in(self, spans):
         return self.profiles is None or all(self._span_cpu(span).resolved for span in server_spans(spans))
-
-    def _cpu_lines(self, spans):
-        """{span id: SpanCpu} of the SERVER spans that the terminal gives a CPU line (CPU_LINE_OWN_MS)."""
-        long_enough = {span.span_id for span in server_spans(spans) if own_ms(span, spans) >= CPU_LINE_OWN_MS}
-        return {span_id: cpu for span_id, cpu in self._cpu_of(spans).items() if span_id in long_enough}
 
     def _cpu_of(self, spans):
         """{span id: SpanCpu} of the SERVER spans ({} without profiles: they go elsewhere, or nowhere)."""
