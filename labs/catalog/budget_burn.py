@@ -79,13 +79,16 @@ class BudgetBurn(Lab):
         share = rng.choice(self.SHARES)
         # What burns already, from earlier traffic (another lab's, say): the briefing says so, since it
         # shows beside the lab's own burn until it leaves the hour.
-        before = {labels["slo"]: value for labels, value in sandbox.promql(self.BURN_RATES)
-                  if not math.isnan(value) and value > 1}
+        before = {slo: rate for slo, rate in self._burn_rates(sandbox).items() if rate > 1}
         pid = sandbox.start_traffic(traffic_log, self.name, "--users", "4", "--think-min", "0.05", "--think-max", "0.3",
                                     "--duration", str(TRAFFIC_SECONDS), "--dice", "fair,coin", "--fault-rate",
                                     str(share), faults=[f"{hop}={fault}"])
         return {"objective": objective, "hop": hop, "fault": fault, "share": share, "traffic_pid": pid,
                 "burning_before": before}
+
+    def _burn_rates(self, sandbox):
+        """{objective: its burn rate over the last hour}, as Prometheus has it now."""
+        return {labels["slo"]: value for labels, value in sandbox.promql(self.BURN_RATES) if not math.isnan(value)}
 
     @staticmethod
     def _rules_evaluated(sandbox):
@@ -106,7 +109,7 @@ class BudgetBurn(Lab):
         return text
 
     def check(self, sandbox, situation, answer):
-        burning = {labels["slo"]: value for labels, value in sandbox.promql(self.BURN_RATES) if not math.isnan(value)}
+        burning = self._burn_rates(sandbox)
         if burning.get(situation["objective"], 0) <= 1:
             return Verdict(CANNOT_CHECK, "Prometheus has not seen enough of the lab's rolls yet (it scrapes every 15 s "
                                          "and needs two scrapes for a rate): check again in a minute.")
