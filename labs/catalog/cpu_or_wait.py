@@ -5,6 +5,7 @@ from labs.lab import (
     CANNOT_CHECK,
     RIGHT,
     SERVICE_NAMES,
+    SLOW_ROLL_MS,
     SLOW_ROLLS,
     TRAFFIC_SECONDS,
     WRONG,
@@ -51,10 +52,10 @@ class CpuOrWait(Lab):
     def where(self, sandbox, situation):
         link = self.search_link(sandbox, situation.get("started"))
         if sandbox.is_compose:
-            return ("Grafana → Explore → Tempo finds the lab's slowest traces, over 1.2 s:\n"
+            return (f"Grafana → Explore → Tempo finds the lab's slowest traces, over {SLOW_ROLL_MS / 1000:g} s:\n"
                     f"{link}\n"
                     "then the slow span's \"Profiles for this span\" (its CPU flame graph from Pyroscope).")
-        search = f"make run's trace search finds the lab's slowest traces, over 1.2 s:\n{link}\n"
+        search = f"make run's trace search finds the lab's slowest traces, over {SLOW_ROLL_MS / 1000:g} s:\n{link}\n"
         if not sandbox.pyroscope:
             return search + ("then that span's CPU profile, in the Pyroscope your PYROSCOPE_SERVER_ADDRESS names: "
                              "make run receives none of them.")
@@ -78,7 +79,8 @@ class CpuOrWait(Lab):
         if held < situation["ms"] * 0.8:
             return Verdict(WRONG, f"That trace is not one of the slow ones: no span of it holds much time of its "
                                   f"own (the most, the {hop.service if hop else 'none'}'s, {held:.0f} ms). This "
-                                  f"lab's slow rolls spend 400 ms or more at one hop; those over 1.2 s all do: "
+                                  f"lab's slow rolls spend 400 ms or more at one hop; those over "
+                                  f"{SLOW_ROLL_MS / 1000:g} s all do: "
                                   f"{self.search_link(sandbox, situation.get('started'))}")
         if answer.service != hop.service:
             return Verdict(WRONG, not_that_hop(answer.service, spans))

@@ -34,10 +34,10 @@ class SlowHop(Lab):
     def where(self, sandbox, situation):
         link = self.search_link(sandbox, situation.get("started"))
         if sandbox.is_compose:
-            return ("Grafana → Explore → Tempo finds the lab's traces over 1.2 s:\n"
+            return (f"Grafana → Explore → Tempo finds the lab's traces over {SLOW_ROLL_MS / 1000:g} s:\n"
                     f"{link}\n"
                     f"(TraceQL: {self.search}). Open one and compare each span with its children.")
-        return ("make run's trace search finds the lab's traces over 1.2 s:\n"
+        return (f"make run's trace search finds the lab's traces over {SLOW_ROLL_MS / 1000:g} s:\n"
                 f"{link}\n"
                 "Open one (its page, or its tree in make run's terminal) and compare each span's length with its "
                 "children's.")
