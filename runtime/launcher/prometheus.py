@@ -76,11 +76,12 @@ def local_rules(text, prometheus_url):
     Prometheus' graph page instead (the dashboard panel's, a graph each; Explore's), over the same
     time range. Nothing else changes."""
     rules = yaml.safe_load(text)
+    panels = {panel["id"]: panel for panel in json.loads(DASHBOARD.read_text())["panels"]}
     for group in rules["groups"]:
         for rule in group["rules"]:
             links = rule.get("annotations", {})
             if "dashboard" in links:
-                links["dashboard"] = graph_link(prometheus_url, *_dashboard_queries(links["dashboard"]))
+                links["dashboard"] = graph_link(prometheus_url, *_dashboard_queries(links["dashboard"], panels))
             if "explore" in links:
                 links["explore"] = graph_link(prometheus_url, *_explore_queries(links["explore"]))
     header = "# Written from stack/prometheus/rules/ by make run: the alerts' links open this Prometheus.\n"
@@ -99,13 +100,10 @@ def graph_link(prometheus_url, queries, time_range):
         for index, query in enumerate(queries))
 
 
-def _dashboard_queries(link):
-    """(the queries of the panel a dashboard link opens, its time range) from the dashboard's JSON."""
+def _dashboard_queries(link, panels):
+    """(the queries of the panel a dashboard link opens, its time range): `panels`, the dashboard's by id."""
     query = parse_qs(urlsplit(link).query)
-    panel_id = int(query["viewPanel"][0].removeprefix("panel-"))
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    panels += [inner for panel in panels for inner in panel.get("panels", [])]
-    [panel] = [panel for panel in panels if panel.get("id") == panel_id]
+    panel = panels[int(query["viewPanel"][0].removeprefix("panel-"))]
     return [target["expr"] for target in panel["targets"]], query["from"][0].removeprefix("now-")
 
 
